@@ -1,0 +1,1 @@
+//! A strict in-memory Salesforce REST API.

@@ -1,0 +1,104 @@
+//! AWS adapters: SDK configuration, Secrets Manager reads and writes.
+//!
+//! The SDK is configured once per cold start from the standard variables
+//! (`AWS_REGION`, `AWS_ENDPOINT_URL`, …) so that the same binary talks to AWS
+//! in production and to a local emulator in development and tests.
+
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
+
+/// Loads the shared SDK configuration from the environment.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// A failed Secrets Manager call.
+#[derive(Debug, thiserror::Error)]
+#[error("secret {secret_id}: {operation} failed: {detail}")]
+pub struct SecretStoreError {
+    pub secret_id: String,
+    pub operation: &'static str,
+    /// The service's error code and message, never the secret's value.
+    pub detail: String,
+}
+
+/// Secrets Manager as the project uses it: JSON strings by id and stage.
+#[derive(Debug, Clone)]
+pub struct SecretStore {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+/// The version stage holding the value before the last rotation.
+pub const PREVIOUS_STAGE: &str = "AWSPREVIOUS";
+
+impl SecretStore {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_secretsmanager::Client::new(config),
+        }
+    }
+
+    /// The `AWSCURRENT` value; a secret with no value yet is `None`.
+    pub async fn current(&self, secret_id: &str) -> Result<Option<String>, SecretStoreError> {
+        self.read(secret_id, None).await
+    }
+
+    /// The value of a version stage, `None` when no version carries it.
+    pub async fn read(
+        &self,
+        secret_id: &str,
+        stage: Option<&str>,
+    ) -> Result<Option<String>, SecretStoreError> {
+        let result = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .set_version_stage(stage.map(str::to_owned))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.secret_string().map(str::to_owned)),
+            Err(e) if e.code() == Some("ResourceNotFoundException") && stage.is_some() => Ok(None),
+            // A secret created empty by the stack has no version yet.
+            Err(e)
+                if e.code() == Some("ResourceNotFoundException")
+                    && e.message().is_some_and(|m| m.contains("version")) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(SecretStoreError {
+                secret_id: secret_id.to_owned(),
+                operation: "GetSecretValue",
+                detail: DisplayErrorContext(&e).to_string(),
+            }),
+        }
+    }
+
+    /// Stores a new `AWSCURRENT` value.
+    pub async fn write(&self, secret_id: &str, value: &str) -> Result<(), SecretStoreError> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .secret_string(value)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| SecretStoreError {
+                secret_id: secret_id.to_owned(),
+                operation: "PutSecretValue",
+                detail: DisplayErrorContext(&e).to_string(),
+            })
+    }
+}
+
+/// SDK configuration for a local emulator at `endpoint` with dummy credentials,
+/// independent of the process environment (tests run many emulators at once).
+pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "local",
+        ))
+        .load()
+        .await
+}

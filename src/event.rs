@@ -1,0 +1,614 @@
+//! The WitiOp "conversation closed" event (contract v1) and its validation.
+//!
+//! WitiOp publishes no schema, so validation is written out by hand over a
+//! `serde_json::Value` rather than derived: every violation must name the
+//! offending field path (`conversation.messages[2].sent_at`) so that the
+//! person wiring WitiOp sees exactly what to fix, and unknown fields must be
+//! ignored for forward compatibility. The webhook validates before queueing
+//! and the worker parses the queued body with the same code, so a message in
+//! the queue is known to be processable as far as its shape goes.
+
+use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The only event type that is turned into a Case; others are acknowledged and dropped.
+pub const CLOSED_TYPE: &str = "conversation.closed";
+
+/// Longest conversation id accepted: it goes into a 255-character Subject and
+/// an External ID field, so anything near that length is certainly not an id.
+const MAX_CONVERSATION_ID_CHARS: usize = 100;
+
+/// A validation failure, naming the field path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{field}: {message}")]
+pub struct InvalidEvent {
+    /// Dotted path with array indexes, `""` for the body as a whole.
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidEvent {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What the body turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParsedBody {
+    /// A `conversation.closed` event, fully validated.
+    Closed(Box<CloseEvent>),
+    /// A well-formed event of another type: acknowledged, never queued.
+    Ignored { event_type: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloseEvent {
+    pub event_id: Option<String>,
+    pub occurred_at: Option<DateTime<FixedOffset>>,
+    pub conversation: Conversation,
+}
+
+impl CloseEvent {
+    /// The key under which duplicates of this event are recognised.
+    pub fn idempotency_key(&self) -> &str {
+        self.event_id
+            .as_deref()
+            .unwrap_or(self.conversation.id.as_str())
+    }
+}
+
+/// WitiOp ids are numeric today; the contract treats them as opaque strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConversationId(String);
+
+impl ConversationId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub channel: Option<String>,
+    pub opened_at: Option<DateTime<FixedOffset>>,
+    pub closed_at: Option<DateTime<FixedOffset>>,
+    pub agent: Agent,
+    pub customer: Customer,
+    /// The agent's profiling at close, in payload order.
+    pub profile: Vec<(String, String)>,
+    /// In payload order; the worker sorts them by `sent_at`.
+    pub messages: Vec<Message>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    /// As received; the worker normalises it.
+    pub number: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sender {
+    Customer,
+    Agent,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: Option<String>,
+    pub sender: Sender,
+    pub sent_at: DateTime<FixedOffset>,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub url: String,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    pub size: Option<u64>,
+}
+
+/// Parses and validates a request body.
+pub fn parse_body(body: &[u8]) -> Result<ParsedBody, InvalidEvent> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| InvalidEvent::new("", format!("body is not valid JSON: {e}")))?;
+    parse_value(&value)
+}
+
+/// Validates an already-decoded body.
+pub fn parse_value(value: &Value) -> Result<ParsedBody, InvalidEvent> {
+    let root = object(value, "")?;
+    let event_type = required_str(root, "", "type")?;
+    if event_type != CLOSED_TYPE {
+        return Ok(ParsedBody::Ignored {
+            event_type: event_type.to_owned(),
+        });
+    }
+    let event_id = optional_str(root, "", "event_id")?
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let occurred_at = optional_time(root, "", "occurred_at")?;
+    let conversation = parse_conversation(required(root, "", "conversation")?)?;
+    Ok(ParsedBody::Closed(Box::new(CloseEvent {
+        event_id,
+        occurred_at,
+        conversation,
+    })))
+}
+
+fn parse_conversation(value: &Value) -> Result<Conversation, InvalidEvent> {
+    const P: &str = "conversation";
+    let obj = object(value, P)?;
+    let id = parse_conversation_id(required(obj, P, "id")?)?;
+    let channel = optional_str(obj, P, "channel")?.map(str::to_owned);
+    let opened_at = optional_time(obj, P, "opened_at")?;
+    let closed_at = optional_time(obj, P, "closed_at")?;
+
+    let agent_obj = object(required(obj, P, "agent")?, "conversation.agent")?;
+    let email = required_str(agent_obj, "conversation.agent", "email")?.trim();
+    if !is_plausible_email(email) {
+        return Err(InvalidEvent::new(
+            "conversation.agent.email",
+            "not an email address",
+        ));
+    }
+    let agent = Agent {
+        email: email.to_owned(),
+        name: optional_nonblank(agent_obj, "conversation.agent", "name")?,
+    };
+
+    let customer_obj = object(required(obj, P, "customer")?, "conversation.customer")?;
+    let number = required_str(customer_obj, "conversation.customer", "number")?.trim();
+    if !number.chars().any(|c| c.is_ascii_digit()) {
+        return Err(InvalidEvent::new(
+            "conversation.customer.number",
+            "holds no digit",
+        ));
+    }
+    let customer = Customer {
+        number: number.to_owned(),
+        name: optional_nonblank(customer_obj, "conversation.customer", "name")?,
+    };
+
+    let profile = match obj.get("profile") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => parse_profile(v)?,
+    };
+
+    let messages_value = required(obj, P, "messages")?;
+    let Value::Array(items) = messages_value else {
+        return Err(InvalidEvent::new(
+            "conversation.messages",
+            "must be an array",
+        ));
+    };
+    let messages = items
+        .iter()
+        .enumerate()
+        .map(|(i, m)| parse_message(m, &format!("conversation.messages[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(Conversation {
+        id,
+        channel,
+        opened_at,
+        closed_at,
+        agent,
+        customer,
+        profile,
+        messages,
+    })
+}
+
+fn parse_conversation_id(value: &Value) -> Result<ConversationId, InvalidEvent> {
+    const F: &str = "conversation.id";
+    let id = match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        Value::String(s) => s.trim().to_owned(),
+        Value::Null => return Err(InvalidEvent::new(F, "missing")),
+        _ => {
+            return Err(InvalidEvent::new(
+                F,
+                "must be an integer or a non-empty string",
+            ))
+        }
+    };
+    if id.is_empty() {
+        return Err(InvalidEvent::new(F, "must not be empty"));
+    }
+    if id.chars().count() > MAX_CONVERSATION_ID_CHARS {
+        return Err(InvalidEvent::new(
+            F,
+            format!("longer than {MAX_CONVERSATION_ID_CHARS} characters"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(InvalidEvent::new(F, "contains control characters"));
+    }
+    Ok(ConversationId(id))
+}
+
+fn parse_profile(value: &Value) -> Result<Vec<(String, String)>, InvalidEvent> {
+    let obj = object(value, "conversation.profile")?;
+    let mut out = Vec::with_capacity(obj.len());
+    for (key, v) in obj {
+        let text = match v {
+            Value::Null => continue,
+            Value::String(s) => s.clone(),
+            // Scalars are kept as text rather than refused: a profile is free-form
+            // and refusing it would lose the whole conversation over a detail.
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(InvalidEvent::new(
+                    format!("conversation.profile.{key}"),
+                    "must be a string",
+                ))
+            }
+        };
+        out.push((key.clone(), text));
+    }
+    Ok(out)
+}
+
+fn parse_message(value: &Value, path: &str) -> Result<Message, InvalidEvent> {
+    let obj = object(value, path)?;
+    let id = optional_str(obj, path, "id")?.map(str::to_owned);
+    let sender = match required_str(obj, path, "sender")? {
+        "customer" => Sender::Customer,
+        "agent" => Sender::Agent,
+        "system" => Sender::System,
+        _ => {
+            return Err(InvalidEvent::new(
+                format!("{path}.sender"),
+                "must be \"customer\", \"agent\" or \"system\"",
+            ))
+        }
+    };
+    let sent_at = parse_time(
+        required_str(obj, path, "sent_at")?,
+        &format!("{path}.sent_at"),
+    )?;
+    let text = optional_str(obj, path, "text")?.map(str::to_owned);
+    let attachments = match obj.get("attachments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, a)| parse_attachment(a, &format!("{path}.attachments[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => {
+            return Err(InvalidEvent::new(
+                format!("{path}.attachments"),
+                "must be an array",
+            ))
+        }
+    };
+    Ok(Message {
+        id,
+        sender,
+        sent_at,
+        text,
+        attachments,
+    })
+}
+
+fn parse_attachment(value: &Value, path: &str) -> Result<Attachment, InvalidEvent> {
+    let obj = object(value, path)?;
+    let url = required_str(obj, path, "url")?.trim();
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => {
+            return Err(InvalidEvent::new(
+                format!("{path}.url"),
+                "must be an absolute http(s) URL",
+            ))
+        }
+    }
+    let size = match obj.get("size") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.is_u64() => n.as_u64(),
+        Some(_) => {
+            return Err(InvalidEvent::new(
+                format!("{path}.size"),
+                "must be a non-negative integer",
+            ))
+        }
+    };
+    Ok(Attachment {
+        url: url.to_owned(),
+        file_name: optional_nonblank(obj, path, "file_name")?,
+        content_type: optional_nonblank(obj, path, "content_type")?,
+        size,
+    })
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, InvalidEvent> {
+    match value {
+        Value::Object(map) => Ok(map),
+        Value::Null => Err(InvalidEvent::new(path, "missing")),
+        _ => Err(InvalidEvent::new(path, "must be an object")),
+    }
+}
+
+fn required<'a>(
+    obj: &'a Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<&'a Value, InvalidEvent> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Err(InvalidEvent::new(join(path, key), "missing")),
+        Some(v) => Ok(v),
+    }
+}
+
+fn required_str<'a>(
+    obj: &'a Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<&'a str, InvalidEvent> {
+    match required(obj, path, key)? {
+        Value::String(s) if !s.trim().is_empty() => Ok(s),
+        Value::String(_) => Err(InvalidEvent::new(join(path, key), "must not be empty")),
+        _ => Err(InvalidEvent::new(join(path, key), "must be a string")),
+    }
+}
+
+fn optional_str<'a>(
+    obj: &'a Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<&'a str>, InvalidEvent> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(InvalidEvent::new(join(path, key), "must be a string")),
+    }
+}
+
+fn optional_nonblank(
+    obj: &Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<String>, InvalidEvent> {
+    Ok(optional_str(obj, path, key)?
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned))
+}
+
+fn optional_time(
+    obj: &Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<DateTime<FixedOffset>>, InvalidEvent> {
+    optional_str(obj, path, key)?
+        .map(|s| parse_time(s, &join(path, key)))
+        .transpose()
+}
+
+fn parse_time(text: &str, field: &str) -> Result<DateTime<FixedOffset>, InvalidEvent> {
+    let t = DateTime::parse_from_rfc3339(text.trim())
+        .map_err(|_| InvalidEvent::new(field, "not an RFC 3339 timestamp with offset"))?;
+    // Salesforce audit dates start at 1970; anything earlier is a sender bug.
+    if t.timestamp() < 0 {
+        return Err(InvalidEvent::new(field, "before 1970-01-01"));
+    }
+    Ok(t)
+}
+
+fn is_plausible_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        serde_json::from_str(include_str!("../events/conversation-closed.json")).unwrap()
+    }
+
+    fn closed(v: &Value) -> CloseEvent {
+        match parse_value(v).unwrap() {
+            ParsedBody::Closed(e) => *e,
+            other => panic!("not closed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sample_event_parses() {
+        let e = closed(&sample());
+        assert_eq!(e.conversation.id.as_str(), "1793");
+        assert_eq!(e.conversation.customer.number, "+393331234567");
+        assert_eq!(e.conversation.customer.name.as_deref(), Some("Maria C."));
+        assert_eq!(e.conversation.agent.email, "agent.demo@acme.example");
+        assert_eq!(e.conversation.messages.len(), 3);
+        assert_eq!(e.conversation.messages[2].attachments.len(), 1);
+        assert_eq!(
+            e.conversation.profile[0],
+            ("category".into(), "Billing".into())
+        );
+        assert_eq!(e.idempotency_key(), "0b6c2a8e-4f1d-4a53-9d1e-2f0a7b5d9c11");
+    }
+
+    /// Each row: a mutation of the sample and the field the error must name.
+    #[test]
+    fn violations_name_their_field() {
+        type Mutate = fn(&mut Value);
+        let cases: Vec<(Mutate, &str)> = vec![
+            (
+                |v| {
+                    v["conversation"]["customer"]
+                        .as_object_mut()
+                        .unwrap()
+                        .clear()
+                },
+                "conversation.customer.number",
+            ),
+            (
+                |v| v["conversation"]["customer"]["number"] = json!(393331234567u64),
+                "conversation.customer.number",
+            ),
+            (
+                |v| v["conversation"]["customer"]["number"] = json!("  "),
+                "conversation.customer.number",
+            ),
+            (
+                |v| v["conversation"]["customer"]["number"] = json!("abc"),
+                "conversation.customer.number",
+            ),
+            (
+                |v| {
+                    v["conversation"].as_object_mut().unwrap().remove("id");
+                },
+                "conversation.id",
+            ),
+            (|v| v["conversation"]["id"] = json!(""), "conversation.id"),
+            (|v| v["conversation"]["id"] = json!(1.5), "conversation.id"),
+            (|v| v["conversation"]["id"] = json!(true), "conversation.id"),
+            (
+                |v| v["conversation"]["agent"]["email"] = json!("nobody"),
+                "conversation.agent.email",
+            ),
+            (
+                |v| {
+                    v["conversation"].as_object_mut().unwrap().remove("agent");
+                },
+                "conversation.agent",
+            ),
+            (
+                |v| v["conversation"]["messages"] = json!({}),
+                "conversation.messages",
+            ),
+            (
+                |v| {
+                    v["conversation"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("messages");
+                },
+                "conversation.messages",
+            ),
+            (
+                |v| v["conversation"]["messages"][1]["sent_at"] = json!("yesterday"),
+                "conversation.messages[1].sent_at",
+            ),
+            (
+                |v| v["conversation"]["messages"][1]["sent_at"] = json!("2026-11-24T09:59:01"),
+                "conversation.messages[1].sent_at",
+            ),
+            (
+                |v| v["conversation"]["messages"][0]["sender"] = json!("bot"),
+                "conversation.messages[0].sender",
+            ),
+            (
+                |v| v["conversation"]["messages"][0]["text"] = json!(5),
+                "conversation.messages[0].text",
+            ),
+            (
+                |v| {
+                    v["conversation"]["messages"][2]["attachments"][0]["url"] = json!("invoice.pdf")
+                },
+                "conversation.messages[2].attachments[0].url",
+            ),
+            (
+                |v| v["conversation"]["messages"][2]["attachments"][0]["size"] = json!(-1),
+                "conversation.messages[2].attachments[0].size",
+            ),
+            (
+                |v| v["conversation"]["profile"]["category"] = json!(["a"]),
+                "conversation.profile.category",
+            ),
+            (
+                |v| v["conversation"]["closed_at"] = json!("2026-13-01T00:00:00Z"),
+                "conversation.closed_at",
+            ),
+            (|v| v["occurred_at"] = json!(12), "occurred_at"),
+            (
+                |v| {
+                    v.as_object_mut().unwrap().remove("type");
+                },
+                "type",
+            ),
+            (|v| v["conversation"] = json!("1793"), "conversation"),
+        ];
+        for (mutate, field) in cases {
+            let mut v = sample();
+            mutate(&mut v);
+            let err = parse_value(&v).expect_err(field);
+            assert_eq!(err.field, field, "{err}");
+        }
+    }
+
+    #[test]
+    fn lenient_where_the_contract_is() {
+        let mut v = sample();
+        v["conversation"]["id"] = json!("A-17");
+        v["conversation"]["customer"]["name"] = Value::Null;
+        v["conversation"]["profile"] = json!({"score": 5, "vip": true, "gone": null});
+        v["conversation"]["messages"][0]["text"] = Value::Null;
+        v["conversation"]["messages"][0]["future_field"] = json!({"x": 1});
+        v.as_object_mut().unwrap().remove("event_id");
+        let e = closed(&v);
+        assert_eq!(e.conversation.id.as_str(), "A-17");
+        assert_eq!(e.conversation.customer.name, None);
+        assert_eq!(
+            e.conversation.profile,
+            vec![("score".into(), "5".into()), ("vip".into(), "true".into())]
+        );
+        assert_eq!(e.idempotency_key(), "A-17");
+    }
+
+    #[test]
+    fn other_types_are_ignored_and_garbage_refused() {
+        assert_eq!(
+            parse_body(br#"{"type":"conversation.opened"}"#).unwrap(),
+            ParsedBody::Ignored {
+                event_type: "conversation.opened".into()
+            }
+        );
+        assert_eq!(parse_body(b"{not json").unwrap_err().field, "");
+        assert_eq!(parse_body(b"[]").unwrap_err().field, "");
+        assert_eq!(parse_body(b"").unwrap_err().field, "");
+    }
+}

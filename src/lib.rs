@@ -1,0 +1,20 @@
+//! WitiOp → Salesforce: every WhatsApp conversation an agent closes in WitiOp
+//! becomes one Salesforce Case.
+//!
+//! Two Lambda functions are thin binaries over this crate: `webhook`
+//! authenticates and validates WitiOp's close event and queues it in SQS;
+//! `worker` turns each queued event into a Case.
+//!
+//! # Layout
+//!
+//! - [`event`]: the WitiOp close event and its validation (shared by both functions).
+//! - [`config`]: environment variables and secret values as typed settings.
+//! - [`aws`]: SDK configuration and Secrets Manager access.
+//! - [`webhook`]: request → auth → validation → SQS → explicit response.
+//! - [`telemetry`]: JSON logging set-up.
+
+pub mod aws;
+pub mod config;
+pub mod event;
+pub mod telemetry;
+pub mod webhook;

@@ -1,0 +1,446 @@
+//! The webhook: HTTP request → authenticate → validate → enqueue → response.
+//!
+//! Every expected outcome is an explicit response; an `Err` from a Lambda
+//! handler would reach WitiOp as an opaque 502. The function never answers 2xx
+//! for an event it did not queue, so WitiOp's own retries cover SQS outages.
+
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use base64::Engine;
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio::sync::Mutex;
+
+use crate::aws::{SecretStore, SecretStoreError, PREVIOUS_STAGE};
+use crate::config::{ConfigError, WebhookEnv, WitiopSecret};
+use crate::event::{parse_body, ParsedBody};
+
+/// How often a token that does not match may trigger a re-read of the secret:
+/// often enough that a rotation takes effect within a minute, rarely enough
+/// that a caller with a wrong token cannot hammer Secrets Manager.
+const TOKEN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Failure to load the webhook tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Store(#[from] SecretStoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("secret {0} has no value")]
+    Empty(String),
+}
+
+/// The tokens a caller may present: the current one and, during a rotation,
+/// the previous one.
+struct TokenSet {
+    accepted: Vec<SecretString>,
+    loaded_at: Instant,
+}
+
+/// Webhook tokens read from Secrets Manager, cached per cold start.
+pub struct WebhookTokens {
+    store: SecretStore,
+    secret_id: String,
+    tokens: Mutex<TokenSet>,
+}
+
+impl WebhookTokens {
+    /// Reads the tokens now, so that a missing secret fails the cold start.
+    pub async fn load(store: SecretStore, secret_id: String) -> Result<Self, TokenError> {
+        let tokens = read_tokens(&store, &secret_id).await?;
+        Ok(Self {
+            store,
+            secret_id,
+            tokens: Mutex::new(tokens),
+        })
+    }
+
+    /// Whether `presented` is an accepted token, re-reading the secret (at most
+    /// once per interval) before saying no.
+    pub async fn verify(&self, presented: &str) -> bool {
+        let mut tokens = self.tokens.lock().await;
+        if matches_any(&tokens.accepted, presented) {
+            return true;
+        }
+        if tokens.loaded_at.elapsed() < TOKEN_REFRESH_INTERVAL {
+            return false;
+        }
+        match read_tokens(&self.store, &self.secret_id).await {
+            Ok(fresh) => *tokens = fresh,
+            Err(e) => {
+                // Keep the old tokens: an outage of Secrets Manager must not lock
+                // WitiOp out; try again after the interval.
+                tracing::error!(error = %e, "could not re-read the webhook token");
+                tokens.loaded_at = Instant::now();
+            }
+        }
+        matches_any(&tokens.accepted, presented)
+    }
+}
+
+fn matches_any(accepted: &[SecretString], presented: &str) -> bool {
+    // Compare against every token without stopping early, so timing does not
+    // tell which one matched.
+    accepted.iter().fold(false, |found, t| {
+        found | bool::from(t.expose_secret().as_bytes().ct_eq(presented.as_bytes()))
+    })
+}
+
+async fn read_tokens(store: &SecretStore, secret_id: &str) -> Result<TokenSet, TokenError> {
+    let current = store
+        .current(secret_id)
+        .await?
+        .ok_or_else(|| TokenError::Empty(secret_id.to_owned()))?;
+    let mut accepted = vec![WitiopSecret::parse(secret_id, &current)?.webhook_token];
+    if let Some(previous) = store.read(secret_id, Some(PREVIOUS_STAGE)).await? {
+        // A previous version in an old shape must not break the current one.
+        match WitiopSecret::parse(secret_id, &previous) {
+            Ok(p) => accepted.push(p.webhook_token),
+            Err(e) => tracing::warn!(error = %e, "ignoring the AWSPREVIOUS webhook token"),
+        }
+    }
+    Ok(TokenSet {
+        accepted,
+        loaded_at: Instant::now(),
+    })
+}
+
+/// What the webhook needs, built once per cold start.
+pub struct Webhook {
+    pub sqs: aws_sdk_sqs::Client,
+    pub tokens: WebhookTokens,
+    pub env: WebhookEnv,
+}
+
+/// Why a request was answered as it was; logged and, later, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Queued,
+    Ignored,
+    Unauthorized,
+    Invalid,
+    TooLarge,
+    MethodNotAllowed,
+    QueueUnavailable,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Ignored => "ignored",
+            Self::Unauthorized => "unauthorized",
+            Self::Invalid => "invalid_event",
+            Self::TooLarge => "payload_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::QueueUnavailable => "queue_unavailable",
+        }
+    }
+}
+
+/// Handles one API Gateway (HTTP API, payload 2.0) request.
+pub async fn handle_webhook(
+    webhook: &Webhook,
+    request: ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
+    let started = Instant::now();
+    let (outcome, conversation_id, response) = route(webhook, request).await;
+    tracing::info!(
+        outcome = outcome.as_str(),
+        status = response.status_code,
+        conversation_id = conversation_id.as_deref().unwrap_or(""),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "webhook request"
+    );
+    response
+}
+
+async fn route(
+    webhook: &Webhook,
+    request: ApiGatewayV2httpRequest,
+) -> (Outcome, Option<String>, ApiGatewayV2httpResponse) {
+    if request.request_context.http.method != http::Method::POST {
+        let mut r = error_response(405, Outcome::MethodNotAllowed, "use POST", None);
+        r.headers.insert("allow", HeaderValue::from_static("POST"));
+        return (Outcome::MethodNotAllowed, None, r);
+    }
+
+    let Some(token) = presented_token(&request) else {
+        return unauthorized(
+            "missing webhook token: send `Authorization: Bearer <token>` or `?token=<token>`",
+        );
+    };
+    if !webhook.tokens.verify(&token).await {
+        return unauthorized("invalid webhook token");
+    }
+
+    let body = match request_body(&request) {
+        Ok(b) => b,
+        Err(message) => return (Outcome::Invalid, None, invalid_response("", &message)),
+    };
+
+    let event = match parse_body(&body) {
+        Ok(ParsedBody::Closed(e)) => e,
+        Ok(ParsedBody::Ignored { event_type }) => {
+            tracing::info!(event_type, "event type ignored");
+            return (
+                Outcome::Ignored,
+                None,
+                json_response(202, json!({"status": "ignored", "type": event_type})),
+            );
+        }
+        Err(e) => {
+            return (
+                Outcome::Invalid,
+                None,
+                invalid_response(&e.field, &e.message),
+            )
+        }
+    };
+    let conversation_id = event.conversation.id.to_string();
+
+    let message_body = sqs_safe_body(&body);
+    let attributes = message_attributes(&conversation_id, event.event_id.as_deref());
+    let size = message_body.len() + attributes_size(&attributes);
+    if size > webhook.env.max_message_bytes {
+        let message = format!(
+            "the event is {size} bytes; the queue accepts at most {} bytes per message",
+            webhook.env.max_message_bytes
+        );
+        return (
+            Outcome::TooLarge,
+            Some(conversation_id),
+            error_response(413, Outcome::TooLarge, &message, None),
+        );
+    }
+
+    let sent = webhook
+        .sqs
+        .send_message()
+        .queue_url(&webhook.env.queue_url)
+        .message_body(message_body)
+        .set_message_attributes(Some(attributes.into_iter().collect()))
+        .send()
+        .await;
+    match sent {
+        Ok(out) => {
+            let message_id = out.message_id().unwrap_or_default().to_owned();
+            let body = json!({
+                "status": "queued",
+                "conversation_id": conversation_id,
+                "message_id": message_id,
+            });
+            (
+                Outcome::Queued,
+                Some(conversation_id),
+                json_response(202, body),
+            )
+        }
+        Err(e) => {
+            tracing::error!(
+                error = %DisplayErrorContext(&e),
+                conversation_id,
+                "could not queue the event"
+            );
+            let mut r = error_response(
+                503,
+                Outcome::QueueUnavailable,
+                "the event could not be queued; retry later",
+                None,
+            );
+            r.headers
+                .insert(RETRY_AFTER, HeaderValue::from_static("30"));
+            (Outcome::QueueUnavailable, Some(conversation_id), r)
+        }
+    }
+}
+
+fn unauthorized(message: &str) -> (Outcome, Option<String>, ApiGatewayV2httpResponse) {
+    let mut r = error_response(401, Outcome::Unauthorized, message, None);
+    r.headers
+        .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    (Outcome::Unauthorized, None, r)
+}
+
+/// The token from `Authorization: Bearer …`, else from `?token=…`.
+fn presented_token(request: &ApiGatewayV2httpRequest) -> Option<String> {
+    if let Some(value) = request
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let value = value.trim();
+        if let Some((scheme, token)) = value.split_once(' ') {
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
+                return Some(token.trim().to_owned());
+            }
+        }
+    }
+    if let Some(token) = request.query_string_parameters.first("token") {
+        return Some(token.to_owned());
+    }
+    // Direct invocations and some emulators fill only the raw query string.
+    request.raw_query_string.as_deref().and_then(|q| {
+        reqwest::Url::parse(&format!("http://q/?{q}"))
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, String> {
+    let Some(body) = request.body.as_deref() else {
+        return Err("the request has no body".to_owned());
+    };
+    if request.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| "the body is marked base64 but is not".to_owned())
+    } else {
+        Ok(body.as_bytes().to_vec())
+    }
+}
+
+/// The body as an SQS message. SQS refuses U+FFFE and U+FFFF, which valid JSON
+/// may carry raw inside strings; escaping them keeps the JSON equal.
+fn sqs_safe_body(body: &[u8]) -> String {
+    // `parse_body` accepted it, so it is UTF-8.
+    let text = String::from_utf8_lossy(body);
+    if !text.contains(['\u{FFFE}', '\u{FFFF}']) {
+        return text.into_owned();
+    }
+    text.replace('\u{FFFE}', "\\ufffe")
+        .replace('\u{FFFF}', "\\uffff")
+}
+
+fn message_attributes(
+    conversation_id: &str,
+    event_id: Option<&str>,
+) -> Vec<(String, MessageAttributeValue)> {
+    let string = |v: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .expect("data type is set")
+    };
+    let mut attributes = vec![("conversation_id".to_owned(), string(conversation_id))];
+    if let Some(id) = event_id {
+        attributes.push(("event_id".to_owned(), string(id)));
+    }
+    attributes
+}
+
+/// SQS counts attribute names, types and values toward the message size.
+fn attributes_size(attributes: &[(String, MessageAttributeValue)]) -> usize {
+    attributes
+        .iter()
+        .map(|(name, v)| name.len() + v.data_type().len() + v.string_value().map_or(0, str::len))
+        .sum()
+}
+
+fn json_response(status: i64, body: serde_json::Value) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut r = ApiGatewayV2httpResponse::default();
+    r.status_code = status;
+    r.headers = headers;
+    r.body = Some(Body::Text(body.to_string()));
+    r
+}
+
+fn error_response(
+    status: i64,
+    outcome: Outcome,
+    message: &str,
+    field: Option<&str>,
+) -> ApiGatewayV2httpResponse {
+    let mut body = json!({"error": outcome.as_str(), "message": message});
+    if let Some(field) = field {
+        body["field"] = json!(field);
+    }
+    json_response(status, body)
+}
+
+fn invalid_response(field: &str, message: &str) -> ApiGatewayV2httpResponse {
+    error_response(400, Outcome::Invalid, message, Some(field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(auth: Option<&str>, query: Option<&str>) -> ApiGatewayV2httpRequest {
+        let mut r: ApiGatewayV2httpRequest =
+            serde_json::from_str(include_str!("../events/webhook-request.json")).unwrap();
+        r.headers.remove(AUTHORIZATION);
+        if let Some(a) = auth {
+            r.headers
+                .insert(AUTHORIZATION, HeaderValue::from_str(a).unwrap());
+        }
+        r.raw_query_string = query.map(str::to_owned);
+        r
+    }
+
+    #[test]
+    fn token_is_taken_from_header_or_query() {
+        let cases = [
+            (Some("Bearer abc"), None, Some("abc")),
+            (Some("bearer  abc "), None, Some("abc")),
+            (Some("Basic abc"), None, None),
+            (Some("Bearer "), None, None),
+            (None, Some("token=a%2Bb&x=1"), Some("a+b")),
+            (None, Some("x=1"), None),
+            (Some("Bearer h"), Some("token=q"), Some("h")),
+            (None, None, None),
+        ];
+        for (auth, query, expected) in cases {
+            assert_eq!(
+                presented_token(&request(auth, query)).as_deref(),
+                expected,
+                "{auth:?} {query:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn constant_time_match_accepts_any_listed_token() {
+        let accepted = vec![
+            SecretString::from("current-token"),
+            SecretString::from("previous-token"),
+        ];
+        assert!(matches_any(&accepted, "current-token"));
+        assert!(matches_any(&accepted, "previous-token"));
+        assert!(!matches_any(&accepted, "current-toke"));
+        assert!(!matches_any(&accepted, ""));
+        assert!(!matches_any(&[], "x"));
+    }
+
+    #[test]
+    fn body_escapes_what_sqs_refuses() {
+        let body = "{\"t\":\"a\u{FFFF}b\u{FFFE}\"}";
+        let safe = sqs_safe_body(body.as_bytes());
+        assert_eq!(safe, "{\"t\":\"a\\uffffb\\ufffe\"}");
+        let a: serde_json::Value = serde_json::from_str(body).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn base64_bodies_are_decoded() {
+        let mut r = request(None, None);
+        r.body = Some(base64::engine::general_purpose::STANDARD.encode("{}"));
+        r.is_base64_encoded = true;
+        assert_eq!(request_body(&r).unwrap(), b"{}");
+        r.body = Some("***".into());
+        assert!(request_body(&r).is_err());
+    }
+}
