@@ -10,11 +10,13 @@
 //! - [`event`]: the WitiOp close event and its validation (shared by both functions).
 //! - [`config`]: environment variables and secret values as typed settings.
 //! - [`aws`]: SDK configuration and Secrets Manager access.
+//! - [`salesforce`]: typed REST client (login, token cache, query, composite, files).
 //! - [`webhook`]: request → auth → validation → SQS → explicit response.
 //! - [`telemetry`]: JSON logging set-up.
 
 pub mod aws;
 pub mod config;
 pub mod event;
+pub mod salesforce;
 pub mod telemetry;
 pub mod webhook;

@@ -808,32 +808,24 @@ fn create_multipart(
             _ => {}
         }
     }
-    let Some(Value::Object(mut entity)) = entity else {
+    let Some(Value::Object(entity)) = entity else {
         return bad("Multipart message must include a non-binary part named entity_content");
     };
     let Some(data) = data else {
         return bad("Multipart message must include a binary part named VersionData");
     };
-    entity.insert("__multipart".into(), Value::Bool(true));
+    if !object.eq_ignore_ascii_case("ContentVersion") {
+        return bad("Binary parts are only accepted for ContentVersion here");
+    }
     let mut s = state.lock().expect("state lock");
-    let result = s.org.insert(object, &entity, &Actor { user_id });
-    match result {
-        Ok(id) => {
-            s.org.blobs.insert(id.clone(), data);
-            let size = s.org.blobs[&id].len();
-            if let Some(row) = s
-                .org
-                .records
-                .get_mut("ContentVersion")
-                .and_then(|t| t.get_mut(&id))
-            {
-                row.insert("ContentSize".into(), json!(size.to_string()));
-            }
-            (
-                StatusCode::CREATED,
-                json!({"id": id, "success": true, "errors": []}),
-            )
-        }
+    match s
+        .org
+        .insert_with_blob(object, &entity, &Actor { user_id }, Some(data))
+    {
+        Ok(id) => (
+            StatusCode::CREATED,
+            json!({"id": id, "success": true, "errors": []}),
+        ),
         Err(e) => (StatusCode::BAD_REQUEST, e.rest()),
     }
 }
@@ -964,7 +956,8 @@ async fn search(
 ) -> Response {
     let (_, api) = pass!(state, headers, version);
     let text = q.q.unwrap_or_default();
-    match sosl_phone_search(&state.lock().expect("state lock").org, &text, &api) {
+    let result = sosl_phone_search(&state.lock().expect("state lock").org, &text, &api);
+    match result {
         Ok(v) => finish(&state, StatusCode::OK, v),
         Err(e) => finish(&state, StatusCode::BAD_REQUEST, e.rest()),
     }

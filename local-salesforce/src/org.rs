@@ -517,6 +517,17 @@ impl Org {
         body: &Map<String, Value>,
         actor: &Actor,
     ) -> Result<String, SaveError> {
+        self.insert_with_blob(object, body, actor, None)
+    }
+
+    /// Inserts a record whose binary field may have arrived as a multipart part.
+    pub fn insert_with_blob(
+        &mut self,
+        object: &str,
+        body: &Map<String, Value>,
+        actor: &Actor,
+        blob: Option<Vec<u8>>,
+    ) -> Result<String, SaveError> {
         let Some((name, prefix, fields)) = schema(object) else {
             return Err(SaveError::new(
                 "NOT_FOUND",
@@ -575,30 +586,45 @@ impl Org {
                 record.insert("ContentDocumentId".into(), json!(doc));
                 let path = record.get("PathOnClient").cloned().unwrap_or(Value::Null);
                 record.entry("Title").or_insert(path);
-                if let Some(Value::String(b64)) = record.remove("VersionData") {
-                    use base64::Engine;
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(b64.as_bytes())
-                        .map_err(|_| {
-                            SaveError::new(
-                                "INVALID_FIELD",
-                                "VersionData: not valid base64",
-                                &["VersionData"],
-                            )
-                        })?;
-                    self.blobs.insert(id.clone(), bytes);
-                }
-                if !self.blobs.contains_key(&id) && !body.contains_key("__multipart") {
-                    return Err(SaveError::new(
-                        "REQUIRED_FIELD_MISSING",
-                        "Required fields are missing: [VersionData]",
-                        &["VersionData"],
-                    ));
-                }
+                let inline = match record.remove("VersionData") {
+                    Some(Value::String(b64)) => {
+                        use base64::Engine;
+                        Some(
+                            base64::engine::general_purpose::STANDARD
+                                .decode(b64.as_bytes())
+                                .map_err(|_| {
+                                    SaveError::new(
+                                        "INVALID_FIELD",
+                                        "VersionData: not valid base64",
+                                        &["VersionData"],
+                                    )
+                                })?,
+                        )
+                    }
+                    _ => None,
+                };
+                let bytes = match (inline, blob) {
+                    (Some(_), Some(_)) => {
+                        return Err(SaveError::new(
+                            "INVALID_MULTIPART_REQUEST",
+                            "VersionData sent both in JSON and as a binary part",
+                            &["VersionData"],
+                        ))
+                    }
+                    (Some(b), None) | (None, Some(b)) => b,
+                    (None, None) => {
+                        return Err(SaveError::new(
+                            "REQUIRED_FIELD_MISSING",
+                            "Required fields are missing: [VersionData]",
+                            &["VersionData"],
+                        ))
+                    }
+                };
+                record.insert("ContentSize".into(), json!(bytes.len().to_string()));
+                self.blobs.insert(id.clone(), bytes);
             }
             _ => {}
         }
-        record.remove("__multipart");
         self.table_mut(name)
             .expect("known")
             .insert(id.clone(), record);

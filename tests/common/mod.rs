@@ -163,3 +163,44 @@ pub fn event_file(name: &str) -> String {
     )
     .unwrap()
 }
+
+/// The Salesforce secret for a local Salesforce at `url`, with `extra` keys merged in.
+pub fn salesforce_secret(url: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut secret = serde_json::json!({
+        "login_url": url,
+        "consumer_key": local_salesforce::CONSUMER_KEY,
+        "consumer_secret": local_salesforce::CONSUMER_SECRET,
+        "username": local_salesforce::API_USERNAME,
+        "password": local_salesforce::API_PASSWORD,
+        "security_token": local_salesforce::SECURITY_TOKEN,
+        "api_version": "62.0",
+    });
+    if let (Some(base), Some(extra)) = (secret.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    secret
+}
+
+/// A client of the local Salesforce whose token cache is `token_secret` in moto.
+pub fn salesforce_client(
+    moto: &Moto,
+    secret: &serde_json::Value,
+    token_secret: &str,
+) -> witiop_salesforce::salesforce::SalesforceClient {
+    let settings =
+        witiop_salesforce::config::SalesforceSettings::parse("salesforce", &secret.to_string())
+            .expect("valid settings");
+    witiop_salesforce::salesforce::SalesforceClient::new(
+        witiop_salesforce::salesforce::client::http_client(),
+        std::sync::Arc::new(settings),
+        witiop_salesforce::aws::SecretStore::new(&moto.sdk),
+        token_secret.to_owned(),
+    )
+    .with_retry(witiop_salesforce::salesforce::RetryPolicy {
+        attempts: 4,
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+    })
+}

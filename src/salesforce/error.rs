@@ -1,0 +1,217 @@
+//! One error type for everything Salesforce can answer, and how to react to it.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::aws::SecretStoreError;
+
+/// One entry of Salesforce's error array, whichever shape it came in:
+/// `errorCode` (REST) or `statusCode` (per-record save results).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ApiError {
+    #[serde(alias = "errorCode", alias = "statusCode")]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+/// What the caller should do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Transient (503, row lock, timeout): retry soon, within the invocation.
+    RetryNow,
+    /// The org's allowance is spent: stop calling, let SQS bring the message back later.
+    RetryLater,
+    /// The session is gone: log in again and retry once.
+    Relogin,
+    /// Bad data or configuration: retrying cannot help.
+    Permanent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SalesforceError {
+    #[error("Salesforce login failed ({flow} flow at {login_url}): {error}: {description}")]
+    Login {
+        flow: &'static str,
+        login_url: String,
+        error: String,
+        description: String,
+        /// HTTP status of the token endpoint, 0 when it was not reached.
+        status: u16,
+    },
+    #[error("Salesforce answered {status}: {}", summary(.errors))]
+    Api { status: u16, errors: Vec<ApiError> },
+    #[error("Salesforce answered {status} with a non-JSON body: {snippet}")]
+    NonJson { status: u16, snippet: String },
+    #[error("could not reach Salesforce: {0}")]
+    Transport(#[source] reqwest::Error),
+    #[error("unexpected answer from Salesforce: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    TokenStore(#[from] SecretStoreError),
+}
+
+fn summary(errors: &[ApiError]) -> String {
+    errors
+        .iter()
+        .map(|e| {
+            if e.fields.is_empty() {
+                format!("{}: {}", e.code, e.message)
+            } else {
+                format!("{} ({}): {}", e.code, e.fields.join(", "), e.message)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl SalesforceError {
+    /// Builds the error for a non-success answer from its status and raw body.
+    pub fn from_response(status: u16, body: &[u8]) -> Self {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(value) => match parse_errors(&value) {
+                Some(errors) if !errors.is_empty() => Self::Api { status, errors },
+                _ => Self::NonJson {
+                    status,
+                    snippet: snippet(body),
+                },
+            },
+            Err(_) => Self::NonJson {
+                status,
+                snippet: snippet(body),
+            },
+        }
+    }
+
+    /// The first error code, when Salesforce gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { errors, .. } => errors.first().map(|e| e.code.as_str()),
+            Self::Login { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Api { status, errors } => {
+                let has = |c: &str| errors.iter().any(|e| e.code == c);
+                if has("INVALID_SESSION_ID") || *status == 401 {
+                    ErrorClass::Relogin
+                } else if has("REQUEST_LIMIT_EXCEEDED") {
+                    ErrorClass::RetryLater
+                } else if has("UNABLE_TO_LOCK_ROW") || has("SERVER_UNAVAILABLE") || *status >= 500 {
+                    ErrorClass::RetryNow
+                } else {
+                    ErrorClass::Permanent
+                }
+            }
+            Self::NonJson { status, .. } if *status == 401 => ErrorClass::Relogin,
+            Self::NonJson { status, .. } if *status >= 500 || *status == 429 => {
+                ErrorClass::RetryNow
+            }
+            Self::NonJson { .. } => ErrorClass::Permanent,
+            Self::Transport(_) => ErrorClass::RetryNow,
+            // A refused login needs a person to fix the credentials; a login
+            // endpoint that is down or throttling is transient.
+            Self::Login { status, .. } if *status == 0 || *status >= 500 || *status == 429 => {
+                ErrorClass::RetryNow
+            }
+            Self::Login { .. } => ErrorClass::Permanent,
+            Self::Decode(_) => ErrorClass::Permanent,
+            Self::TokenStore(_) => ErrorClass::RetryLater,
+        }
+    }
+}
+
+/// Reads either error shape: a REST error array, a single error object, or
+/// a save result carrying `errors`.
+pub fn parse_errors(value: &Value) -> Option<Vec<ApiError>> {
+    match value {
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                if let Some(inner) = item.get("errors") {
+                    out.extend(parse_errors(inner)?);
+                } else {
+                    out.push(serde_json::from_value(item.clone()).ok()?);
+                }
+            }
+            Some(out)
+        }
+        Value::Object(map) if map.contains_key("errors") => parse_errors(&map["errors"]),
+        Value::Object(_) => serde_json::from_value(value.clone()).ok().map(|e| vec![e]),
+        _ => None,
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_error_shapes_and_html_are_understood() {
+        let cases: Vec<(u16, &str, Option<&str>, ErrorClass)> = vec![
+            (
+                401,
+                r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#,
+                Some("INVALID_SESSION_ID"),
+                ErrorClass::Relogin,
+            ),
+            (
+                503,
+                r#"[{"message":"down","errorCode":"SERVER_UNAVAILABLE"}]"#,
+                Some("SERVER_UNAVAILABLE"),
+                ErrorClass::RetryNow,
+            ),
+            (
+                503,
+                "<html><body><h1>Service Unavailable</h1></body></html>",
+                None,
+                ErrorClass::RetryNow,
+            ),
+            (
+                400,
+                r#"[{"message":"unable to obtain exclusive access","errorCode":"UNABLE_TO_LOCK_ROW"}]"#,
+                Some("UNABLE_TO_LOCK_ROW"),
+                ErrorClass::RetryNow,
+            ),
+            (
+                403,
+                r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#,
+                Some("REQUEST_LIMIT_EXCEEDED"),
+                ErrorClass::RetryLater,
+            ),
+            (
+                400,
+                r#"[{"success":false,"errors":[{"statusCode":"REQUIRED_FIELD_MISSING","message":"Required fields are missing: [LastName]","fields":["LastName"]}]}]"#,
+                Some("REQUIRED_FIELD_MISSING"),
+                ErrorClass::Permanent,
+            ),
+            (
+                400,
+                r#"[{"message":"bad","errorCode":"MALFORMED_QUERY"}]"#,
+                Some("MALFORMED_QUERY"),
+                ErrorClass::Permanent,
+            ),
+            (400, "", None, ErrorClass::Permanent),
+        ];
+        for (status, body, code, class) in cases {
+            let e = SalesforceError::from_response(status, body.as_bytes());
+            assert_eq!(e.code(), code, "{body}");
+            assert_eq!(e.class(), class, "{body}");
+        }
+        let e = SalesforceError::from_response(400, br#"[{"success":false,"errors":[{"statusCode":"REQUIRED_FIELD_MISSING","message":"m","fields":["LastName"]}]}]"#);
+        assert!(e
+            .to_string()
+            .contains("REQUIRED_FIELD_MISSING (LastName): m"));
+    }
+}

@@ -1,0 +1,446 @@
+//! The Salesforce client against the local Salesforce, with the token cache in moto.
+
+mod common;
+
+use common::{salesforce_client, salesforce_secret, Moto};
+use local_salesforce::{Fault, LocalSalesforce};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use witiop_salesforce::salesforce::escape::{soql_like_suffix, soql_literal, sosl_term};
+use witiop_salesforce::salesforce::{ErrorClass, SalesforceError, Subrequest};
+
+const TOKENS: &str = "salesforce-token";
+
+struct Env {
+    moto: Moto,
+    sf: LocalSalesforce,
+    secret: Value,
+}
+
+async fn env() -> Env {
+    let moto = Moto::start().await;
+    moto.create_secret(TOKENS, "{}").await;
+    let sf = LocalSalesforce::start(0).await.unwrap();
+    let secret = salesforce_secret(&sf.url, json!({}));
+    Env { moto, sf, secret }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+struct Row {
+    id: String,
+    #[serde(default)]
+    last_name: Option<String>,
+}
+
+async fn stored_token(moto: &Moto) -> Value {
+    let text = moto
+        .secrets()
+        .get_secret_value()
+        .secret_id(TOKENS)
+        .send()
+        .await
+        .unwrap()
+        .secret_string
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn logs_in_once_stores_the_token_and_a_second_instance_reuses_it() {
+    let e = env().await;
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let users: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(e.sf.counters().logins, 1);
+    let stored = stored_token(&e.moto).await;
+    assert_eq!(stored["instance_url"], e.sf.url);
+    assert!(stored["access_token"].as_str().unwrap().starts_with("00D"));
+
+    let second = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let _: Vec<Row> = second.query("SELECT Id FROM User").await.unwrap();
+    assert_eq!(
+        e.sf.counters().logins,
+        1,
+        "the second instance must reuse the stored token"
+    );
+    assert_eq!(
+        client.api_calls() + second.api_calls(),
+        e.sf.counters().api_calls
+    );
+    assert_eq!(client.api_usage().unwrap().0, 1);
+}
+
+#[tokio::test]
+async fn expired_token_means_one_login_and_the_secret_updated() {
+    let e = env().await;
+    let client = std::sync::Arc::new(salesforce_client(&e.moto, &e.secret, TOKENS));
+    let _: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
+    let before = stored_token(&e.moto).await;
+    e.sf.expire_tokens();
+    // Concurrent calls after the expiry share a single login.
+    let calls = (0..8).map(|_| {
+        let c = client.clone();
+        async move { c.query::<Row>("SELECT Id FROM User").await }
+    });
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+    assert_eq!(e.sf.counters().logins, 2);
+    let after = stored_token(&e.moto).await;
+    assert_ne!(before["access_token"], after["access_token"]);
+}
+
+#[tokio::test]
+async fn a_token_renewed_by_another_instance_is_adopted_without_logging_in() {
+    let e = env().await;
+    let a = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let b = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let _: Vec<Row> = a.query("SELECT Id FROM User").await.unwrap();
+    let _: Vec<Row> = b.query("SELECT Id FROM User").await.unwrap();
+    e.sf.expire_tokens();
+    let _: Vec<Row> = a.query("SELECT Id FROM User").await.unwrap(); // logs in, stores
+    let _: Vec<Row> = b.query("SELECT Id FROM User").await.unwrap(); // adopts a's token
+    assert_eq!(e.sf.counters().logins, 2);
+    assert_eq!(b.logins(), 0);
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_limits_are_not() {
+    let e = env().await;
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let _: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
+
+    e.sf.inject(Fault::Unavailable, 1);
+    e.sf.inject(Fault::UnavailableHtml, 1);
+    e.sf.inject(Fault::RowLock, 1);
+    let users: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(e.sf.counters().faults_served, 3);
+
+    e.sf.inject(Fault::UnavailableHtml, 4);
+    let err = client
+        .query::<Row>("SELECT Id FROM User")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SalesforceError::NonJson { status: 503, .. }),
+        "{err}"
+    );
+    assert_eq!(err.class(), ErrorClass::RetryNow);
+    assert_eq!(e.sf.counters().faults_served, 3 + 4, "bounded: 4 attempts");
+    e.sf.reset_counters();
+
+    e.sf.inject(Fault::LimitExceeded, 1);
+    let err = client
+        .query::<Row>("SELECT Id FROM User")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("REQUEST_LIMIT_EXCEEDED"));
+    assert_eq!(err.class(), ErrorClass::RetryLater);
+    assert_eq!(
+        e.sf.counters().faults_served,
+        1,
+        "no hot retry on the limit"
+    );
+}
+
+#[tokio::test]
+async fn writes_are_not_replayed_after_an_ambiguous_failure() {
+    let e = env().await;
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    // 503 JSON means Salesforce did nothing: the create is retried and succeeds once.
+    e.sf.inject(Fault::Unavailable, 1);
+    client
+        .create("Contact", &json!({"LastName": "Once"}))
+        .await
+        .unwrap();
+    assert_eq!(e.sf.records("Contact").len(), 1);
+}
+
+#[tokio::test]
+async fn injection_attempts_return_the_right_rows() {
+    let e = env().await;
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let names = [
+        "O'Brien",
+        r"Back\slash",
+        "100%_done",
+        "+39 333",
+        "Émilie 😀",
+        "x' OR LastName != 'y",
+    ];
+    for n in names {
+        e.sf.insert("Contact", json!({"LastName": n})).unwrap();
+    }
+    e.sf.insert("Contact", json!({"LastName": "100Xydone"}))
+        .unwrap();
+    for n in names {
+        let rows: Vec<Row> = client
+            .query(&format!(
+                "SELECT Id, LastName FROM Contact WHERE LastName = {}",
+                soql_literal(n)
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{n}");
+        assert_eq!(rows[0].last_name.as_deref(), Some(n));
+    }
+    // LIKE takes % and _ literally once escaped.
+    let rows: Vec<Row> = client
+        .query(&format!(
+            "SELECT Id FROM Contact WHERE LastName LIKE {}",
+            soql_like_suffix("%_done")
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    // The SOSL term escape keeps `+` and `-` literal.
+    e.sf.insert(
+        "Contact",
+        json!({"LastName": "Phone", "Phone": "+39 333 123 4567"}),
+    )
+    .unwrap();
+    let hits = client
+        .search(&format!(
+            "FIND {{{}}} IN PHONE FIELDS RETURNING Contact(Id, Phone)",
+            sosl_term("+393331234567")
+        ))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    let err = client
+        .search("FIND {+39} IN PHONE FIELDS RETURNING Contact(Id)")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent);
+}
+
+#[tokio::test]
+async fn query_pages_are_followed() {
+    let e = env().await;
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    for i in 0..2100 {
+        e.sf.insert("Contact", json!({"LastName": format!("C{i}")}))
+            .unwrap();
+    }
+    let rows: Vec<Row> = client.query("SELECT Id FROM Contact").await.unwrap();
+    assert_eq!(rows.len(), 2100);
+    assert_eq!(client.api_calls(), 2, "two pages, two calls");
+}
+
+#[tokio::test]
+async fn errors_say_field_and_code() {
+    let e = env().await;
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let err = client
+        .create("Contact", &json!({"FirstName": "No last name"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("REQUIRED_FIELD_MISSING"));
+    assert!(err.to_string().contains("LastName"), "{err}");
+    let err = client
+        .query::<Row>("SELECT Id, Nope FROM Contact")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("INVALID_FIELD"));
+    let err = client
+        .query::<Row>("SELECT Id FROM Contact WHERE")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("MALFORMED_QUERY"));
+    let err = client
+        .create("CaseComment", &json!({"ParentId": "500Wt0000000001AAA", "CommentBody": "x", "CreatedDate": "2026-01-01T00:00:00Z"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent);
+}
+
+#[tokio::test]
+async fn composite_references_and_all_or_none() {
+    let e = env().await;
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let p = client.data_path();
+    let ok = vec![
+        Subrequest::create(&p, "contact", "Contact", json!({"LastName": "C."})),
+        Subrequest::create(
+            &p,
+            "case",
+            "Case",
+            json!({"Subject": "s", "ContactId": "@{contact.id}"}),
+        ),
+        Subrequest::collection(
+            &p,
+            "comments",
+            vec![
+                json!({"attributes": {"type": "CaseComment"}, "ParentId": "@{case.id}", "CommentBody": "one"}),
+                json!({"attributes": {"type": "CaseComment"}, "ParentId": "@{case.id}", "CommentBody": "two"}),
+            ],
+        ),
+        Subrequest::query(
+            &p,
+            "number",
+            "SELECT CaseNumber FROM Case WHERE Id = '@{case.id}'",
+        ),
+    ];
+    let out = client.composite(&ok, true).await.unwrap();
+    assert!(out.iter().all(|r| r.error().is_none()), "{out:?}");
+    assert_eq!(e.sf.records("CaseComment").len(), 2);
+    assert_eq!(e.sf.counters().api_calls, 1, "a composite is one API call");
+    let case = &e.sf.records("Case")[0];
+    assert_eq!(case["ContactId"], e.sf.records("Contact")[0]["Id"]);
+
+    let failing = vec![
+        Subrequest::create(&p, "contact", "Contact", json!({"LastName": "Rolled back"})),
+        Subrequest::create(
+            &p,
+            "case",
+            "Case",
+            json!({"Subject": "x".repeat(256), "ContactId": "@{contact.id}"}),
+        ),
+    ];
+    let out = client.composite(&failing, true).await.unwrap();
+    assert_eq!(out[1].error().unwrap().code(), Some("STRING_TOO_LONG"));
+    assert_eq!(out[0].error().unwrap().code(), Some("PROCESSING_HALTED"));
+    assert_eq!(
+        e.sf.records("Contact").len(),
+        1,
+        "allOrNone rolled the contact back"
+    );
+}
+
+#[tokio::test]
+async fn collections_limits_and_per_record_errors() {
+    let e = env().await;
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let too_many: Vec<Value> = (0..201)
+        .map(|i| json!({"attributes": {"type": "Contact"}, "LastName": format!("c{i}")}))
+        .collect();
+    let err = client.create_collection(&too_many, true).await.unwrap_err();
+    assert_eq!(err.code(), Some("EXCEEDED_ID_LIMIT"));
+    let mixed = vec![
+        json!({"attributes": {"type": "Contact"}, "LastName": "fine"}),
+        json!({"attributes": {"type": "Contact"}, "FirstName": "no last name"}),
+    ];
+    let results = client.create_collection(&mixed, true).await.unwrap();
+    assert_eq!(
+        results[0].errors[0].code,
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    );
+    assert_eq!(results[1].errors[0].code, "REQUIRED_FIELD_MISSING");
+    assert!(e.sf.records("Contact").is_empty());
+}
+
+#[tokio::test]
+async fn upsert_by_external_id() {
+    let e = env().await;
+    e.sf.add_external_id("Case", "WitiOp_Conversation_Id__c");
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let (id, created) = client
+        .upsert(
+            "Case",
+            "WitiOp_Conversation_Id__c",
+            "1793",
+            &json!({"Subject": "a"}),
+        )
+        .await
+        .unwrap();
+    assert!(created);
+    let (again, created) = client
+        .upsert(
+            "Case",
+            "WitiOp_Conversation_Id__c",
+            "1793",
+            &json!({"Subject": "b"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.as_str(), created), (id.as_str(), false));
+    assert_eq!(e.sf.records("Case").len(), 1);
+}
+
+#[tokio::test]
+async fn content_version_is_uploaded_as_multipart() {
+    let e = env().await;
+    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let case = e.sf.insert("Case", json!({"Subject": "files"})).unwrap();
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let entity = json!({"Title": "invoice.pdf", "PathOnClient": "invoice.pdf", "FirstPublishLocationId": case});
+    let d = data.clone();
+    let id = client
+        .upload_content_version(&entity, "invoice.pdf", "application/pdf", move || {
+            reqwest::Body::from(d.clone())
+        })
+        .await
+        .unwrap();
+    assert!(id.starts_with("068"));
+    assert_eq!(e.sf.blob(&id).unwrap(), data);
+}
+
+#[tokio::test]
+async fn login_failures_name_flow_and_url_never_secrets() {
+    let e = env().await;
+    let wrong = salesforce_secret(&e.sf.url, json!({"password": "wrong-password-123"}));
+    let client = salesforce_client(&e.moto, &wrong, TOKENS);
+    let err = client
+        .query::<Row>("SELECT Id FROM User")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("password flow")
+            && text.contains(&e.sf.url)
+            && text.contains("invalid_grant"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wrong-password-123") && !text.contains(local_salesforce::SECURITY_TOKEN)
+    );
+    assert_eq!(err.class(), ErrorClass::Permanent);
+
+    let unreachable = salesforce_secret(
+        &format!("http://127.0.0.1:{}", common::free_port()),
+        json!({}),
+    );
+    let err = salesforce_client(&e.moto, &unreachable, "other-token-secret")
+        .query::<Row>("SELECT Id FROM User")
+        .await;
+    // No such token secret and no server: transient either way, never a panic.
+    assert!(err.is_err());
+}
+
+#[tokio::test]
+async fn client_credentials_flow() {
+    let e = env().await;
+    let secret = json!({
+        "auth_flow": "client_credentials",
+        "login_url": e.sf.url,
+        "consumer_key": local_salesforce::CONSUMER_KEY,
+        "consumer_secret": local_salesforce::CONSUMER_SECRET,
+    });
+    e.sf.set_password_flow(false);
+    let client = salesforce_client(&e.moto, &secret, TOKENS);
+    let users: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
+    assert_eq!(users[0].id, e.sf.api_user_id);
+    let blocked = salesforce_client(&e.moto, &e.secret, "blocked-token");
+    e.moto.create_secret("blocked-token", "{}").await;
+    let err = blocked
+        .query::<Row>("SELECT Id FROM User")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("invalid_grant"));
+}
+
+#[tokio::test]
+async fn unknown_api_version_is_404() {
+    let e = env().await;
+    let secret = salesforce_secret(&e.sf.url, json!({"api_version": "99.0"}));
+    let err = salesforce_client(&e.moto, &secret, TOKENS)
+        .query::<Row>("SELECT Id FROM User")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SalesforceError::Api { status: 404, .. }),
+        "{err}"
+    );
+}
