@@ -15,7 +15,7 @@ LOCAL_AWS := AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1 \
 	AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server
 
-.PHONY: local test lint build deploy bench soak dlq redrive clean
+.PHONY: local local-salesforce test lint build deploy bench soak dlq redrive clean
 
 $(VENV)/.ready: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,15 @@ $(BUILD_VENV)/.ready:
 local: $(VENV)/.ready
 	$(LOCAL_AWS) cargo run --quiet --release -p local-stack -- $(ARGS)
 
+## local-salesforce: only the local Salesforce, on 127.0.0.1:8900, to explore with curl.
+local-salesforce:
+	cargo run --quiet -p local-salesforce -- 8900
+
 ## test: unit, integration (moto + local Salesforce) and conformance tests.
 test: $(VENV)/.ready
 	$(LOCAL_AWS) cargo test --workspace --no-fail-fast
+	cargo build --quiet -p local-salesforce
+	$(VENV)/bin/pytest -q tests/conformance
 
 ## lint: formatting, clippy with warnings denied, template checks.
 lint: $(VENV)/.ready

@@ -138,9 +138,17 @@ impl LocalSalesforce {
             base_url: url.clone(),
             in_composite: false,
         }));
-        let app = router(inner.clone());
+        // Salesforce accepts a trailing slash on every resource; routing here does not.
+        let app = tower::Layer::layer(
+            &tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(),
+            router(inner.clone()),
+        );
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+            )
+            .await;
         });
         Ok(Self {
             inner,
