@@ -17,6 +17,7 @@
 pub mod aws;
 pub mod config;
 pub mod event;
+pub mod phone;
 pub mod salesforce;
 pub mod telemetry;
 pub mod webhook;
