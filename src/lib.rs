@@ -15,6 +15,7 @@
 //! - [`telemetry`]: JSON logging set-up.
 
 pub mod aws;
+pub mod case;
 pub mod config;
 pub mod event;
 pub mod phone;
