@@ -24,7 +24,10 @@ const ATTACHMENT_MARK: &str = "\n📎 ";
 /// `<number> [<conversation id>]`, the number in E.164 when it parses.
 pub fn subject(conversation: &Conversation) -> String {
     let number = CustomerNumber::parse(&conversation.customer.number).display();
-    truncate_chars(&format!("{number} [{}]", conversation.id), SUBJECT_MAX_CHARS)
+    truncate_chars(
+        &format!("{number} [{}]", conversation.id),
+        SUBJECT_MAX_CHARS,
+    )
 }
 
 /// The profiling at close and the conversation's times.
@@ -67,9 +70,15 @@ pub fn new_contact(conversation: &Conversation) -> Value {
     };
     let mut fields = Map::new();
     if let Some(first) = first {
-        fields.insert("FirstName".into(), json!(truncate_chars(&first, FIRST_NAME_MAX_CHARS)));
+        fields.insert(
+            "FirstName".into(),
+            json!(truncate_chars(&first, FIRST_NAME_MAX_CHARS)),
+        );
     }
-    fields.insert("LastName".into(), json!(truncate_chars(&last, LAST_NAME_MAX_CHARS)));
+    fields.insert(
+        "LastName".into(),
+        json!(truncate_chars(&last, LAST_NAME_MAX_CHARS)),
+    );
     fields.insert("MobilePhone".into(), json!(number));
     fields.insert("Phone".into(), json!(number));
     Value::Object(fields)
@@ -153,13 +162,21 @@ pub fn plan_comments(
     let mut out = Vec::new();
     for (index, message) in ordered_messages(conversation) {
         let (created_by, header_needed) = match (authors.set_audit_fields, message.sender) {
-            (true, Sender::Agent) => (authors.agent_user_id.clone(), authors.agent_user_id.is_none()),
-            (true, Sender::Customer) => (authors.customer_user_id.clone(), authors.customer_user_id.is_none()),
+            (true, Sender::Agent) => (
+                authors.agent_user_id.clone(),
+                authors.agent_user_id.is_none(),
+            ),
+            (true, Sender::Customer) => (
+                authors.customer_user_id.clone(),
+                authors.customer_user_id.is_none(),
+            ),
             // System messages are posted as the API user, so they say who wrote them.
             (true, Sender::System) => (None, true),
             (false, _) => (None, true),
         };
-        let created_date = authors.set_audit_fields.then(|| salesforce_datetime(message.sent_at));
+        let created_date = authors
+            .set_audit_fields
+            .then(|| salesforce_datetime(message.sent_at));
         let header = header_needed.then(|| header(conversation, message));
         let text = message.text.clone().unwrap_or_default();
         let attachments: String = message
@@ -218,11 +235,18 @@ fn header(conversation: &Conversation, message: &Message) -> String {
     let who = match message.sender {
         Sender::Agent => format!(
             "{} (agent)",
-            conversation.agent.name.as_deref().unwrap_or(&conversation.agent.email)
+            conversation
+                .agent
+                .name
+                .as_deref()
+                .unwrap_or(&conversation.agent.email)
         ),
         Sender::Customer => match &conversation.customer.name {
             Some(n) => format!("{n} (customer)"),
-            None => format!("{} (customer)", CustomerNumber::parse(&conversation.customer.number).display()),
+            None => format!(
+                "{} (customer)",
+                CustomerNumber::parse(&conversation.customer.number).display()
+            ),
         },
         Sender::System => "WitiOp (system)".to_owned(),
     };
@@ -230,12 +254,20 @@ fn header(conversation: &Conversation, message: &Message) -> String {
 }
 
 fn attachment_line(a: &Attachment, fate: &AttachmentFate) -> String {
-    let name = a.file_name.clone().unwrap_or_else(|| file_name_from_url(&a.url));
+    let name = a
+        .file_name
+        .clone()
+        .unwrap_or_else(|| file_name_from_url(&a.url));
     match fate {
         AttachmentFate::Linked => format!("{ATTACHMENT_MARK}{name}: {}", a.url),
-        AttachmentFate::Uploaded => format!("{ATTACHMENT_MARK}{name} (attached to this Case's Files)"),
+        AttachmentFate::Uploaded => {
+            format!("{ATTACHMENT_MARK}{name} (attached to this Case's Files)")
+        }
         AttachmentFate::NotUploaded(reason) => {
-            format!("{ATTACHMENT_MARK}{name} could not be attached ({reason}): {}", a.url)
+            format!(
+                "{ATTACHMENT_MARK}{name} could not be attached ({reason}): {}",
+                a.url
+            )
         }
     }
 }
@@ -331,11 +363,14 @@ pub fn split_text(text: &str, max_bytes: usize) -> Vec<&str> {
 
 /// Salesforce's dateTime format, in UTC with milliseconds.
 pub fn salesforce_datetime(t: DateTime<FixedOffset>) -> String {
-    t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true)
+    t.with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn utc_text(t: DateTime<FixedOffset>) -> String {
-    t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    t.with_timezone(&Utc)
+        .format("%Y-%m-%d %H:%M:%S UTC")
+        .to_string()
 }
 
 fn capitalise(s: &str) -> String {
@@ -379,9 +414,21 @@ mod tests {
         c.customer.number = "12-34".into();
         assert_eq!(subject(&c), "12-34 [1793]");
         let d = description(&sample());
-        assert!(d.contains("Category: Billing") && d.contains("Outcome: Resolved") && d.contains("Notes: Refund sent"), "{d}");
-        assert!(d.contains("Opened: 2026-11-24 09:58:10 UTC") && d.contains("Closed: 2026-11-24 10:15:40 UTC"), "{d}");
-        assert_eq!(new_contact(&sample()), json!({"FirstName": "Maria", "LastName": "C.", "MobilePhone": "+393331234567", "Phone": "+393331234567"}));
+        assert!(
+            d.contains("Category: Billing")
+                && d.contains("Outcome: Resolved")
+                && d.contains("Notes: Refund sent"),
+            "{d}"
+        );
+        assert!(
+            d.contains("Opened: 2026-11-24 09:58:10 UTC")
+                && d.contains("Closed: 2026-11-24 10:15:40 UTC"),
+            "{d}"
+        );
+        assert_eq!(
+            new_contact(&sample()),
+            json!({"FirstName": "Maria", "LastName": "C.", "MobilePhone": "+393331234567", "Phone": "+393331234567"})
+        );
         let mut anonymous = sample();
         anonymous.customer.name = None;
         assert_eq!(new_contact(&anonymous)["LastName"], "+393331234567");
@@ -397,7 +444,11 @@ mod tests {
             ("李 小龙", (Some("李"), "小龙")),
         ];
         for (input, (first, last)) in cases {
-            assert_eq!(split_name(input), (first.map(str::to_owned), last.to_owned()), "{input}");
+            assert_eq!(
+                split_name(input),
+                (first.map(str::to_owned), last.to_owned()),
+                "{input}"
+            );
         }
     }
 
@@ -406,23 +457,55 @@ mod tests {
         let c = sample();
         let plain = plan_comments(&c, &Authors::default(), &linked);
         assert_eq!(plain.len(), 3);
-        assert_eq!(plain[0].body, "Maria C. (customer) · 2026-11-24 09:58:10 UTC\nHello, I was charged twice");
-        assert_eq!(plain[1].body, "agent.demo (agent) · 2026-11-24 09:59:01 UTC\nHi Maria, could you send the invoice?");
-        assert!(plain[2].body.ends_with("\n📎 invoice.pdf: https://app.witiop.example/media/8f2c/invoice.pdf"), "{}", plain[2].body);
-        assert!(plain.iter().all(|p| p.created_by.is_none() && p.created_date.is_none()));
+        assert_eq!(
+            plain[0].body,
+            "Maria C. (customer) · 2026-11-24 09:58:10 UTC\nHello, I was charged twice"
+        );
+        assert_eq!(
+            plain[1].body,
+            "agent.demo (agent) · 2026-11-24 09:59:01 UTC\nHi Maria, could you send the invoice?"
+        );
+        assert!(
+            plain[2]
+                .body
+                .ends_with("\n📎 invoice.pdf: https://app.witiop.example/media/8f2c/invoice.pdf"),
+            "{}",
+            plain[2].body
+        );
+        assert!(plain
+            .iter()
+            .all(|p| p.created_by.is_none() && p.created_date.is_none()));
 
-        let authors = Authors { set_audit_fields: true, agent_user_id: Some("005A".into()), customer_user_id: Some("005C".into()) };
+        let authors = Authors {
+            set_audit_fields: true,
+            agent_user_id: Some("005A".into()),
+            customer_user_id: Some("005C".into()),
+        };
         let audited = plan_comments(&c, &authors, &|_, _| AttachmentFate::Uploaded);
         assert_eq!(audited[0].body, "Hello, I was charged twice");
         assert_eq!(audited[0].created_by.as_deref(), Some("005C"));
-        assert_eq!(audited[0].created_date.as_deref(), Some("2026-11-24T09:58:10.000Z"));
+        assert_eq!(
+            audited[0].created_date.as_deref(),
+            Some("2026-11-24T09:58:10.000Z")
+        );
         assert_eq!(audited[1].created_by.as_deref(), Some("005A"));
-        assert_eq!(audited[1].created_date.as_deref(), Some("2026-11-24T09:59:01.250Z"));
-        assert_eq!(audited[2].body, "📎 invoice.pdf (attached to this Case's Files)");
+        assert_eq!(
+            audited[1].created_date.as_deref(),
+            Some("2026-11-24T09:59:01.250Z")
+        );
+        assert_eq!(
+            audited[2].body,
+            "📎 invoice.pdf (attached to this Case's Files)"
+        );
 
-        let no_agent_user = Authors { agent_user_id: None, ..authors };
+        let no_agent_user = Authors {
+            agent_user_id: None,
+            ..authors
+        };
         let c2 = plan_comments(&c, &no_agent_user, &linked);
-        assert!(c2[1].body.starts_with("agent.demo (agent) · 2026-11-24 09:59:01 UTC\n"));
+        assert!(c2[1]
+            .body
+            .starts_with("agent.demo (agent) · 2026-11-24 09:59:01 UTC\n"));
         assert_eq!(c2[1].created_by, None);
         assert!(c2[1].created_date.is_some());
     }
@@ -435,8 +518,14 @@ mod tests {
         c.messages[0].sent_at = t;
         c.messages[0].text = Some("first in payload".into());
         c.messages[1].text = Some("second in payload".into());
-        let bodies: Vec<String> = plan_comments(&c, &Authors::default(), &linked).into_iter().map(|c| c.body).collect();
-        assert!(bodies[1].contains("first in payload") && bodies[2].contains("second in payload"), "{bodies:?}");
+        let bodies: Vec<String> = plan_comments(&c, &Authors::default(), &linked)
+            .into_iter()
+            .map(|c| c.body)
+            .collect();
+        assert!(
+            bodies[1].contains("first in payload") && bodies[2].contains("second in payload"),
+            "{bodies:?}"
+        );
     }
 
     #[test]
@@ -451,7 +540,10 @@ mod tests {
         for (i, cm) in comments.iter().enumerate() {
             assert!(cm.body.len() <= COMMENT_MAX_BYTES);
             let (first, rest) = cm.body.split_once('\n').unwrap();
-            assert!(first.ends_with(&format!("(part {}/{})", i + 1, comments.len())), "{first}");
+            assert!(
+                first.ends_with(&format!("(part {}/{})", i + 1, comments.len())),
+                "{first}"
+            );
             rebuilt.push_str(rest);
         }
         assert_eq!(rebuilt, long);
@@ -471,10 +563,25 @@ mod tests {
 
     #[test]
     fn missing_comments_is_a_multiset_difference() {
-        let d = |b: &str| CommentDraft { body: b.into(), created_by: None, created_date: None };
-        let planned = vec![d("ok"), d("ok"), d("hello"), d("file\n📎 a.pdf (attached to this Case's Files)")];
-        let existing = vec!["ok".to_owned(), "file\n📎 a.pdf could not be attached (404): http://x".to_owned()];
-        let missing: Vec<String> = missing_comments(planned, &existing).into_iter().map(|c| c.body).collect();
+        let d = |b: &str| CommentDraft {
+            body: b.into(),
+            created_by: None,
+            created_date: None,
+        };
+        let planned = vec![
+            d("ok"),
+            d("ok"),
+            d("hello"),
+            d("file\n📎 a.pdf (attached to this Case's Files)"),
+        ];
+        let existing = vec![
+            "ok".to_owned(),
+            "file\n📎 a.pdf could not be attached (404): http://x".to_owned(),
+        ];
+        let missing: Vec<String> = missing_comments(planned, &existing)
+            .into_iter()
+            .map(|c| c.body)
+            .collect();
         assert_eq!(missing, vec!["ok", "hello"]);
     }
 }

@@ -12,6 +12,9 @@
 //! - [`aws`]: SDK configuration and Secrets Manager access.
 //! - [`salesforce`]: typed REST client (login, token cache, query, composite, files).
 //! - [`webhook`]: request → auth → validation → SQS → explicit response.
+//! - [`phone`]: customer numbers, normalised and matched with libphonenumber.
+//! - [`case`]: the domain: what a conversation becomes in Salesforce (pure).
+//! - [`worker`]: SQS batch → one conversation each → Salesforce; exactly-once argument.
 //! - [`telemetry`]: JSON logging set-up.
 
 pub mod aws;
@@ -22,3 +25,4 @@ pub mod phone;
 pub mod salesforce;
 pub mod telemetry;
 pub mod webhook;
+pub mod worker;

@@ -85,9 +85,10 @@ impl CustomerNumber {
         match &self.parsed {
             Some(n) => {
                 let region = n.country().id();
-                parse_stored(stored, region)
-                    .iter()
-                    .any(|s| s.format().mode(Mode::E164).to_string() == n.format().mode(Mode::E164).to_string())
+                parse_stored(stored, region).iter().any(|s| {
+                    s.format().mode(Mode::E164).to_string()
+                        == n.format().mode(Mode::E164).to_string()
+                })
             }
             // Unparseable on our side: fall back to comparing digits.
             None => {
@@ -136,18 +137,41 @@ mod tests {
     fn formats_of_the_same_number_match() {
         let n = CustomerNumber::parse("+393331234567");
         assert_eq!(n.display(), "+393331234567");
-        for stored in ["+39 333 123 4567", "0039 333 1234567", "393331234567", "333-123-4567", "333 1234567", "+39-333-123-4567", "(+39) 333 123 4567"] {
+        for stored in [
+            "+39 333 123 4567",
+            "0039 333 1234567",
+            "393331234567",
+            "333-123-4567",
+            "333 1234567",
+            "+39-333-123-4567",
+            "(+39) 333 123 4567",
+        ] {
             assert!(n.matches(stored), "{stored}");
         }
-        for other in ["+39 333 123 4568", "+44 333 123 4567", "", "4567", "+1 333 123 4567"] {
+        for other in [
+            "+39 333 123 4568",
+            "+44 333 123 4567",
+            "",
+            "4567",
+            "+1 333 123 4567",
+        ] {
             assert!(!n.matches(other), "{other}");
         }
     }
 
     #[test]
     fn numbers_arrive_in_several_shapes() {
-        for raw in ["393331234567", "00393331234567", "+39 333 123 4567", " +39-333-123-4567 "] {
-            assert_eq!(CustomerNumber::parse(raw).e164().as_deref(), Some("+393331234567"), "{raw}");
+        for raw in [
+            "393331234567",
+            "00393331234567",
+            "+39 333 123 4567",
+            " +39-333-123-4567 ",
+        ] {
+            assert_eq!(
+                CustomerNumber::parse(raw).e164().as_deref(),
+                Some("+393331234567"),
+                "{raw}"
+            );
         }
         let junk = CustomerNumber::parse("12");
         assert_eq!(junk.e164(), None);
@@ -157,9 +181,24 @@ mod tests {
     #[test]
     fn variants_cover_common_typing() {
         let v = CustomerNumber::parse("+393331234567").typed_variants();
-        for expected in ["+393331234567", "+39 333 123 4567", "393331234567", "00393331234567", "333 123 4567", "3331234567"] {
-            assert!(v.contains(&expected.to_owned()), "{expected} missing from {v:?}");
+        for expected in [
+            "+393331234567",
+            "+39 333 123 4567",
+            "393331234567",
+            "00393331234567",
+            "333 123 4567",
+            "3331234567",
+        ] {
+            assert!(
+                v.contains(&expected.to_owned()),
+                "{expected} missing from {v:?}"
+            );
         }
-        assert_eq!(CustomerNumber::parse("+393331234567").last_digits().as_deref(), Some("4567"));
+        assert_eq!(
+            CustomerNumber::parse("+393331234567")
+                .last_digits()
+                .as_deref(),
+            Some("4567")
+        );
     }
 }

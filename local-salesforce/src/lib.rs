@@ -88,6 +88,8 @@ struct Inner {
     client_credentials_user: Option<String>,
     api_limit: u64,
     faults: VecDeque<Fault>,
+    /// Data calls to let through before the queued faults start.
+    fault_delay: u64,
     latency: Duration,
     counters: Counters,
     cursors: HashMap<String, (Vec<Value>, usize)>,
@@ -130,6 +132,7 @@ impl LocalSalesforce {
             client_credentials_user: Some(api_user_id.clone()),
             api_limit: 100_000,
             faults: VecDeque::new(),
+            fault_delay: 0,
             latency: Duration::ZERO,
             counters: Counters::default(),
             cursors: HashMap::new(),
@@ -236,6 +239,14 @@ impl LocalSalesforce {
     /// Expires all tokens every `calls` authenticated calls (0 = never).
     pub fn expire_tokens_every(&self, calls: u64) {
         self.with(|s| s.expire_every = calls);
+    }
+
+    /// Lets `skip` data calls through, then serves `count` faults.
+    pub fn inject_after(&self, skip: u64, fault: Fault, count: usize) {
+        self.with(|s| {
+            s.fault_delay = skip;
+            s.faults.extend(std::iter::repeat_n(fault, count));
+        });
     }
 
     pub fn inject(&self, fault: Fault, count: usize) {
@@ -436,7 +447,13 @@ async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> Gate {
             ));
         }
     }
-    if let Some(fault) = s.faults.pop_front() {
+    let fault = if s.fault_delay > 0 {
+        s.fault_delay -= 1;
+        None
+    } else {
+        s.faults.pop_front()
+    };
+    if let Some(fault) = fault {
         s.counters.faults_served += 1;
         let r = match fault {
             Fault::Unavailable => rest_error(StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", "Server temporarily unavailable, please try again later"),

@@ -24,6 +24,19 @@ use super::error::{parse_errors, ErrorClass, SalesforceError};
 use crate::aws::SecretStore;
 use crate::config::{AuthFlow, SalesforceSettings};
 
+tokio::task_local! {
+    /// Calls made by the current unit of work (one conversation), counted
+    /// apart from the client's total because conversations run concurrently.
+    static CALLS: Arc<AtomicU64>;
+}
+
+/// Runs `work` and returns the Salesforce API calls it made.
+pub async fn count_calls<F: std::future::Future>(work: F) -> (F::Output, u64) {
+    let counter = Arc::new(AtomicU64::new(0));
+    let out = CALLS.scope(counter.clone(), work).await;
+    (out, counter.load(Ordering::Relaxed))
+}
+
 /// A live session: what every data call needs.
 #[derive(Clone)]
 pub struct Session {
@@ -395,6 +408,7 @@ impl SalesforceClient {
         }
         let request = build(request);
         self.calls.fetch_add(1, Ordering::Relaxed);
+        let _ = CALLS.try_with(|c| c.fetch_add(1, Ordering::Relaxed));
         let response = request
             .send()
             .await
@@ -453,6 +467,21 @@ impl SalesforceClient {
         while let Some(next) = page.next_records_url.take() {
             page = self.json(Method::GET, &next, None, Replay::Safe).await?;
             records.append(&mut page.records);
+        }
+        Ok(records)
+    }
+
+    /// The remaining records of a query answered inside a Composite.
+    pub async fn rest_of_query<T: DeserializeOwned>(
+        &self,
+        first: &SubResponse,
+    ) -> Result<Vec<T>, SalesforceError> {
+        let mut records = first.records()?;
+        let mut next = first.has_more();
+        while let Some(url) = next {
+            let mut page: QueryPage<T> = self.json(Method::GET, &url, None, Replay::Safe).await?;
+            records.append(&mut page.records);
+            next = page.next_records_url;
         }
         Ok(records)
     }
@@ -662,6 +691,28 @@ impl Subrequest {
         Self {
             method: "GET",
             url: format!("{data_path}/query?q={}", encode_component(soql)),
+            reference_id: reference_id.to_owned(),
+            body: None,
+        }
+    }
+
+    /// A query whose text holds composite references (`@{ref.records[0].Id}`):
+    /// those must reach Salesforce unencoded to be substituted.
+    pub fn query_with_references(data_path: &str, reference_id: &str, soql: &str) -> Self {
+        let mut url = format!("{data_path}/query?q=");
+        let mut rest = soql;
+        while let Some(start) = rest.find("@{") {
+            let end = rest[start..]
+                .find('}')
+                .map_or(rest.len(), |e| start + e + 1);
+            url.push_str(&encode_component(&rest[..start]));
+            url.push_str(&rest[start..end]);
+            rest = &rest[end..];
+        }
+        url.push_str(&encode_component(rest));
+        Self {
+            method: "GET",
+            url,
             reference_id: reference_id.to_owned(),
             body: None,
         }

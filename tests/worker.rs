@@ -1,0 +1,508 @@
+//! The worker end to end: SQS batches against moto and the local Salesforce.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use common::{event_file, salesforce_client, salesforce_secret, Moto};
+use local_salesforce::{Fault, LocalSalesforce};
+use serde_json::{json, Map, Value};
+use witiop_salesforce::worker::{handle_batch, Worker};
+
+const TOKENS: &str = "salesforce-token";
+const AGENT_EMAIL: &str = "agent.demo@acme.example";
+const CUSTOMER_USER: &str = "witiop.customer@acme.example";
+
+struct Stack {
+    moto: Moto,
+    sf: LocalSalesforce,
+    dlq: String,
+    worker: Worker,
+    agent_id: String,
+    customer_id: String,
+}
+
+async fn stack(settings: Value) -> Stack {
+    let moto = Moto::start().await;
+    moto.create_secret(TOKENS, "{}").await;
+    let (_queue, dlq) = moto.create_queues("conversations", 5).await;
+    let sf = LocalSalesforce::start(0).await.unwrap();
+    let agent_id = sf.add_user(
+        "agent.demo@acme.example.crm",
+        AGENT_EMAIL,
+        "Agent",
+        "Demo",
+        true,
+    );
+    let customer_id = sf.add_user(
+        CUSTOMER_USER,
+        "customer@acme.example",
+        "WitiOp",
+        "Customer",
+        true,
+    );
+    let secret = salesforce_secret(&sf.url, settings);
+    let client = salesforce_client(&moto, &secret, TOKENS);
+    let worker = Worker::new(
+        Arc::new(client),
+        moto.sqs(),
+        dlq.clone(),
+        reqwest::Client::new(),
+        None,
+        4,
+    );
+    Stack {
+        moto,
+        sf,
+        dlq,
+        worker,
+        agent_id,
+        customer_id,
+    }
+}
+
+fn sample() -> Value {
+    serde_json::from_str(&event_file("conversation-closed.json")).unwrap()
+}
+
+fn batch(bodies: &[String]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for (i, body) in bodies.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("msg-{i}"));
+        m.body = Some(body.clone());
+        event.records.push(m);
+    }
+    event
+}
+
+impl Stack {
+    /// Runs one batch; returns the message ids reported as failed.
+    async fn run(&self, bodies: &[String]) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        handle_batch(&self.worker, batch(bodies), deadline)
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+
+    /// Logs in and resets the counters, so a test sees only warm-token calls.
+    async fn warm(&self) {
+        let _ = self
+            .worker
+            .salesforce
+            .query::<Value>("SELECT Id FROM User LIMIT 1")
+            .await
+            .unwrap();
+        self.sf.reset_counters();
+    }
+
+    fn cases(&self) -> Vec<Map<String, Value>> {
+        self.sf.records("Case")
+    }
+
+    fn comments(&self) -> Vec<Map<String, Value>> {
+        self.sf.records("CaseComment")
+    }
+}
+
+#[tokio::test]
+async fn the_sample_conversation_becomes_one_case_in_two_calls() {
+    let s = stack(json!({})).await;
+    s.warm().await;
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    assert_eq!(
+        s.sf.counters().api_calls,
+        2,
+        "one composite of reads, one of writes"
+    );
+
+    let cases = s.cases();
+    assert_eq!(cases.len(), 1);
+    let case = &cases[0];
+    assert_eq!(case["Subject"], "+393331234567 [1793]");
+    assert_eq!(case["OwnerId"], json!(s.agent_id));
+    assert_eq!(case["Origin"], "WhatsApp");
+    assert!(case["Description"]
+        .as_str()
+        .unwrap()
+        .contains("Category: Billing"));
+    let contacts = s.sf.records("Contact");
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0]["Name"], "Maria C.");
+    assert_eq!(contacts[0]["MobilePhone"], "+393331234567");
+    assert_eq!(case["ContactId"], contacts[0]["Id"]);
+
+    let comments = s.comments();
+    assert_eq!(comments.len(), 3);
+    assert!(comments.iter().all(|c| c["ParentId"] == case["Id"]));
+    assert_eq!(
+        comments[0]["CommentBody"],
+        "Maria C. (customer) · 2026-11-24 09:58:10 UTC\nHello, I was charged twice"
+    );
+    assert!(comments[1]["CommentBody"]
+        .as_str()
+        .unwrap()
+        .starts_with("agent.demo (agent) · 2026-11-24 09:59:01 UTC\n"));
+    assert!(comments[2]["CommentBody"]
+        .as_str()
+        .unwrap()
+        .contains("invoice.pdf: https://app.witiop.example/media/8f2c/invoice.pdf"));
+}
+
+#[tokio::test]
+async fn audit_fields_post_as_agent_and_customer_users_at_message_time() {
+    let s =
+        stack(json!({"set_audit_fields": true, "customer_comment_username": CUSTOMER_USER})).await;
+    s.sf.set_audit_fields(true);
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    let comments = s.comments();
+    assert_eq!(comments.len(), 3);
+    assert_eq!(comments[0]["CreatedById"], json!(s.customer_id));
+    assert_eq!(comments[0]["CreatedDate"], "2026-11-24T09:58:10.000+0000");
+    assert_eq!(comments[0]["CommentBody"], "Hello, I was charged twice");
+    assert_eq!(comments[1]["CreatedById"], json!(s.agent_id));
+    assert_eq!(comments[1]["CreatedDate"], "2026-11-24T09:59:01.250+0000");
+}
+
+#[tokio::test]
+async fn audit_fields_without_the_org_permission_park_the_event_with_its_reason() {
+    let s =
+        stack(json!({"set_audit_fields": true, "customer_comment_username": CUSTOMER_USER})).await;
+    let body = sample().to_string();
+    assert!(
+        s.run(&[body.clone()]).await.is_empty(),
+        "parked, so deleted from the queue"
+    );
+    assert!(
+        s.cases().is_empty() && s.sf.records("Contact").is_empty(),
+        "allOrNone left nothing behind"
+    );
+    let parked = s.moto.receive(&s.dlq).await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].body(), Some(body.as_str()));
+    let attrs = parked[0].message_attributes().unwrap();
+    assert_eq!(
+        attrs["error_code"].string_value(),
+        Some("INVALID_FIELD_FOR_INSERT_UPDATE")
+    );
+    assert_eq!(attrs["conversation_id"].string_value(), Some("1793"));
+    assert!(attrs["error_message"]
+        .string_value()
+        .unwrap()
+        .contains("Set Audit Fields upon Record Creation"));
+}
+
+#[tokio::test]
+async fn redelivery_adds_nothing_and_costs_one_call() {
+    let s = stack(json!({})).await;
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    s.sf.reset_counters();
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    assert_eq!(s.cases().len(), 1);
+    assert_eq!(s.comments().len(), 3);
+    assert_eq!(s.sf.records("Contact").len(), 1);
+    assert_eq!(s.sf.counters().api_calls, 1);
+}
+
+#[tokio::test]
+async fn an_existing_contact_is_found_whatever_its_formatting() {
+    for stored in [
+        "+39 333 123 4567",
+        "0039 333 1234567",
+        "393331234567",
+        "333-123-4567",
+    ] {
+        let s = stack(json!({})).await;
+        let id =
+            s.sf.insert(
+                "Contact",
+                json!({"LastName": "Rossi", "MobilePhone": stored}),
+            )
+            .unwrap();
+        s.sf.insert(
+            "Contact",
+            json!({"LastName": "Other", "Phone": "+39 333 765 4567"}),
+        )
+        .unwrap();
+        assert!(s.run(&[sample().to_string()]).await.is_empty());
+        assert_eq!(s.cases()[0]["ContactId"], json!(id), "{stored}");
+        assert_eq!(
+            s.sf.records("Contact").len(),
+            2,
+            "no new contact for {stored}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_agent_without_a_user_falls_back_to_the_default_owner() {
+    let s = stack(json!({"default_owner_username": CUSTOMER_USER})).await;
+    let mut event = sample();
+    event["conversation"]["agent"]["email"] = json!("someone.new@acme.example");
+    assert!(s.run(&[event.to_string()]).await.is_empty());
+    assert_eq!(s.cases()[0]["OwnerId"], json!(s.customer_id));
+
+    let s =
+        stack(json!({"set_audit_fields": true, "customer_comment_username": CUSTOMER_USER})).await;
+    s.sf.set_audit_fields(true);
+    assert!(s.run(&[event.to_string()]).await.is_empty());
+    assert_eq!(
+        s.cases()[0]["OwnerId"],
+        json!(s.sf.api_user_id),
+        "no default: the API user"
+    );
+    let agent_comment = &s.comments()[1];
+    assert!(agent_comment["CommentBody"]
+        .as_str()
+        .unwrap()
+        .starts_with("agent.demo (agent) · "));
+    assert_eq!(agent_comment["CreatedById"], json!(s.sf.api_user_id));
+}
+
+#[tokio::test]
+async fn zero_messages_and_a_very_long_message() {
+    let s = stack(json!({})).await;
+    let mut empty = sample();
+    empty["conversation"]["id"] = json!(1);
+    empty["conversation"]["messages"] = json!([]);
+    let mut long = sample();
+    long["conversation"]["id"] = json!(2);
+    let text: String = "Grazie 🙏 per l'attesa.\n".repeat(450);
+    assert!(text.chars().count() >= 10_000);
+    long["conversation"]["messages"] =
+        json!([{"sender": "customer", "sent_at": "2026-11-24T10:00:00Z", "text": text}]);
+    assert!(s
+        .run(&[empty.to_string(), long.to_string()])
+        .await
+        .is_empty());
+    assert_eq!(s.cases().len(), 2);
+    let comments = s.comments();
+    assert!(comments.len() >= 3);
+    let mut rebuilt = String::new();
+    for c in &comments {
+        let body = c["CommentBody"].as_str().unwrap();
+        assert!(body.len() <= 4000);
+        rebuilt.push_str(body.split_once('\n').unwrap().1);
+    }
+    assert_eq!(rebuilt, text, "split at character boundaries, nothing lost");
+}
+
+fn long_conversation(n: usize) -> Value {
+    let mut e = sample();
+    let messages: Vec<Value> = (0..n)
+        .map(|i| json!({"id": format!("m{i}"), "sender": if i % 2 == 0 {"customer"} else {"agent"},
+                        "sent_at": format!("2026-11-24T10:{:02}:{:02}Z", (i / 60) % 60, i % 60), "text": format!("message {i}")}))
+        .collect();
+    e["conversation"]["messages"] = json!(messages);
+    e
+}
+
+#[tokio::test]
+async fn fifteen_hundred_messages_in_three_calls_and_resumed_after_a_failure() {
+    let s = stack(json!({})).await;
+    s.warm().await;
+    let event = long_conversation(1500).to_string();
+    assert!(s.run(&[event.clone()]).await.is_empty());
+    assert_eq!(s.comments().len(), 1500);
+    assert_eq!(s.sf.counters().api_calls, 3);
+
+    // A failure after the first write: the second run writes only the rest.
+    let s = stack(json!({})).await;
+    s.sf.inject_after(2, Fault::LimitExceeded, 1);
+    assert_eq!(s.run(&[event.clone()]).await, vec!["msg-0"]);
+    assert_eq!(s.comments().len(), 1000);
+    assert!(s.run(&[event.clone()]).await.is_empty());
+    assert_eq!(s.cases().len(), 1);
+    let bodies: Vec<String> = s
+        .comments()
+        .iter()
+        .map(|c| c["CommentBody"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bodies.len(), 1500);
+    let unique: std::collections::HashSet<&String> = bodies.iter().collect();
+    assert_eq!(unique.len(), 1500, "no duplicate comment");
+}
+
+#[tokio::test]
+async fn a_failure_between_reads_and_write_leaves_nothing_then_succeeds_once() {
+    let s = stack(json!({})).await;
+    s.warm().await;
+    s.sf.inject_after(1, Fault::LimitExceeded, 1);
+    assert_eq!(s.run(&[sample().to_string()]).await, vec!["msg-0"]);
+    assert!(s.cases().is_empty() && s.comments().is_empty());
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    assert_eq!(
+        (
+            s.cases().len(),
+            s.comments().len(),
+            s.sf.records("Contact").len()
+        ),
+        (1, 3, 1)
+    );
+}
+
+#[tokio::test]
+async fn poison_records_are_parked_and_good_ones_processed() {
+    let s = stack(json!({})).await;
+    let mut other = sample();
+    other["conversation"]["id"] = json!(1794);
+    let bodies = vec![
+        sample().to_string(),
+        "{\"type\":\"conversation.closed\",\"conversation\":".to_owned(),
+        other.to_string(),
+        json!({"type": "conversation.assigned"}).to_string(),
+    ];
+    assert!(s.run(&bodies).await.is_empty());
+    assert_eq!(s.cases().len(), 2);
+    let parked = s.moto.receive(&s.dlq).await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].body(), Some(bodies[1].as_str()));
+    let attrs = parked[0].message_attributes().unwrap();
+    assert_eq!(attrs["error_code"].string_value(), Some("invalid_event"));
+    assert_eq!(attrs["original_message_id"].string_value(), Some("msg-1"));
+}
+
+#[tokio::test]
+async fn duplicates_in_one_batch_make_one_case() {
+    let s = stack(json!({})).await;
+    let body = sample().to_string();
+    let mut later = sample();
+    later["conversation"]["id"] = json!(1800);
+    assert!(s
+        .run(&[body.clone(), later.to_string(), body.clone(), body])
+        .await
+        .is_empty());
+    assert_eq!((s.cases().len(), s.comments().len()), (2, 6));
+    assert_eq!(
+        s.sf.records("Contact").len(),
+        1,
+        "one customer, one Contact"
+    );
+}
+
+#[tokio::test]
+async fn token_expiry_mid_batch_costs_one_login() {
+    let s = stack(json!({})).await;
+    s.warm().await;
+    s.sf.expire_tokens();
+    let bodies: Vec<String> = (0..6)
+        .map(|i| {
+            let mut e = sample();
+            e["conversation"]["id"] = json!(5000 + i);
+            // Different customers, so the records run concurrently.
+            e["conversation"]["customer"]["number"] = json!(format!("+39333123450{i}"));
+            e.to_string()
+        })
+        .collect();
+    assert!(s.run(&bodies).await.is_empty());
+    assert_eq!(s.cases().len(), 6);
+    assert_eq!(s.sf.counters().logins, 1);
+}
+
+#[tokio::test]
+async fn limit_exceeded_defers_the_batch_without_hot_retries() {
+    let s = stack(json!({})).await;
+    s.warm().await;
+    s.sf.inject(Fault::LimitExceeded, 1);
+    let bodies: Vec<String> = (0..3)
+        .map(|i| {
+            let mut e = sample();
+            e["conversation"]["id"] = json!(6000 + i);
+            e["conversation"]["customer"]["number"] = json!(format!("+39333123450{i}"));
+            e.to_string()
+        })
+        .collect();
+    let mut worker_failures = s.run(&bodies).await;
+    worker_failures.sort();
+    // The record that met the limit and those not started yet return to SQS;
+    // records already under way may finish.
+    assert!(!worker_failures.is_empty());
+    assert_eq!(s.sf.counters().faults_served, 1);
+    assert!(
+        s.moto.receive(&s.dlq).await.is_empty(),
+        "a limit is not a reason for the DLQ"
+    );
+}
+
+#[tokio::test]
+async fn external_id_upsert_makes_one_case() {
+    let s = stack(json!({"case_external_id_field": "WitiOp_Conversation_Id__c"})).await;
+    s.sf.add_external_id("Case", "WitiOp_Conversation_Id__c");
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    let cases = s.cases();
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0]["WitiOp_Conversation_Id__c"], "1793");
+    assert_eq!(s.comments().len(), 3);
+}
+
+/// A stand-in for WitiOp's media host: serves one file, 404 for anything else.
+async fn media_server(bytes: Vec<u8>) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/media/8f2c/invoice.pdf",
+        get(move |headers: http::HeaderMap| {
+            let bytes = bytes.clone();
+            async move {
+                if headers.get("authorization").and_then(|v| v.to_str().ok())
+                    != Some("Bearer media-token")
+                {
+                    return (http::StatusCode::UNAUTHORIZED, Vec::new());
+                }
+                (http::StatusCode::OK, bytes)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn attachments_are_uploaded_linked_and_a_missing_file_never_blocks_the_case() {
+    let mut s = stack(json!({"add_attachments": true})).await;
+    s.worker.witiop_api_token = Some(secrecy::SecretString::from("media-token"));
+    let pdf: Vec<u8> = (0..48_213u32).map(|i| (i * 7 % 256) as u8).collect();
+    let media = media_server(pdf.clone()).await;
+    let mut event = sample();
+    event["conversation"]["messages"][2]["attachments"][0]["url"] =
+        json!(format!("{media}/media/8f2c/invoice.pdf"));
+    event["conversation"]["messages"][1]["attachments"] =
+        json!([{"url": format!("{media}/media/gone/photo.jpg")}]);
+    s.warm().await;
+    assert!(s.run(&[event.to_string()]).await.is_empty());
+    assert_eq!(
+        s.sf.counters().api_calls,
+        3,
+        "two composites and one upload"
+    );
+
+    let case = &s.cases()[0];
+    let files = s.sf.records("ContentVersion");
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["FirstPublishLocationId"], case["Id"]);
+    assert_eq!(files[0]["Title"], "invoice.pdf");
+    assert_eq!(s.sf.blob(files[0]["Id"].as_str().unwrap()).unwrap(), pdf);
+    let comments = s.comments();
+    assert!(comments[2]["CommentBody"]
+        .as_str()
+        .unwrap()
+        .ends_with("📎 invoice.pdf (attached to this Case's Files)"));
+    let missing = comments[1]["CommentBody"].as_str().unwrap();
+    assert!(
+        missing.contains("photo.jpg could not be attached (WitiOp answered HTTP 404)")
+            && missing.contains("/media/gone/photo.jpg"),
+        "{missing}"
+    );
+
+    // Redelivered: the file is not uploaded twice.
+    assert!(s.run(&[event.to_string()]).await.is_empty());
+    assert_eq!(s.sf.records("ContentVersion").len(), 1);
+    assert_eq!(s.comments().len(), 3);
+}
