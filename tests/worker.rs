@@ -175,7 +175,7 @@ async fn audit_fields_without_the_org_permission_park_the_event_with_its_reason(
         stack(json!({"set_audit_fields": true, "customer_comment_username": CUSTOMER_USER})).await;
     let body = sample().to_string();
     assert!(
-        s.run(&[body.clone()]).await.is_empty(),
+        s.run(std::slice::from_ref(&body)).await.is_empty(),
         "parked, so deleted from the queue"
     );
     assert!(
@@ -307,16 +307,16 @@ async fn fifteen_hundred_messages_in_three_calls_and_resumed_after_a_failure() {
     let s = stack(json!({})).await;
     s.warm().await;
     let event = long_conversation(1500).to_string();
-    assert!(s.run(&[event.clone()]).await.is_empty());
+    assert!(s.run(std::slice::from_ref(&event)).await.is_empty());
     assert_eq!(s.comments().len(), 1500);
     assert_eq!(s.sf.counters().api_calls, 3);
 
     // A failure after the first write: the second run writes only the rest.
     let s = stack(json!({})).await;
     s.sf.inject_after(2, Fault::LimitExceeded, 1);
-    assert_eq!(s.run(&[event.clone()]).await, vec!["msg-0"]);
+    assert_eq!(s.run(std::slice::from_ref(&event)).await, vec!["msg-0"]);
     assert_eq!(s.comments().len(), 1000);
-    assert!(s.run(&[event.clone()]).await.is_empty());
+    assert!(s.run(std::slice::from_ref(&event)).await.is_empty());
     assert_eq!(s.cases().len(), 1);
     let bodies: Vec<String> = s
         .comments()

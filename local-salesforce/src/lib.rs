@@ -507,6 +507,7 @@ fn finish(state: &Shared, status: StatusCode, body: Value) -> Response {
     with_limit_info(&s, (status, Json(body)).into_response())
 }
 
+#[allow(clippy::result_large_err)] // an axum Response is the natural error of a handler helper
 fn parse_json(body: &Bytes) -> Result<Value, Response> {
     serde_json::from_slice(body).map_err(|e| {
         rest_error(
@@ -1297,7 +1298,7 @@ fn execute_sub(
             let q = query
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("q="))
-                .map(|v| percent_decode(v))
+                .map(percent_decode)
                 .unwrap_or_default();
             run_query(s, &q, api, DEFAULT_BATCH)
         }

@@ -448,7 +448,7 @@ impl Org {
                     let Some(row) = self.get(target, &id) else {
                         return Err(SaveError::new(
                             "INVALID_CROSS_REFERENCE_KEY",
-                            format!("invalid cross reference id"),
+                            "invalid cross reference id".to_string(),
                             &[&name],
                         ));
                     };
@@ -494,9 +494,7 @@ impl Org {
         if insert {
             let missing: Vec<&str> = fields
                 .iter()
-                .filter(|f| {
-                    f.required && clean.get(f.name).map_or(true, |v| v.is_null() || v == "")
-                })
+                .filter(|f| f.required && clean.get(f.name).is_none_or(|v| v.is_null() || v == ""))
                 .map(|f| f.name)
                 .collect();
             if !missing.is_empty() {
@@ -531,7 +529,7 @@ impl Org {
         let Some((name, prefix, fields)) = schema(object) else {
             return Err(SaveError::new(
                 "NOT_FOUND",
-                format!("The requested resource does not exist"),
+                "The requested resource does not exist".to_string(),
                 &[],
             ));
         };
@@ -788,7 +786,8 @@ impl Org {
         for o in q.order.iter().rev() {
             rows.sort_by(|a, b| {
                 let (x, y) = (read(a, &o.field), read(b, &o.field));
-                let ord = match (&x, &y) {
+
+                match (&x, &y) {
                     (Value::Null, Value::Null) => std::cmp::Ordering::Equal,
                     (Value::Null, _) => {
                         if o.nulls_last {
@@ -812,8 +811,7 @@ impl Org {
                             c
                         }
                     }
-                };
-                ord
+                }
             });
         }
         if let Some(limit) = q.limit {

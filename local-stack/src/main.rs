@@ -1,8 +1,12 @@
 //! `make local`: the pipeline on loopback, no AWS or Salesforce account needed.
 //!
 //! Starts a moto server, creates the queue, dead-letter queue and secrets as
-//! `template.yaml` does, and serves the real webhook handler over HTTP the way
-//! API Gateway (HTTP API, payload 2.0) would call it.
+//! `template.yaml` does, starts the local Salesforce seeded with the users of
+//! the product's example, serves the real webhook handler over HTTP the way
+//! API Gateway (HTTP API, payload 2.0) calls it, and feeds the real worker
+//! handler from the queue the way Lambda's SQS poller does (batches of 10,
+//! failed records left to come back after the visibility timeout). Then it
+//! posts the sample event twice and prints the one Case that results.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -16,14 +20,25 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use local_salesforce::LocalSalesforce;
 use witiop_salesforce::aws::{local_sdk_config, SecretStore};
-use witiop_salesforce::config::WebhookEnv;
+use witiop_salesforce::config::{SalesforceSettings, WebhookEnv};
+use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
+use witiop_salesforce::worker::{handle_batch, Worker};
 
 const MOTO_PORT: u16 = 4566;
 const WEBHOOK_PORT: u16 = 9000;
 const WEBHOOK_TOKEN: &str = "local-webhook-token";
 const WITIOP_SECRET: &str = "witiop-local/witiop";
+const SALESFORCE_SECRET: &str = "witiop-local/salesforce";
+const TOKEN_SECRET: &str = "witiop-local/salesforce-token";
+const SALESFORCE_PORT: u16 = 8900;
+const CUSTOMER_USER: &str = "witiop.customer@acme.example";
 const WEBHOOK_PATH: &str = "/witiop/conversation-closed";
 
 struct Stack {
@@ -70,15 +85,272 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", WEBHOOK_PORT)).await?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     let url = format!("http://127.0.0.1:{WEBHOOK_PORT}{WEBHOOK_PATH}");
-    println!("webhook on {url}\n");
-    println!("try:\n  curl -i -H 'Authorization: Bearer {WEBHOOK_TOKEN}' -H 'Content-Type: application/json' \\\n       --data @events/conversation-closed.json {url}");
+    println!("webhook on {url}");
 
+    let sf = LocalSalesforce::start(SALESFORCE_PORT)
+        .await
+        .context("starting the local Salesforce")?;
+    sf.set_audit_fields(true);
+    sf.add_user(
+        "agent.demo@acme.example.crm",
+        "agent.demo@acme.example",
+        "Agent",
+        "Demo",
+        true,
+    );
+    sf.add_user(
+        CUSTOMER_USER,
+        "witiop.customer@acme.example",
+        "WitiOp",
+        "Customer",
+        true,
+    );
+    println!(
+        "local Salesforce on {} (audit fields enabled; users agent.demo and WitiOp Customer)",
+        sf.url
+    );
+    let salesforce_secret = serde_json::json!({
+        "login_url": sf.url,
+        "consumer_key": local_salesforce::CONSUMER_KEY,
+        "consumer_secret": local_salesforce::CONSUMER_SECRET,
+        "username": local_salesforce::API_USERNAME,
+        "password": local_salesforce::API_PASSWORD,
+        "security_token": local_salesforce::SECURITY_TOKEN,
+        "api_version": "62.0",
+        "set_audit_fields": true,
+        "add_attachments": false,
+        "customer_comment_username": CUSTOMER_USER,
+    });
+    put_secret(&sdk, SALESFORCE_SECRET, &salesforce_secret.to_string()).await?;
+    put_secret(&sdk, TOKEN_SECRET, "{}").await?;
+
+    // The worker, built as its Lambda main builds it: from the secrets.
+    let store = SecretStore::new(&sdk);
+    let settings = SalesforceSettings::parse(
+        SALESFORCE_SECRET,
+        &store
+            .current(SALESFORCE_SECRET)
+            .await?
+            .context("no value")?,
+    )?;
+    let http = http_client();
+    let client =
+        SalesforceClient::new(http.clone(), Arc::new(settings), store, TOKEN_SECRET.into());
+    let worker: &'static Worker = Box::leak(Box::new(Worker::new(
+        Arc::new(client),
+        aws_sdk_sqs::Client::new(&sdk),
+        stack.dlq_url.clone(),
+        http,
+        None,
+        4,
+    )));
+    let poller_sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = stack.queue_url.clone();
+    tokio::spawn(async move { poll(poller_sqs, queue_url, worker).await });
+    println!("worker polling the queue like Lambda's SQS trigger (batches of 10)\n");
+
+    let sample = std::fs::read_to_string("events/conversation-closed.json")
+        .context("events/conversation-closed.json")?;
+    let client = reqwest::Client::new();
+    let mut calls = Vec::new();
+    for attempt in ["first delivery", "duplicate delivery (WitiOp retried)"] {
+        let r = client
+            .post(&url)
+            .bearer_auth(WEBHOOK_TOKEN)
+            .header("content-type", "application/json")
+            .body(sample.clone())
+            .send()
+            .await?;
+        println!(
+            "POST sample event, {attempt}: {} {}",
+            r.status().as_u16(),
+            r.text().await?
+        );
+        wait_until_drained(&sdk, &stack.queue_url).await?;
+        calls.push(sf.counters().api_calls);
+    }
+    println!();
+    print_cases(&sf);
+    let dlq = dlq_depth(&sdk, &stack.dlq_url).await?;
+    println!(
+        "\nCases: {}  Comments: {}  Contacts: {}  Dead-letter queue: {dlq} message(s)",
+        sf.records("Case").len(),
+        sf.records("CaseComment").len(),
+        sf.records("Contact").len()
+    );
+    println!(
+        "Salesforce API calls: {} for the first delivery, {} for the duplicate; logins: {}",
+        calls[0],
+        calls[1] - calls[0],
+        sf.counters().logins
+    );
+
+    println!("\ntry:\n  curl -i -H 'Authorization: Bearer {WEBHOOK_TOKEN}' -H 'Content-Type: application/json' \\\n       --data @events/conversation-closed.json {url}");
+    println!("  curl -s {}/__control/dump | python3 -m json.tool", sf.url);
     if exit_after_demo {
         return Ok(());
     }
     println!("\nCtrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+async fn put_secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) -> anyhow::Result<()> {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// What Lambda's SQS event source does: receive up to 10, invoke, delete
+/// what the function did not report as failed.
+async fn poll(sqs: aws_sdk_sqs::Client, queue_url: String, worker: &'static Worker) {
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(r) => r.messages.unwrap_or_default(),
+            Err(_) => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        for m in &messages {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            event.records.push(record);
+        }
+        let response = handle_batch(worker, event, Instant::now() + Duration::from_secs(120)).await;
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        for m in messages {
+            if failed
+                .iter()
+                .any(|id| Some(id.as_str()) == m.message_id.as_deref())
+            {
+                continue;
+            }
+            if let Some(handle) = m.receipt_handle {
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(&queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await;
+            }
+        }
+    }
+}
+
+async fn wait_until_drained(sdk: &aws_config::SdkConfig, queue_url: &str) -> anyhow::Result<()> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    for _ in 0..300 {
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?
+            .attributes
+            .unwrap_or_default();
+        let count = |n: QueueAttributeName| {
+            attrs
+                .get(&n)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        if count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            == 0
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the queue did not drain within 30 s")
+}
+
+async fn dlq_depth(sdk: &aws_config::SdkConfig, dlq_url: &str) -> anyhow::Result<u64> {
+    let attrs = aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(dlq_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    Ok(attrs
+        .get(&QueueAttributeName::ApproximateNumberOfMessages)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+fn print_cases(sf: &LocalSalesforce) {
+    let users = sf.records("User");
+    let contacts = sf.records("Contact");
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    let user_name = |id: &serde_json::Value| {
+        users
+            .iter()
+            .find(|u| u["Id"] == *id)
+            .map(|u| format!("{} <{}>", text(&u["Name"]), text(&u["Email"])))
+            .unwrap_or_else(|| text(id))
+    };
+    for case in sf.records("Case") {
+        println!(
+            "Case {}  Subject: {}",
+            text(&case["CaseNumber"]),
+            text(&case["Subject"])
+        );
+        println!("  Owner:   {}", user_name(&case["OwnerId"]));
+        if let Some(c) = contacts.iter().find(|c| c["Id"] == case["ContactId"]) {
+            println!(
+                "  Contact: {} ({})",
+                text(&c["Name"]),
+                text(&c["MobilePhone"])
+            );
+        }
+        println!("  Origin:  {}", text(&case["Origin"]));
+        for line in text(&case["Description"]).lines() {
+            println!("  | {line}");
+        }
+        let comments: Vec<_> = sf
+            .records("CaseComment")
+            .into_iter()
+            .filter(|c| c["ParentId"] == case["Id"])
+            .collect();
+        println!("  Comments ({}):", comments.len());
+        for c in comments {
+            println!(
+                "    {}  by {}",
+                text(&c["CreatedDate"]),
+                user_name(&c["CreatedById"])
+            );
+            for line in text(&c["CommentBody"]).lines() {
+                println!("      {line}");
+            }
+        }
+    }
 }
 
 async fn wait_for(url: &str) -> anyhow::Result<()> {
