@@ -15,7 +15,7 @@ LOCAL_AWS := AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1 \
 	AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server
 
-.PHONY: local local-salesforce test lint build deploy bench soak dlq redrive clean
+.PHONY: local local-salesforce test lint validate build deploy bench soak dlq redrive clean
 
 $(VENV)/.ready: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,9 +54,21 @@ lint: $(VENV)/.ready
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
+## validate: the SAM CLI's own template check (its own virtualenv: its pins clash with moto's).
+validate: $(SAM_VENV)/.ready
+	$(SAM_VENV)/bin/sam validate --lint --region eu-west-1 --template template.yaml
+
+## dlq: list what sits in the dead-letter queue (DLQ_URL=<DeadLetterQueueUrl output>), deleting nothing.
+dlq:
+	cargo run --quiet --release --bin ops -- dlq
+
+## redrive: move the dead-letter queue back (DLQ_URL=..., QUEUE_URL=<QueueUrl output>).
+redrive:
+	cargo run --quiet --release --bin ops -- redrive
+
 ## build: release arm64 Lambda binaries (target/lambda/{webhook,worker}/bootstrap).
 build: $(BUILD_VENV)/.ready
-	PATH=$(CURDIR)/$(BUILD_VENV)/bin:$$PATH cargo lambda build --release --arm64 --bins
+	PATH=$(CURDIR)/$(BUILD_VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin worker
 
 ## deploy: sam build + sam deploy (guided the first time, samconfig.toml afterwards).
 deploy: $(SAM_VENV)/.ready $(BUILD_VENV)/.ready

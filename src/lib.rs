@@ -15,12 +15,14 @@
 //! - [`phone`]: customer numbers, normalised and matched with libphonenumber.
 //! - [`case`]: the domain: what a conversation becomes in Salesforce (pure).
 //! - [`worker`]: SQS batch → one conversation each → Salesforce; exactly-once argument.
+//! - [`ops`]: dead-letter queue listing and redrive, for operators.
 //! - [`telemetry`]: JSON logging set-up.
 
 pub mod aws;
 pub mod case;
 pub mod config;
 pub mod event;
+pub mod ops;
 pub mod phone;
 pub mod salesforce;
 pub mod telemetry;

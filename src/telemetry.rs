@@ -15,3 +15,17 @@ pub fn init() {
         .without_time()
         .try_init();
 }
+
+/// Installs the CloudWatch Embedded Metric Format recorder: metrics leave as
+/// JSON lines on stdout after each invocation, with no API call. Every metric
+/// carries the `Stack` dimension so several deployments in one account stay apart.
+pub fn init_metrics(
+) -> Result<&'static metrics_cloudwatch_embedded::Collector, metrics_cloudwatch_embedded::Error> {
+    let stack = std::env::var("STACK_NAME").unwrap_or_else(|_| "local".to_owned());
+    metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace("WitiOpSalesforce")
+        .with_dimension("Stack", stack)
+        .lambda_cold_start_metric("cold_starts")
+        .with_lambda_request_id("request_id")
+        .init()
+}

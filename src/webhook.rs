@@ -49,6 +49,7 @@ pub struct WebhookTokens {
     store: SecretStore,
     secret_id: String,
     tokens: Mutex<TokenSet>,
+    refresh_interval: Duration,
 }
 
 impl WebhookTokens {
@@ -59,7 +60,14 @@ impl WebhookTokens {
             store,
             secret_id,
             tokens: Mutex::new(tokens),
+            refresh_interval: TOKEN_REFRESH_INTERVAL,
         })
+    }
+
+    /// Changes how often a mismatch may trigger a re-read (tests use zero).
+    pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh_interval = interval;
+        self
     }
 
     /// Whether `presented` is an accepted token, re-reading the secret (at most
@@ -69,7 +77,7 @@ impl WebhookTokens {
         if matches_any(&tokens.accepted, presented) {
             return true;
         }
-        if tokens.loaded_at.elapsed() < TOKEN_REFRESH_INTERVAL {
+        if tokens.loaded_at.elapsed() < self.refresh_interval {
             return false;
         }
         match read_tokens(&self.store, &self.secret_id).await {
@@ -152,6 +160,11 @@ pub async fn handle_webhook(
 ) -> ApiGatewayV2httpResponse {
     let started = Instant::now();
     let (outcome, conversation_id, response) = route(webhook, request).await;
+    match outcome {
+        Outcome::Queued => metrics::counter!("conversations_queued").increment(1),
+        Outcome::Ignored => metrics::counter!("events_ignored").increment(1),
+        other => metrics::counter!("webhook_rejections", "reason" => other.as_str()).increment(1),
+    }
     tracing::info!(
         outcome = outcome.as_str(),
         status = response.status_code,

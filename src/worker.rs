@@ -36,7 +36,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -47,7 +47,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::aws::SecretStore;
 use crate::case::{self, AttachmentFate, Authors, CommentDraft};
+use crate::config::SalesforceSettings;
 use crate::event::{parse_body, CloseEvent, ParsedBody};
 use crate::phone::CustomerNumber;
 use crate::salesforce::client::count_calls;
@@ -62,9 +64,21 @@ const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Time kept back from the invocation's deadline to report results.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 
+/// Where the Salesforce settings come from, so that a changed secret (a new
+/// password, a new flow) is picked up without a redeploy.
+pub struct SettingsSource {
+    pub store: SecretStore,
+    pub secret_id: String,
+    pub token_secret_id: String,
+    /// At most one re-read per interval, however many conversations fail.
+    pub interval: Duration,
+}
+
 /// What the worker needs, built once per cold start.
 pub struct Worker {
-    pub salesforce: Arc<SalesforceClient>,
+    salesforce: RwLock<Arc<SalesforceClient>>,
+    settings_source: Option<SettingsSource>,
+    last_reload: Mutex<Option<Instant>>,
     pub sqs: aws_sdk_sqs::Client,
     pub dlq_url: String,
     /// For attachment downloads from WitiOp.
@@ -79,6 +93,62 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// The Salesforce client in force.
+    pub fn salesforce(&self) -> Arc<SalesforceClient> {
+        self.salesforce.read().expect("client lock").clone()
+    }
+
+    /// Enables re-reading the Salesforce secret after a refused login.
+    pub fn with_settings_source(mut self, source: SettingsSource) -> Self {
+        self.settings_source = Some(source);
+        self
+    }
+
+    /// Re-reads the Salesforce secret (at most once per interval); true when
+    /// it changed and a new client is now in force.
+    async fn reload_salesforce(&self) -> bool {
+        let Some(source) = &self.settings_source else {
+            return false;
+        };
+        {
+            let mut last = self.last_reload.lock().expect("reload lock");
+            if last.is_some_and(|t| t.elapsed() < source.interval) {
+                return false;
+            }
+            *last = Some(Instant::now());
+        }
+        let text = match source.store.current(&source.secret_id).await {
+            Ok(Some(t)) => t,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-read the Salesforce secret");
+                return false;
+            }
+        };
+        let settings = match SalesforceSettings::parse(&source.secret_id, &text) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "the Salesforce secret is invalid; keeping the previous settings");
+                return false;
+            }
+        };
+        let current = self.salesforce();
+        if format!("{settings:?}") == format!("{:?}", current.settings())
+            && same_secrets(&settings, current.settings())
+        {
+            return false;
+        }
+        let client = SalesforceClient::new(
+            current.http().clone(),
+            Arc::new(settings),
+            source.store.clone(),
+            source.token_secret_id.clone(),
+        );
+        *self.salesforce.write().expect("client lock") = Arc::new(client);
+        tracing::info!("the Salesforce secret changed; new settings in force");
+        true
+    }
+
     pub fn new(
         salesforce: Arc<SalesforceClient>,
         sqs: aws_sdk_sqs::Client,
@@ -88,7 +158,9 @@ impl Worker {
         concurrency: usize,
     ) -> Self {
         Self {
-            salesforce,
+            salesforce: RwLock::new(salesforce),
+            settings_source: None,
+            last_reload: Mutex::new(None),
             sqs,
             dlq_url,
             http,
@@ -249,9 +321,20 @@ async fn process_record(
         return false;
     };
     let run = async {
-        match tokio::time::timeout(remaining, process_conversation(worker, &event)).await {
-            Ok(r) => r,
-            Err(_) => Err(RecordError::OutOfTime),
+        let attempt = || async {
+            match tokio::time::timeout(remaining, process_conversation(worker, &event)).await {
+                Ok(r) => r,
+                Err(_) => Err(RecordError::OutOfTime),
+            }
+        };
+        match attempt().await {
+            // A refused login may mean the secret was fixed since the cold start.
+            Err(RecordError::Salesforce(SalesforceError::Login { .. }))
+                if worker.reload_salesforce().await =>
+            {
+                attempt().await
+            }
+            other => other,
         }
     };
     let (result, calls) = count_calls(run).await;
@@ -280,6 +363,14 @@ async fn process_record(
                 lag_s,
                 "conversation processed"
             );
+            if o.case_created {
+                metrics::counter!("cases_created").increment(1);
+                if let Some(lag) = lag_s {
+                    metrics::histogram!("case_lag_seconds").record(lag);
+                }
+            }
+            metrics::counter!("comments_created").increment(o.comments_created as u64);
+            metrics::counter!("attachments_uploaded").increment(o.attachments_uploaded as u64);
             true
         }
         Err(e) => match e.class() {
@@ -298,6 +389,7 @@ async fn process_record(
                     latency_ms,
                     "conversation left in the queue for a later attempt"
                 );
+                metrics::counter!("conversations_retried").increment(1);
                 false
             }
         },
@@ -362,6 +454,7 @@ async fn park(
                 error = advice,
                 "conversation moved to the dead-letter queue: fix the cause, then redrive"
             );
+            metrics::counter!("conversations_dead_lettered", "code" => error.code()).increment(1);
             true
         }
         Err(e) => {
@@ -369,6 +462,13 @@ async fn park(
             false
         }
     }
+}
+
+fn same_secrets(a: &SalesforceSettings, b: &SalesforceSettings) -> bool {
+    let expose = |s: &Option<SecretString>| s.as_ref().map(|v| v.expose_secret().to_owned());
+    a.consumer_secret.expose_secret() == b.consumer_secret.expose_secret()
+        && expose(&a.password) == expose(&b.password)
+        && expose(&a.security_token) == expose(&b.security_token)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -432,7 +532,7 @@ pub async fn process_conversation(
     worker: &Worker,
     event: &CloseEvent,
 ) -> Result<CaseOutcome, RecordError> {
-    let sf = &worker.salesforce;
+    let sf = &worker.salesforce();
     let settings = sf.settings();
     let conversation = &event.conversation;
     let subject = case::subject(conversation);
@@ -535,7 +635,7 @@ async fn read_state(
     event: &CloseEvent,
     subject: &str,
 ) -> Result<Found, RecordError> {
-    let sf = &worker.salesforce;
+    let sf = &worker.salesforce();
     let settings = sf.settings();
     let conversation = &event.conversation;
     let path = sf.data_path();
@@ -753,7 +853,7 @@ async fn write_new_case(
     contact: Option<String>,
     comments: &[CommentDraft],
 ) -> Result<FirstWrite, RecordError> {
-    let sf = &worker.salesforce;
+    let sf = &worker.salesforce();
     let settings = sf.settings();
     let conversation = &event.conversation;
     let path = sf.data_path();
@@ -1113,7 +1213,7 @@ async fn upload_attachments(
         });
         let path = spool.path.clone();
         worker
-            .salesforce
+            .salesforce()
             .upload_content_version(&entity, &spool.file_name, &spool.content_type, move || {
                 // Re-opened on every attempt, so a retry streams the file again.
                 match std::fs::File::open(&path) {

@@ -94,7 +94,7 @@ impl Stack {
     async fn warm(&self) {
         let _ = self
             .worker
-            .salesforce
+            .salesforce()
             .query::<Value>("SELECT Id FROM User LIMIT 1")
             .await
             .unwrap();

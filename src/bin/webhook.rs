@@ -8,6 +8,7 @@ use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     witiop_salesforce::telemetry::init();
+    let metrics = witiop_salesforce::telemetry::init_metrics()?;
     let env = WebhookEnv::from_env()?;
     let sdk = load_sdk_config().await;
     let tokens = WebhookTokens::load(SecretStore::new(&sdk), env.witiop_secret_id.clone()).await?;
@@ -17,8 +18,11 @@ async fn main() -> Result<(), Error> {
         env,
     };
     let webhook = &webhook;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        Ok::<_, Error>(handle_webhook(webhook, event.payload).await)
-    }))
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        service_fn(move |event: LambdaEvent<_>| async move {
+            Ok::<_, Error>(handle_webhook(webhook, event.payload).await)
+        }),
+    )
     .await
 }

@@ -8,11 +8,12 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use witiop_salesforce::aws::{load_sdk_config, SecretStore};
 use witiop_salesforce::config::{SalesforceSettings, WitiopSecret, WorkerEnv};
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
-use witiop_salesforce::worker::{handle_batch, Worker};
+use witiop_salesforce::worker::{handle_batch, SettingsSource, Worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     witiop_salesforce::telemetry::init();
+    let metrics = witiop_salesforce::telemetry::init_metrics()?;
     let env = WorkerEnv::from_env()?;
     let sdk = load_sdk_config().await;
     let store = SecretStore::new(&sdk);
@@ -39,7 +40,7 @@ async fn main() -> Result<(), Error> {
     let salesforce = SalesforceClient::new(
         http.clone(),
         Arc::new(settings),
-        store,
+        store.clone(),
         env.salesforce_token_secret_id.clone(),
     );
     let worker = Worker::new(
@@ -49,19 +50,29 @@ async fn main() -> Result<(), Error> {
         http,
         witiop.api_token,
         env.record_concurrency,
-    );
+    )
+    .with_settings_source(SettingsSource {
+        store,
+        secret_id: env.salesforce_secret_id.clone(),
+        token_secret_id: env.salesforce_token_secret_id.clone(),
+        interval: Duration::from_secs(60),
+    });
     let worker = &worker;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let records = event.payload.records.len();
-        let response = handle_batch(worker, event.payload, deadline(event.context.deadline)).await;
-        if records > 0 && response.batch_item_failures.len() == records {
-            // Nothing succeeded: fail the invocation so it shows in the error metric.
-            return Err(Error::from(format!(
-                "all {records} records of the batch failed; they return to the queue"
-            )));
-        }
-        Ok::<_, Error>(response)
-    }))
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+            let records = event.payload.records.len();
+            let response =
+                handle_batch(worker, event.payload, deadline(event.context.deadline)).await;
+            if records > 0 && response.batch_item_failures.len() == records {
+                // Nothing succeeded: fail the invocation so it shows in the error metric.
+                return Err(Error::from(format!(
+                    "all {records} records of the batch failed; they return to the queue"
+                )));
+            }
+            Ok::<_, Error>(response)
+        }),
+    )
     .await
 }
 

@@ -165,6 +165,11 @@ impl SalesforceClient {
         self
     }
 
+    /// The HTTP client, to build a successor with new settings.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn settings(&self) -> &SalesforceSettings {
         &self.settings
     }
@@ -409,6 +414,7 @@ impl SalesforceClient {
         let request = build(request);
         self.calls.fetch_add(1, Ordering::Relaxed);
         let _ = CALLS.try_with(|c| c.fetch_add(1, Ordering::Relaxed));
+        metrics::counter!("salesforce_api_calls").increment(1);
         let response = request
             .send()
             .await
@@ -422,7 +428,12 @@ impl SalesforceClient {
         if status.is_success() || status == StatusCode::MULTIPLE_CHOICES {
             Ok((status, body))
         } else {
-            Err(SalesforceError::from_response(status.as_u16(), &body))
+            let error = SalesforceError::from_response(status.as_u16(), &body);
+            let code = error
+                .code()
+                .map_or_else(|| format!("HTTP_{}", status.as_u16()), str::to_owned);
+            metrics::counter!("salesforce_errors", "code" => code).increment(1);
+            Err(error)
         }
     }
 
@@ -439,6 +450,9 @@ impl SalesforceClient {
             api_max = usage.1,
             "Salesforce API usage"
         );
+        if usage.1 > 0 {
+            metrics::gauge!("salesforce_api_usage_ratio").set(usage.0 as f64 / usage.1 as f64);
+        }
         *self.usage.lock().expect("usage lock") = Some(usage);
     }
 
