@@ -15,7 +15,7 @@ LOCAL_AWS := AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1 \
 	AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server
 
-.PHONY: local local-salesforce test lint validate build deploy bench soak dlq redrive clean
+.PHONY: local local-salesforce test fuzz lint validate build deploy bench soak dlq redrive clean
 
 $(VENV)/.ready: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ test: $(VENV)/.ready
 	$(LOCAL_AWS) cargo test --workspace --no-fail-fast
 	cargo build --quiet -p local-salesforce
 	$(VENV)/bin/pytest -q tests/conformance
+
+## fuzz: the property tests with many more cases (CI runs the default 256 per property).
+fuzz:
+	PROPTEST_CASES=20000 cargo test --release --test properties
 
 ## lint: formatting, clippy with warnings denied, template checks.
 lint: $(VENV)/.ready

@@ -31,6 +31,18 @@ pub struct SecretStore {
 pub const PREVIOUS_STAGE: &str = "AWSPREVIOUS";
 
 impl SecretStore {
+    /// A store whose every call fails: for code paths that must not reach it.
+    pub fn unreachable() -> Self {
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        Self {
+            client: aws_sdk_secretsmanager::Client::from_conf(config),
+        }
+    }
+
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
             client: aws_sdk_secretsmanager::Client::new(config),

@@ -64,6 +64,20 @@ impl WebhookTokens {
         })
     }
 
+    /// Fixed tokens with no secret behind them, for tests that exercise
+    /// everything but Secrets Manager.
+    pub fn for_tests(tokens: Vec<String>) -> Self {
+        Self {
+            store: SecretStore::unreachable(),
+            secret_id: String::new(),
+            tokens: Mutex::new(TokenSet {
+                accepted: tokens.into_iter().map(SecretString::from).collect(),
+                loaded_at: Instant::now(),
+            }),
+            refresh_interval: Duration::MAX,
+        }
+    }
+
     /// Changes how often a mismatch may trigger a re-read (tests use zero).
     pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
         self.refresh_interval = interval;
@@ -175,46 +189,64 @@ pub async fn handle_webhook(
     response
 }
 
-async fn route(
+/// A request that passed every check and is ready for the queue.
+pub struct Prepared {
+    pub conversation_id: String,
+    message_body: String,
+    attributes: Vec<(String, MessageAttributeValue)>,
+}
+
+type Answer = (Outcome, Option<String>, ApiGatewayV2httpResponse);
+
+async fn route(webhook: &Webhook, request: ApiGatewayV2httpRequest) -> Answer {
+    match prepare(webhook, &request).await {
+        Ok(prepared) => enqueue(webhook, prepared).await,
+        Err(answer) => answer,
+    }
+}
+
+/// Everything the webhook does before SQS: method, token, body, validation,
+/// size. Public so the benchmark can time the handler's own work.
+pub async fn prepare(
     webhook: &Webhook,
-    request: ApiGatewayV2httpRequest,
-) -> (Outcome, Option<String>, ApiGatewayV2httpResponse) {
+    request: &ApiGatewayV2httpRequest,
+) -> Result<Prepared, Answer> {
     if request.request_context.http.method != http::Method::POST {
         let mut r = error_response(405, Outcome::MethodNotAllowed, "use POST", None);
         r.headers.insert("allow", HeaderValue::from_static("POST"));
-        return (Outcome::MethodNotAllowed, None, r);
+        return Err((Outcome::MethodNotAllowed, None, r));
     }
 
-    let Some(token) = presented_token(&request) else {
-        return unauthorized(
+    let Some(token) = presented_token(request) else {
+        return Err(unauthorized(
             "missing webhook token: send `Authorization: Bearer <token>` or `?token=<token>`",
-        );
+        ));
     };
     if !webhook.tokens.verify(&token).await {
-        return unauthorized("invalid webhook token");
+        return Err(unauthorized("invalid webhook token"));
     }
 
-    let body = match request_body(&request) {
+    let body = match request_body(request) {
         Ok(b) => b,
-        Err(message) => return (Outcome::Invalid, None, invalid_response("", &message)),
+        Err(message) => return Err((Outcome::Invalid, None, invalid_response("", &message))),
     };
 
     let event = match parse_body(&body) {
         Ok(ParsedBody::Closed(e)) => e,
         Ok(ParsedBody::Ignored { event_type }) => {
             tracing::info!(event_type, "event type ignored");
-            return (
+            return Err((
                 Outcome::Ignored,
                 None,
                 json_response(202, json!({"status": "ignored", "type": event_type})),
-            );
+            ));
         }
         Err(e) => {
-            return (
+            return Err((
                 Outcome::Invalid,
                 None,
                 invalid_response(&e.field, &e.message),
-            )
+            ))
         }
     };
     let conversation_id = event.conversation.id.to_string();
@@ -227,12 +259,25 @@ async fn route(
             "the event is {size} bytes; the queue accepts at most {} bytes per message",
             webhook.env.max_message_bytes
         );
-        return (
+        return Err((
             Outcome::TooLarge,
             Some(conversation_id),
             error_response(413, Outcome::TooLarge, &message, None),
-        );
+        ));
     }
+    Ok(Prepared {
+        conversation_id,
+        message_body,
+        attributes,
+    })
+}
+
+async fn enqueue(webhook: &Webhook, prepared: Prepared) -> Answer {
+    let Prepared {
+        conversation_id,
+        message_body,
+        attributes,
+    } = prepared;
 
     let sent = webhook
         .sqs
@@ -275,7 +320,7 @@ async fn route(
     }
 }
 
-fn unauthorized(message: &str) -> (Outcome, Option<String>, ApiGatewayV2httpResponse) {
+fn unauthorized(message: &str) -> Answer {
     let mut r = error_response(401, Outcome::Unauthorized, message, None);
     r.headers
         .insert("www-authenticate", HeaderValue::from_static("Bearer"));

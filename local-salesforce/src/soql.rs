@@ -53,10 +53,22 @@ pub enum Expr {
     },
 }
 
+/// A string literal in its two readings.
+#[derive(Debug, Clone, PartialEq)]
+struct StrLit {
+    /// The value, escapes decoded, for comparisons.
+    text: String,
+    /// The LIKE pattern: `%` and `_` are wildcards, and `\` escapes the
+    /// next character (a literal `\`, `%` or `_`).
+    like: String,
+    /// `\%` or `\_` appeared: valid only in LIKE.
+    like_escapes: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Word(String),
-    Str(String),
+    Str(StrLit),
     Num(f64),
     Sym(String),
 }
@@ -76,6 +88,8 @@ fn lex(text: &str) -> Result<Vec<Tok>, Malformed> {
         } else if c == '\'' {
             i += 1;
             let mut s = String::new();
+            let mut like = String::new();
+            let mut like_escapes = false;
             loop {
                 let Some(&c) = chars.get(i) else {
                     return Err(Malformed("unterminated string literal".into()));
@@ -88,18 +102,18 @@ fn lex(text: &str) -> Result<Vec<Tok>, Malformed> {
                             return Err(Malformed("unterminated string literal".into()));
                         };
                         i += 1;
-                        match e {
-                            '\'' | '"' | '\\' => s.push(e),
-                            'n' => s.push('\n'),
-                            'r' => s.push('\r'),
-                            't' => s.push('\t'),
-                            'b' => s.push('\u{8}'),
-                            'f' => s.push('\u{c}'),
-                            // Kept escaped: only LIKE gives them meaning, and
-                            // only LIKE accepts them (checked by the parser).
+                        let decoded = match e {
+                            '\'' | '"' | '\\' => e,
+                            'n' => '\n',
+                            'r' => '\r',
+                            't' => '\t',
+                            'b' => '\u{8}',
+                            'f' => '\u{c}',
+                            // Only LIKE gives them meaning, and only LIKE
+                            // accepts them (checked by the parser).
                             '_' | '%' => {
-                                s.push('\\');
-                                s.push(e);
+                                like_escapes = true;
+                                e
                             }
                             'u' => {
                                 let hex: String = chars.get(i..i + 4).unwrap_or(&[]).iter().collect();
@@ -108,20 +122,32 @@ fn lex(text: &str) -> Result<Vec<Tok>, Malformed> {
                                     .filter(|_| hex.len() == 4)
                                     .and_then(char::from_u32)
                                     .ok_or_else(|| Malformed(format!("Invalid string literal '\\u{hex}'")))?;
-                                s.push(code);
                                 i += 4;
+                                code
                             }
                             other => {
                                 return Err(Malformed(format!(
                                     "Invalid string literal '\\{other}'. Illegal character sequence '\\{other}' in string literal."
                                 )))
                             }
+                        };
+                        s.push(decoded);
+                        if matches!(decoded, '\\' | '%' | '_') {
+                            like.push('\\');
                         }
+                        like.push(decoded);
                     }
-                    c => s.push(c),
+                    c => {
+                        s.push(c);
+                        like.push(c);
+                    }
                 }
             }
-            out.push(Tok::Str(s));
+            out.push(Tok::Str(StrLit {
+                text: s,
+                like,
+                like_escapes,
+            }));
         } else if c.is_ascii_digit()
             || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
         {
@@ -191,7 +217,7 @@ impl Parser {
         match self.peek() {
             Some(Tok::Word(w)) => Malformed(format!("unexpected token: {w}")),
             Some(Tok::Sym(s)) => Malformed(format!("unexpected token: '{s}'")),
-            Some(Tok::Str(s)) => Malformed(format!("unexpected token: '{s}'")),
+            Some(Tok::Str(s)) => Malformed(format!("unexpected token: '{}'", s.text)),
             Some(Tok::Num(n)) => Malformed(format!("unexpected token: {n}")),
             None => Malformed("unexpected token: <EOF>".into()),
         }
@@ -211,7 +237,11 @@ impl Parser {
     }
     fn literal(&mut self) -> Result<Literal, Malformed> {
         match self.next() {
-            Some(Tok::Str(s)) => Ok(Literal::Str(s)),
+            Some(Tok::Str(s)) if s.like_escapes => Err(Malformed(
+                "Invalid string literal. Illegal character sequence '\\_' or '\\%' outside LIKE"
+                    .into(),
+            )),
+            Some(Tok::Str(s)) => Ok(Literal::Str(s.text)),
             Some(Tok::Num(n)) => Ok(Literal::Num(n)),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("true") => Ok(Literal::Bool(true)),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("false") => Ok(Literal::Bool(false)),
@@ -280,10 +310,10 @@ impl Parser {
                 return Err(self.unexpected());
             }
             self.pos += 1;
-            let mut values = vec![self.plain_literal()?];
+            let mut values = vec![self.literal()?];
             while self.sym(",") {
                 self.pos += 1;
-                values.push(self.plain_literal()?);
+                values.push(self.literal()?);
             }
             if !self.sym(")") {
                 return Err(self.unexpected());
@@ -298,7 +328,10 @@ impl Parser {
         if self.keyword("like") {
             self.pos += 1;
             return match self.next() {
-                Some(Tok::Str(pattern)) => Ok(Expr::Like { field, pattern }),
+                Some(Tok::Str(s)) => Ok(Expr::Like {
+                    field,
+                    pattern: s.like,
+                }),
                 _ => {
                     self.pos -= 1;
                     Err(self.unexpected())
@@ -312,19 +345,8 @@ impl Parser {
                 return Err(self.unexpected());
             }
         };
-        let value = self.plain_literal()?;
+        let value = self.literal()?;
         Ok(Expr::Cmp { field, op, value })
-    }
-
-    /// A literal outside LIKE, where `\_` and `\%` are not escapes.
-    fn plain_literal(&mut self) -> Result<Literal, Malformed> {
-        let l = self.literal()?;
-        if let Literal::Str(s) = &l {
-            if s.contains("\\_") || s.contains("\\%") {
-                return Err(Malformed("Invalid string literal. Illegal character sequence '\\_' or '\\%' outside LIKE".into()));
-            }
-        }
-        Ok(l)
     }
 }
 
