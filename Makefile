@@ -48,6 +48,18 @@ test: $(VENV)/.ready
 	cargo build --quiet -p local-salesforce
 	$(VENV)/bin/pytest -q tests/conformance
 
+## soak: the fault soak (SOAK_EVENTS=10000 for the long run; CI runs 2,000).
+SOAK_EVENTS ?= 2000
+soak: $(VENV)/.ready
+	cargo build --quiet --bin worker -p witiop-salesforce
+	cargo build --quiet --bin soak -p proof
+	$(LOCAL_AWS) SOAK_EVENTS=$(SOAK_EVENTS) target/debug/soak
+
+## bench: measure and write docs/benchmarks.md (builds release binaries, and arm64 with cargo lambda).
+bench: $(VENV)/.ready build
+	cargo build --quiet --release --bin bench -p proof
+	$(LOCAL_AWS) target/release/bench
+
 ## fuzz: the property tests with many more cases (CI runs the default 256 per property).
 fuzz:
 	PROPTEST_CASES=20000 cargo test --release --test properties

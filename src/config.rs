@@ -89,7 +89,7 @@ impl WorkerEnv {
             salesforce_secret_id: env("SALESFORCE_SECRET_ID")?,
             salesforce_token_secret_id: env("SALESFORCE_TOKEN_SECRET_ID")?,
             dlq_url: env("DLQ_URL")?,
-            record_concurrency: env_number("RECORD_CONCURRENCY", 4usize)?.max(1),
+            record_concurrency: env_number("RECORD_CONCURRENCY", 10usize)?.max(1),
         })
     }
 }

@@ -90,6 +90,10 @@ struct Inner {
     faults: VecDeque<Fault>,
     /// Data calls to let through before the queued faults start.
     fault_delay: u64,
+    /// Probability of each fault on any data call (soak tests).
+    fault_rates: Vec<(Fault, f64)>,
+    /// Every data call fails with `REQUEST_LIMIT_EXCEEDED` until then.
+    limit_until: Option<std::time::Instant>,
     latency: Duration,
     counters: Counters,
     cursors: HashMap<String, (Vec<Value>, usize)>,
@@ -133,6 +137,8 @@ impl LocalSalesforce {
             api_limit: 100_000,
             faults: VecDeque::new(),
             fault_delay: 0,
+            fault_rates: Vec::new(),
+            limit_until: None,
             latency: Duration::ZERO,
             counters: Counters::default(),
             cursors: HashMap::new(),
@@ -247,6 +253,16 @@ impl LocalSalesforce {
             s.fault_delay = skip;
             s.faults.extend(std::iter::repeat_n(fault, count));
         });
+    }
+
+    /// Each data call fails with `fault` with the given probability.
+    pub fn set_fault_rates(&self, rates: Vec<(Fault, f64)>) {
+        self.with(|s| s.fault_rates = rates);
+    }
+
+    /// The org's allowance is exhausted for `window`, starting now.
+    pub fn limit_for(&self, window: Duration) {
+        self.with(|s| s.limit_until = Some(std::time::Instant::now() + window));
     }
 
     pub fn inject(&self, fault: Fault, count: usize) {
@@ -453,6 +469,11 @@ async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> Gate {
     } else {
         s.faults.pop_front()
     };
+    let fault = fault.or_else(|| random_fault(&s.fault_rates));
+    let fault = match s.limit_until {
+        Some(until) if std::time::Instant::now() < until => Some(Fault::LimitExceeded),
+        _ => fault,
+    };
     if let Some(fault) = fault {
         s.counters.faults_served += 1;
         let r = match fault {
@@ -483,6 +504,18 @@ async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> Gate {
         user_id,
         api: api.to_owned(),
     }
+}
+
+fn random_fault(rates: &[(Fault, f64)]) -> Option<Fault> {
+    let roll: f64 = rand::random();
+    let mut acc = 0.0;
+    for (fault, rate) in rates {
+        acc += rate;
+        if roll < acc {
+            return Some(*fault);
+        }
+    }
+    None
 }
 
 fn with_limit_info(s: &Inner, mut r: Response) -> Response {

@@ -1,0 +1,473 @@
+//! `make soak`: events flow through the real webhook handler, moto's SQS, and
+//! the real worker binary driven like Lambda's SQS poller, against the local
+//! Salesforce injecting faults; the worker process is killed mid-batch
+//! several times. At the end: one Case per distinct conversation, every
+//! comment exactly once, nothing lost, and nothing in the DLQ but the events
+//! poisoned on purpose, each intact with its reason.
+//!
+//! `SOAK_EVENTS` sets the number of conversations (default 2,000).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use local_salesforce::{Fault, LocalSalesforce};
+use proof::{aws_env, sqs_event, Function, Moto, RuntimeApi};
+use rand::Rng;
+use serde_json::{json, Value};
+use witiop_salesforce::aws::SecretStore;
+use witiop_salesforce::config::WebhookEnv;
+use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
+
+const WEBHOOK_TOKEN: &str = "soak-webhook-token-0123456789";
+const CUSTOMER_USER: &str = "witiop.customer@acme.example";
+const KILLS: u64 = 5;
+
+struct Conversation {
+    id: u64,
+    number: String,
+    texts: Vec<String>,
+}
+
+fn conversations(n: u64) -> Vec<Conversation> {
+    let mut rng = rand::rng();
+    let mut numbers: Vec<String> = Vec::new();
+    (1..=n)
+        .map(|id| {
+            // One conversation in ten comes from a customer seen before.
+            let number = if id % 10 == 0 && !numbers.is_empty() {
+                numbers[rng.random_range(0..numbers.len())].clone()
+            } else {
+                let n = format!("+39333{:07}", 1_000_000 + id);
+                numbers.push(n.clone());
+                n
+            };
+            let count = rng.random_range(1..=20);
+            let texts = (0..count)
+                .map(|i| match i % 4 {
+                    0 => format!("soak {id} message {i}: hello 😀"),
+                    1 => format!("soak {id} message {i}: ok\nsecond line"),
+                    _ => format!("soak {id} message {i}"),
+                })
+                .collect();
+            Conversation { id, number, texts }
+        })
+        .collect()
+}
+
+fn event(c: &Conversation) -> Value {
+    let messages: Vec<Value> = c
+        .texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            json!({
+                "id": format!("wamid.{}.{i}", c.id),
+                "sender": if i % 2 == 0 { "customer" } else { "agent" },
+                "sent_at": format!("2026-11-24T10:{:02}:{:02}Z", i / 60, i % 60),
+                "text": t,
+            })
+        })
+        .collect();
+    json!({
+        "type": "conversation.closed",
+        "event_id": format!("evt-{}", c.id),
+        "conversation": {
+            "id": c.id,
+            "opened_at": "2026-11-24T09:58:10Z",
+            "closed_at": "2026-11-24T10:30:00Z",
+            "agent": {"email": "agent.demo@acme.example", "name": "agent.demo"},
+            "customer": {"number": c.number, "name": format!("Customer {}", &c.number[c.number.len() - 4..])},
+            "messages": messages,
+        }
+    })
+}
+
+fn request(body: String) -> ApiGatewayV2httpRequest {
+    let mut r: ApiGatewayV2httpRequest = serde_json::from_str(
+        &std::fs::read_to_string(proof::root().join("events/webhook-request.json"))
+            .expect("sample request"),
+    )
+    .expect("sample request parses");
+    r.headers.insert(
+        "authorization",
+        format!("Bearer {WEBHOOK_TOKEN}").parse().expect("header"),
+    );
+    r.body = Some(body);
+    r
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: u64 = std::env::var("SOAK_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let worker_binary = std::env::var("WORKER_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| proof::root().join("target/debug/worker"));
+    if !worker_binary.exists() {
+        bail!(
+            "{} is missing: build it first (make soak does)",
+            worker_binary.display()
+        );
+    }
+    let started = Instant::now();
+
+    let moto = Moto::start().await?;
+    let (queue, dlq) = moto.queues("soak", 8, 5).await?;
+    let queue_arn = "arn:aws:sqs:eu-west-1:123456789012:soak";
+    let sf = LocalSalesforce::start(0).await?;
+    sf.add_user(
+        "agent.demo@acme.example.crm",
+        "agent.demo@acme.example",
+        "Agent",
+        "Demo",
+        true,
+    );
+    sf.add_user(
+        CUSTOMER_USER,
+        "witiop.customer@acme.example",
+        "WitiOp",
+        "Customer",
+        true,
+    );
+    sf.set_audit_fields(true);
+    moto.secret(
+        "witiop",
+        &json!({"webhook_token": WEBHOOK_TOKEN}).to_string(),
+    )
+    .await?;
+    let secret = json!({
+        "login_url": sf.url,
+        "consumer_key": local_salesforce::CONSUMER_KEY,
+        "consumer_secret": local_salesforce::CONSUMER_SECRET,
+        "username": local_salesforce::API_USERNAME,
+        "password": local_salesforce::API_PASSWORD,
+        "security_token": local_salesforce::SECURITY_TOKEN,
+        "set_audit_fields": true,
+        "customer_comment_username": CUSTOMER_USER,
+    });
+    moto.secret("salesforce", &secret.to_string()).await?;
+    moto.secret("salesforce-token", "{}").await?;
+
+    // Faults: 10% 503 (a fifth of them as HTML), 1% row locks, tokens expiring every 500 calls.
+    sf.set_fault_rates(vec![
+        (Fault::Unavailable, 0.08),
+        (Fault::UnavailableHtml, 0.02),
+        (Fault::RowLock, 0.01),
+    ]);
+    sf.expire_tokens_every(500);
+
+    let api = Arc::new(RuntimeApi::start().await?);
+    let mut env = aws_env(&moto.endpoint);
+    env.extend([
+        ("WITIOP_SECRET_ID", "witiop".to_owned()),
+        ("SALESFORCE_SECRET_ID", "salesforce".to_owned()),
+        ("SALESFORCE_TOKEN_SECRET_ID", "salesforce-token".to_owned()),
+        ("DLQ_URL", dlq.clone()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]);
+    let log = std::env::temp_dir().join("witiop-soak-worker.log");
+    let _ = std::fs::remove_file(&log);
+
+    // The poller, as Lambda's SQS event source: batches of 10, delete what
+    // succeeded, and a worker process that is killed now and then.
+    let stop = Arc::new(AtomicBool::new(false));
+    let kills = Arc::new(AtomicU64::new(0));
+    let batches = Arc::new(AtomicU64::new(0));
+    let poller = {
+        let (api, stop, kills, batches) =
+            (api.clone(), stop.clone(), kills.clone(), batches.clone());
+        let sqs = moto.sqs();
+        let queue = queue.clone();
+        let (binary, env, log) = (worker_binary.clone(), env.clone(), log.clone());
+        tokio::spawn(async move {
+            let mut function =
+                Function::start(&binary, &api, &env, Some(&log)).expect("worker starts");
+            let kill_every = (n / 10 / (KILLS + 1)).max(3);
+            while !stop.load(Ordering::Relaxed) {
+                let received = sqs
+                    .receive_message()
+                    .queue_url(&queue)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await;
+                let messages = match received {
+                    Ok(r) => r.messages.unwrap_or_default(),
+                    Err(_) => continue,
+                };
+                if messages.is_empty() {
+                    continue;
+                }
+                let b = batches.fetch_add(1, Ordering::Relaxed) + 1;
+                let kill_now = b % kill_every == 0 && kills.load(Ordering::Relaxed) < KILLS;
+                let invoke = api.invoke(sqs_event(&messages, queue_arn), Duration::from_secs(90));
+                let answer = if kill_now {
+                    // Kill the process while it works on this batch.
+                    let delay = Duration::from_millis(rand::rng().random_range(5..60));
+                    let (answer, _) = tokio::join!(invoke, async {
+                        tokio::time::sleep(delay).await;
+                        function.kill().await;
+                        api.abandon_in_flight();
+                    });
+                    kills.fetch_add(1, Ordering::Relaxed);
+                    function =
+                        Function::start(&binary, &api, &env, Some(&log)).expect("worker restarts");
+                    answer
+                } else {
+                    invoke.await
+                };
+                let Ok(response) = answer else { continue };
+                let failed: HashSet<String> = response["batchItemFailures"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for m in &messages {
+                    if failed.contains(m.message_id().unwrap_or_default()) {
+                        continue;
+                    }
+                    if let Some(h) = m.receipt_handle() {
+                        let _ = sqs
+                            .delete_message()
+                            .queue_url(&queue)
+                            .receipt_handle(h)
+                            .send()
+                            .await;
+                    }
+                }
+            }
+            function.kill().await;
+        })
+    };
+
+    // WitiOp: every event through the real webhook handler; 5% delivered twice.
+    let tokens = WebhookTokens::load(SecretStore::new(&moto.sdk), "witiop".into()).await?;
+    let webhook = Webhook {
+        sqs: moto.sqs(),
+        tokens,
+        env: WebhookEnv {
+            queue_url: queue.clone(),
+            witiop_secret_id: "witiop".into(),
+            max_message_bytes: 1_048_576,
+        },
+    };
+    let all = conversations(n);
+    let mut duplicates = 0;
+    for (i, c) in all.iter().enumerate() {
+        let body = event(c).to_string();
+        let times = if rand::rng().random_bool(0.05) { 2 } else { 1 };
+        for _ in 0..times {
+            let r = handle_webhook(&webhook, request(body.clone())).await;
+            if r.status_code != 202 {
+                bail!(
+                    "webhook answered {} for conversation {}",
+                    r.status_code,
+                    c.id
+                );
+            }
+        }
+        duplicates += times - 1;
+        if i as u64 == n * 2 / 5 {
+            // The org's allowance runs out for a while.
+            sf.limit_for(Duration::from_secs(3));
+        }
+    }
+    // Poisoned on purpose: straight into the queue, past the webhook.
+    let poison = [
+        "{\"type\":\"conversation.closed\",\"conversation\":".to_owned(),
+        "not json at all".to_owned(),
+        json!({"type": "conversation.closed", "conversation": {"id": 1}}).to_string(),
+        json!({"type": "conversation.closed", "conversation": {"id": "x", "agent": {"email": "a@b.c"}, "customer": {"number": "+393331234567"}, "messages": [{"sender": "bot", "sent_at": "2026-01-01T00:00:00Z"}]}}).to_string(),
+    ];
+    for p in &poison {
+        moto.sqs()
+            .send_message()
+            .queue_url(&queue)
+            .message_body(p)
+            .send()
+            .await?;
+    }
+    println!(
+        "soak: {n} conversations sent ({duplicates} delivered twice) and {} poisoned events",
+        poison.len()
+    );
+
+    // Wait for the queue to drain.
+    let mut quiet = 0;
+    let limit = Instant::now() + Duration::from_secs(1800);
+    while quiet < 3 {
+        if Instant::now() > limit {
+            bail!("the queue did not drain in 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        quiet = if moto.depth(&queue).await? == 0 {
+            quiet + 1
+        } else {
+            0
+        };
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = poller.await;
+    let elapsed = started.elapsed();
+
+    // Verdict.
+    let mut checks: Vec<(String, bool)> = Vec::new();
+    let cases = sf.records("Case");
+    let mut by_subject: HashMap<String, Vec<String>> = HashMap::new();
+    for c in &cases {
+        by_subject
+            .entry(c["Subject"].as_str().unwrap_or("").to_owned())
+            .or_default()
+            .push(c["Id"].as_str().unwrap_or("").to_owned());
+    }
+    let comments = sf.records("CaseComment");
+    let mut by_case: HashMap<String, Vec<String>> = HashMap::new();
+    for c in &comments {
+        by_case
+            .entry(c["ParentId"].as_str().unwrap_or("").to_owned())
+            .or_default()
+            .push(c["CommentBody"].as_str().unwrap_or("").to_owned());
+    }
+    let mut missing_cases = 0;
+    let mut duplicate_cases = 0;
+    let mut wrong_comments = 0;
+    for c in &all {
+        let subject = format!("{} [{}]", c.number, c.id);
+        match by_subject.get(&subject).map(Vec::as_slice) {
+            None | Some([]) => missing_cases += 1,
+            Some([id]) => {
+                let mut got = by_case.get(id).cloned().unwrap_or_default();
+                let mut want = c.texts.clone();
+                got.sort();
+                want.sort();
+                if got != want {
+                    wrong_comments += 1;
+                }
+            }
+            Some(_) => duplicate_cases += 1,
+        }
+    }
+    checks.push((
+        format!(
+            "one Case per conversation ({} Cases for {n} conversations)",
+            cases.len()
+        ),
+        cases.len() as u64 == n && missing_cases == 0 && duplicate_cases == 0,
+    ));
+    checks.push((
+        format!("no conversation lost ({missing_cases} missing)"),
+        missing_cases == 0,
+    ));
+    checks.push((
+        format!("no duplicate Case ({duplicate_cases})"),
+        duplicate_cases == 0,
+    ));
+    let expected_comments: usize = all.iter().map(|c| c.texts.len()).sum();
+    checks.push((
+        format!("every comment exactly once ({} comments, {expected_comments} messages, {wrong_comments} Cases differ)", comments.len()),
+        wrong_comments == 0 && comments.len() == expected_comments,
+    ));
+    let customers: HashSet<&str> = all.iter().map(|c| c.number.as_str()).collect();
+    let contacts = sf.records("Contact");
+    checks.push((
+        format!(
+            "one Contact per customer ({} for {})",
+            contacts.len(),
+            customers.len()
+        ),
+        contacts.len() == customers.len(),
+    ));
+
+    let parked = witiop_salesforce::ops::list_dead_letters(&moto.sqs(), &dlq).await?;
+    let mut dlq_bodies = Vec::new();
+    loop {
+        let r = moto
+            .sqs()
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await?;
+        let ms = r.messages.unwrap_or_default();
+        if ms.is_empty() {
+            break;
+        }
+        for m in ms {
+            let code = m
+                .message_attributes()
+                .and_then(|a| a.get("error_code"))
+                .and_then(|v| v.string_value())
+                .unwrap_or("")
+                .to_owned();
+            dlq_bodies.push((m.body().unwrap_or_default().to_owned(), code));
+            if let Some(h) = m.receipt_handle() {
+                moto.sqs()
+                    .delete_message()
+                    .queue_url(&dlq)
+                    .receipt_handle(h)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+    let poison_set: HashSet<&str> = poison.iter().map(String::as_str).collect();
+    let dlq_ok = parked.len() == poison.len()
+        && dlq_bodies.len() == poison.len()
+        && dlq_bodies
+            .iter()
+            .all(|(b, code)| poison_set.contains(b.as_str()) && code == "invalid_event");
+    checks.push((
+        format!(
+            "the DLQ holds exactly the {} poisoned events, intact, with their reason ({} there)",
+            poison.len(),
+            dlq_bodies.len()
+        ),
+        dlq_ok,
+    ));
+    let counters = sf.counters();
+    checks.push((
+        format!(
+            "the worker was killed mid-batch {} times",
+            kills.load(Ordering::Relaxed)
+        ),
+        kills.load(Ordering::Relaxed) >= 3,
+    ));
+    checks.push((
+        format!("faults were served ({})", counters.faults_served),
+        counters.faults_served > 0,
+    ));
+
+    println!(
+        "soak: {:.1} s, {} batches, {} Salesforce API calls ({:.2} per conversation), {} logins, {} faults served, {} kills",
+        elapsed.as_secs_f64(),
+        batches.load(Ordering::Relaxed),
+        counters.api_calls,
+        counters.api_calls as f64 / n as f64,
+        counters.logins,
+        counters.faults_served,
+        kills.load(Ordering::Relaxed)
+    );
+    let mut failed = 0;
+    for (what, ok) in &checks {
+        println!("{} {what}", if *ok { "PASS" } else { "FAIL" });
+        if !ok {
+            failed += 1;
+        }
+    }
+    println!("soak: {} passed, {failed} failed", checks.len() - failed);
+    if failed > 0 {
+        bail!("the soak failed; the worker's log is {}", log.display());
+    }
+    Ok(())
+}

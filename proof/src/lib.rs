@@ -1,0 +1,429 @@
+//! Shared parts of the benchmark and the soak: a moto server, the Lambda
+//! Runtime API (so the real release binaries run as they do in Lambda), and
+//! the SQS poller Lambda's event source would be.
+//!
+//! # Layout
+//!
+//! - [`Moto`]: a moto server on a free loopback port, with the template's queues.
+//! - [`RuntimeApi`]: the Lambda Runtime API over HTTP; invocations and their answers.
+//! - [`Function`]: a function binary started against a [`RuntimeApi`], killable.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use aws_sdk_sqs::types::QueueAttributeName;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+/// The AWS variables every process started here gets: loopback only.
+pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_REGION", "eu-west-1".into()),
+        ("AWS_DEFAULT_REGION", "eu-west-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_ENDPOINT_URL", endpoint.into()),
+    ]
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The project's top folder (where `target/` and `events/` are).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub struct Moto {
+    pub endpoint: String,
+    pub sdk: aws_config::SdkConfig,
+    _child: Child,
+}
+
+impl Moto {
+    pub async fn start() -> anyhow::Result<Self> {
+        let binary = std::env::var("MOTO_SERVER")
+            .unwrap_or_else(|_| root().join(".venv/bin/moto_server").display().to_string());
+        let port = free_port();
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http
+                .get(format!("{endpoint}/moto-api/"))
+                .send()
+                .await
+                .is_ok()
+            {
+                let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
+                return Ok(Self {
+                    endpoint,
+                    sdk,
+                    _child: child,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("moto did not start")
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    /// Queue and DLQ as the template makes them, with a chosen visibility timeout.
+    pub async fn queues(
+        &self,
+        name: &str,
+        visibility: u32,
+        max_receive: u32,
+    ) -> anyhow::Result<(String, String)> {
+        let sqs = self.sqs();
+        let dlq = sqs
+            .create_queue()
+            .queue_name(format!("{name}-dlq"))
+            .send()
+            .await?
+            .queue_url
+            .context("dlq")?;
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .context("arn")?;
+        let queue = sqs
+            .create_queue()
+            .queue_name(name)
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility.to_string(),
+            )
+            .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
+            .attributes(
+                QueueAttributeName::RedrivePolicy,
+                format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":{max_receive}}}"#),
+            )
+            .send()
+            .await?
+            .queue_url
+            .context("queue")?;
+        Ok((queue, dlq))
+    }
+
+    pub async fn secret(&self, name: &str, value: &str) -> anyhow::Result<()> {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Visible plus in-flight messages.
+    pub async fn depth(&self, queue: &str) -> anyhow::Result<u64> {
+        let attrs = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?
+            .attributes
+            .unwrap_or_default();
+        let n = |k: QueueAttributeName| {
+            attrs
+                .get(&k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(n(QueueAttributeName::ApproximateNumberOfMessages)
+            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+}
+
+type Answer = Result<Value, String>;
+
+struct Invocation {
+    id: String,
+    payload: Value,
+    deadline_ms: u64,
+}
+
+#[derive(Default)]
+struct Pending {
+    answers: HashMap<String, oneshot::Sender<Answer>>,
+}
+
+#[derive(Clone)]
+struct ApiState {
+    next: Arc<Mutex<mpsc::Receiver<Invocation>>>,
+    pending: Arc<std::sync::Mutex<Pending>>,
+    first_poll: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+/// The Lambda Runtime API: `/runtime/invocation/next`, `…/response`, `…/error`.
+pub struct RuntimeApi {
+    pub address: String,
+    sender: mpsc::Sender<Invocation>,
+    state: ApiState,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl RuntimeApi {
+    pub async fn start() -> anyhow::Result<Self> {
+        let (sender, receiver) = mpsc::channel(16);
+        let state = ApiState {
+            next: Arc::new(Mutex::new(receiver)),
+            pending: Arc::new(std::sync::Mutex::new(Pending::default())),
+            first_poll: Arc::new(std::sync::Mutex::new(None)),
+        };
+        let app = axum::Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?.to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self {
+            address,
+            sender,
+            state,
+            counter: Default::default(),
+        })
+    }
+
+    /// Invokes the function and waits for its answer (or `timeout`).
+    pub async fn invoke(&self, payload: Value, timeout: Duration) -> Answer {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("req-{n}");
+        let (tx, rx) = oneshot::channel();
+        self.state
+            .pending
+            .lock()
+            .expect("pending")
+            .answers
+            .insert(id.clone(), tx);
+        let deadline_ms = chrono::Utc::now().timestamp_millis() as u64 + timeout.as_millis() as u64;
+        self.sender
+            .send(Invocation {
+                id: id.clone(),
+                payload,
+                deadline_ms,
+            })
+            .await
+            .map_err(|_| "runtime API closed".to_owned())?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err("the function died".into()),
+            Err(_) => {
+                self.state
+                    .pending
+                    .lock()
+                    .expect("pending")
+                    .answers
+                    .remove(&id);
+                Err("timed out".into())
+            }
+        }
+    }
+
+    /// Fails every invocation in flight, as Lambda does when a sandbox dies.
+    pub fn abandon_in_flight(&self) {
+        self.state.pending.lock().expect("pending").answers.clear();
+    }
+
+    /// When a process first asked for work (its init was done).
+    pub fn take_first_poll(&self) -> Option<Instant> {
+        self.state.first_poll.lock().expect("first poll").take()
+    }
+}
+
+async fn next(State(s): State<ApiState>) -> Response {
+    {
+        let mut first = s.first_poll.lock().expect("first poll");
+        if first.is_none() {
+            *first = Some(Instant::now());
+        }
+    }
+    let invocation = s.next.lock().await.recv().await;
+    let Some(inv) = invocation else {
+        return StatusCode::GONE.into_response();
+    };
+    let mut headers = HeaderMap::new();
+    let h = |v: &str| HeaderValue::from_str(v).expect("ascii header");
+    headers.insert("lambda-runtime-aws-request-id", h(&inv.id));
+    headers.insert(
+        "lambda-runtime-deadline-ms",
+        h(&inv.deadline_ms.to_string()),
+    );
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        h("arn:aws:lambda:eu-west-1:123456789012:function:proof"),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        h("Root=1-00000000-000000000000000000000000;Sampled=0"),
+    );
+    headers.insert("content-type", h("application/json"));
+    (StatusCode::OK, headers, inv.payload.to_string()).into_response()
+}
+
+async fn respond(
+    State(s): State<ApiState>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> StatusCode {
+    if let Some(tx) = s.pending.lock().expect("pending").answers.remove(&id) {
+        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let _ = tx.send(Ok(value));
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn fail(State(s): State<ApiState>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+    if let Some(tx) = s.pending.lock().expect("pending").answers.remove(&id) {
+        let _ = tx.send(Err(String::from_utf8_lossy(&body).into_owned()));
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(body: Bytes) -> StatusCode {
+    eprintln!("function init error: {}", String::from_utf8_lossy(&body));
+    StatusCode::ACCEPTED
+}
+
+/// A function process bound to a runtime API.
+pub struct Function {
+    pub child: Child,
+    pub started: Instant,
+}
+
+impl Function {
+    pub fn start(
+        binary: &Path,
+        api: &RuntimeApi,
+        env: &[(&str, String)],
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(binary);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "proof")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "proof")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "proof")
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        match log {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                cmd.stdout(file.try_clone()?).stderr(file);
+            }
+            None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        let started = Instant::now();
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        Ok(Self { child, started })
+    }
+
+    /// Peak resident memory so far, from the kernel (kB).
+    pub fn peak_rss_kb(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    }
+
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// An SQS event as Lambda's event source delivers it.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "eu-west-1",
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// Builds the release binaries the measurements run.
+pub fn build_release(bins: &[&str]) -> anyhow::Result<()> {
+    let mut cmd = std::process::Command::new("cargo");
+    cmd.current_dir(root())
+        .args(["build", "--release", "--quiet"]);
+    for b in bins {
+        cmd.args(["--bin", b]);
+    }
+    let status = cmd.status()?;
+    if !status.success() {
+        bail!("cargo build --release failed");
+    }
+    Ok(())
+}
+
+pub fn release_binary(name: &str) -> PathBuf {
+    root().join("target/release").join(name)
+}
