@@ -51,8 +51,8 @@ test: $(VENV)/.ready
 ## soak: the fault soak (SOAK_EVENTS=10000 for the long run; CI runs 2,000).
 SOAK_EVENTS ?= 2000
 soak: $(VENV)/.ready
-	cargo build --quiet --bin worker -p witiop-salesforce
-	cargo build --quiet --bin soak -p proof
+	cargo build --quiet -p witiop-salesforce --bin worker
+	cargo build --quiet -p proof --bin soak
 	$(LOCAL_AWS) SOAK_EVENTS=$(SOAK_EVENTS) target/debug/soak
 
 ## bench: measure and write docs/benchmarks.md (builds release binaries, and arm64 with cargo lambda).

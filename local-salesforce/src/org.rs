@@ -770,9 +770,15 @@ impl Org {
         }
         let empty = BTreeMap::new();
         let table = self.records.get(name).unwrap_or(&empty);
+        // Resolved once per query rather than once per row and field.
+        let names: HashMap<String, String> = used
+            .iter()
+            .filter_map(|f| Some((f.clone(), canonical(f)?)))
+            .collect();
         let read = |row: &Map<String, Value>, f: &str| -> Value {
-            canonical(f)
-                .and_then(|c| row.get(&c).cloned())
+            names
+                .get(f)
+                .and_then(|c| row.get(c).cloned())
                 .unwrap_or(Value::Null)
         };
         let mut rows: Vec<&Map<String, Value>> = table
