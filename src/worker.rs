@@ -341,6 +341,8 @@ async fn process_record(
     let latency_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(o) => {
+            // The org's allowance as Salesforce last reported it (Sforce-Limit-Info).
+            let usage = worker.salesforce().api_usage().map(|(used, max)| format!("{used}/{max}"));
             let lag_s = event.conversation.closed_at.map(|t| {
                 (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds() as f64
                     / 1000.0
@@ -359,6 +361,7 @@ async fn process_record(
                 comments_created = o.comments_created,
                 attachments_uploaded = o.attachments_uploaded,
                 salesforce_calls = calls,
+                api_usage = usage.as_deref().unwrap_or(""),
                 latency_ms,
                 lag_s,
                 "conversation processed"
