@@ -81,6 +81,24 @@ impl Parked {
     }
 }
 
+/// Up to 10 messages with all their attributes, hidden for a minute while
+/// they are read or moved.
+async fn receive_hidden(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<Vec<Message>, OpsError> {
+    Ok(sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .visibility_timeout(60)
+        .wait_time_seconds(0)
+        .message_attribute_names("All")
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .map_err(failed("ReceiveMessage"))?
+        .messages
+        .unwrap_or_default())
+}
+
 /// Every message in the DLQ, left in place.
 pub async fn list_dead_letters(
     sqs: &aws_sdk_sqs::Client,
@@ -90,19 +108,7 @@ pub async fn list_dead_letters(
     let mut handles = Vec::new();
     let mut empty_rounds = 0;
     while empty_rounds < 2 {
-        let out = sqs
-            .receive_message()
-            .queue_url(dlq_url)
-            .max_number_of_messages(10)
-            // Hidden while we page through, then released below.
-            .visibility_timeout(60)
-            .wait_time_seconds(0)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .map_err(failed("ReceiveMessage"))?;
-        let messages = out.messages.unwrap_or_default();
+        let messages = receive_hidden(sqs, dlq_url).await?;
         if messages.is_empty() {
             empty_rounds += 1;
             continue;
@@ -208,17 +214,7 @@ async fn copy_back(
 ) -> Result<usize, OpsError> {
     let mut moved = 0;
     loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(dlq_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .wait_time_seconds(0)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .map_err(failed("ReceiveMessage"))?;
-        let messages = out.messages.unwrap_or_default();
+        let messages = receive_hidden(sqs, dlq_url).await?;
         if messages.is_empty() {
             return Ok(moved);
         }

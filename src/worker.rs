@@ -53,8 +53,9 @@ use crate::config::SalesforceSettings;
 use crate::event::{parse_body, CloseEvent, ParsedBody};
 use crate::phone::CustomerNumber;
 use crate::salesforce::client::count_calls;
+use crate::salesforce::error::{HALTED, ROLLED_BACK};
 use crate::salesforce::escape::{soql_like_suffix, soql_literal};
-use crate::salesforce::{ErrorClass, SalesforceClient, SalesforceError, Subrequest};
+use crate::salesforce::{ErrorClass, SalesforceClient, SalesforceError, SubResponse, Subrequest};
 
 /// Comments per sObject Collection, and collections per Composite.
 const COLLECTION_SIZE: usize = 200;
@@ -342,7 +343,10 @@ async fn process_record(
     match result {
         Ok(o) => {
             // The org's allowance as Salesforce last reported it (Sforce-Limit-Info).
-            let usage = worker.salesforce().api_usage().map(|(used, max)| format!("{used}/{max}"));
+            let usage = worker
+                .salesforce()
+                .api_usage()
+                .map(|(used, max)| format!("{used}/{max}"));
             let lag_s = event.conversation.closed_at.map(|t| {
                 (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds() as f64
                     / 1000.0
@@ -924,24 +928,7 @@ async fn write_new_case(
     let answers = sf.composite(&requests, true).await?;
     // Under allOrNone, the subrequest that really failed is the one whose
     // error is not PROCESSING_HALTED.
-    let errors: Vec<SalesforceError> = answers.iter().filter_map(|a| a.error()).collect();
-    if let Some(e) = errors
-        .iter()
-        .find(|e| {
-            !matches!(
-                e.code(),
-                Some("PROCESSING_HALTED") | Some("ALL_OR_NONE_OPERATION_ROLLED_BACK")
-            )
-        })
-        .or(errors.first())
-    {
-        return Err(RecordError::Salesforce(SalesforceError::from_response(
-            400,
-            serde_json::to_string(&error_body(e))
-                .unwrap_or_default()
-                .as_bytes(),
-        )));
-    }
+    composite_failure(&answers)?;
     let case_answer = answers
         .iter()
         .find(|a| a.reference_id == "case")
@@ -982,16 +969,18 @@ async fn write_new_case(
     })
 }
 
-fn error_body(e: &SalesforceError) -> Value {
-    match e {
-        SalesforceError::Api { errors, .. } => Value::Array(
-            errors
-                .iter()
-                .map(|x| json!({"errorCode": x.code, "message": x.message, "fields": x.fields}))
-                .collect(),
-        ),
-        other => json!([{"errorCode": "UNKNOWN", "message": other.to_string()}]),
+/// The error of an `allOrNone` Composite: the subrequest that really failed,
+/// not those Salesforce halted or rolled back because of it.
+fn composite_failure(answers: &[SubResponse]) -> Result<(), RecordError> {
+    let mut errors: Vec<SalesforceError> = answers.iter().filter_map(SubResponse::error).collect();
+    if errors.is_empty() {
+        return Ok(());
     }
+    let cause = errors
+        .iter()
+        .position(|e| !matches!(e.code(), Some(ROLLED_BACK | HALTED)))
+        .unwrap_or(0);
+    Err(RecordError::Salesforce(errors.swap_remove(cause)))
 }
 
 /// Further comments of an existing Case: one atomic Composite of collections.
@@ -1017,24 +1006,7 @@ async fn write_comments(
         })
         .collect();
     let answers = sf.composite(&requests, true).await?;
-    let errors: Vec<SalesforceError> = answers.iter().filter_map(|a| a.error()).collect();
-    if let Some(e) = errors
-        .iter()
-        .find(|e| {
-            !matches!(
-                e.code(),
-                Some("PROCESSING_HALTED") | Some("ALL_OR_NONE_OPERATION_ROLLED_BACK")
-            )
-        })
-        .or(errors.first())
-    {
-        return Err(RecordError::Salesforce(SalesforceError::from_response(
-            400,
-            serde_json::to_string(&error_body(e))
-                .unwrap_or_default()
-                .as_bytes(),
-        )));
-    }
+    composite_failure(&answers)?;
     Ok(chunks.iter().map(|c| c.len()).sum())
 }
 

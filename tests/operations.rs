@@ -28,8 +28,8 @@ struct Ops {
 }
 
 async fn ops() -> Ops {
-    let moto = Moto::start().await;
-    let (queue, dlq) = moto.create_queues("conversations", 5).await;
+    let moto = common::moto().await;
+    let (queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
     sf.add_user(
         "agent.demo@acme.example.crm",
@@ -39,8 +39,8 @@ async fn ops() -> Ops {
         true,
     );
     let secret = salesforce_secret(&sf.url, json!({}));
-    moto.create_secret(SF_SECRET, &secret.to_string()).await;
-    moto.create_secret(TOKENS, "{}").await;
+    moto.secret(SF_SECRET, &secret.to_string()).await.unwrap();
+    moto.secret(TOKENS, "{}").await.unwrap();
     let worker = Worker::new(
         Arc::new(salesforce_client(&moto, &secret, TOKENS)),
         moto.sqs(),
@@ -86,7 +86,7 @@ impl Ops {
     /// One pass of Lambda's SQS poller: receive, invoke, delete what succeeded.
     async fn poll_once(&self) -> usize {
         let sqs = self.moto.sqs();
-        let messages = self.moto.receive(&self.queue).await;
+        let messages = self.moto.receive(&self.queue).await.unwrap();
         let mut event = SqsEvent::default();
         for m in &messages {
             let mut r = SqsMessage::default();
@@ -168,7 +168,10 @@ async fn broken_password_parks_fix_and_redrive_give_the_case_exactly_once() {
 
     // The admin puts the new password in the secret and redrives.
     let fixed = salesforce_secret(&o.sf.url, json!({"password": "changed-password"}));
-    o.moto.put_secret(SF_SECRET, &fixed.to_string()).await;
+    o.moto
+        .put_secret(SF_SECRET, &fixed.to_string())
+        .await
+        .unwrap();
     let how = redrive(&o.moto.sqs(), &o.dlq, &o.queue).await.unwrap();
     assert_eq!(
         how,
@@ -218,7 +221,7 @@ async fn moving_from_the_password_flow_to_client_credentials_needs_no_redeploy()
         "consumer_key": local_salesforce::CONSUMER_KEY,
         "consumer_secret": local_salesforce::CONSUMER_SECRET,
     });
-    o.moto.put_secret(SF_SECRET, &cc.to_string()).await;
+    o.moto.put_secret(SF_SECRET, &cc.to_string()).await.unwrap();
     o.send(&conversation(11)).await;
     o.poll_once().await;
     assert_eq!(
@@ -236,7 +239,7 @@ async fn moving_from_the_password_flow_to_client_credentials_needs_no_redeploy()
 async fn messages_that_exhaust_max_receive_count_are_listed_too() {
     let o = ops().await;
     // A queue that gives up after one receive, like the template's after five.
-    let (queue, dlq) = o.moto.create_queues("fragile", 1).await;
+    let (queue, dlq) = o.moto.queues("fragile", 30, 1).await.unwrap();
     let sqs = o.moto.sqs();
     sqs.send_message()
         .queue_url(&queue)
@@ -269,11 +272,12 @@ async fn webhook_token_rotation_takes_effect_in_a_warm_instance() {
     use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
     let o = ops().await;
     o.moto
-        .create_secret(
+        .secret(
             "witiop",
             &json!({"webhook_token": "old-webhook-token-1"}).to_string(),
         )
-        .await;
+        .await
+        .unwrap();
     let tokens = WebhookTokens::load(SecretStore::new(&o.moto.sdk), "witiop".into())
         .await
         .unwrap()
@@ -306,7 +310,8 @@ async fn webhook_token_rotation_takes_effect_in_a_warm_instance() {
             "witiop",
             &json!({"webhook_token": "new-webhook-token-2"}).to_string(),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         handle_webhook(&webhook, request("new-webhook-token-2"))
             .await
@@ -326,7 +331,8 @@ async fn webhook_token_rotation_takes_effect_in_a_warm_instance() {
             "witiop",
             &json!({"webhook_token": "third-webhook-token-3"}).to_string(),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         handle_webhook(&webhook, request("third-webhook-token-3"))
             .await

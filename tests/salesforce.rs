@@ -18,8 +18,8 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let moto = Moto::start().await;
-    moto.create_secret(TOKENS, "{}").await;
+    let moto = common::moto().await;
+    moto.secret(TOKENS, "{}").await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
     let secret = salesforce_secret(&sf.url, json!({}));
     Env { moto, sf, secret }
@@ -423,7 +423,7 @@ async fn client_credentials_flow() {
     let users: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
     assert_eq!(users[0].id, e.sf.api_user_id);
     let blocked = salesforce_client(&e.moto, &e.secret, "blocked-token");
-    e.moto.create_secret("blocked-token", "{}").await;
+    e.moto.secret("blocked-token", "{}").await.unwrap();
     let err = blocked
         .query::<Row>("SELECT Id FROM User")
         .await

@@ -21,13 +21,14 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    let moto = Moto::start().await;
-    let (queue, _dlq) = moto.create_queues("conversations", 5).await;
-    moto.create_secret(
+    let moto = common::moto().await;
+    let (queue, _dlq) = moto.queues("conversations", 30, 5).await.unwrap();
+    moto.secret(
         SECRET,
         &json!({"webhook_token": TOKEN, "api_token": "media-token"}).to_string(),
     )
-    .await;
+    .await
+    .unwrap();
     let webhook = webhook_for(&moto, &queue).await;
     Stack {
         moto,
@@ -83,7 +84,7 @@ async fn sample_event_is_queued_with_attributes() {
     assert_eq!(b["status"], "queued");
     assert_eq!(b["conversation_id"], "1793");
 
-    let messages = s.moto.receive(&s.queue).await;
+    let messages = s.moto.receive(&s.queue).await.unwrap();
     assert_eq!(messages.len(), 1);
     let m = &messages[0];
     assert_eq!(m.message_id(), b["message_id"].as_str());
@@ -124,7 +125,7 @@ async fn wrong_or_missing_token_is_401_and_nothing_is_queued() {
     let mut r = sample_request();
     r.headers.remove("authorization");
     assert_eq!(handle_webhook(&s.webhook, r).await.status_code, 401);
-    assert!(s.moto.receive(&s.queue).await.is_empty());
+    assert!(s.moto.receive(&s.queue).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -150,7 +151,7 @@ async fn invalid_events_are_400_naming_the_field() {
     let r = handle_webhook(&s.webhook, with_body("{\"type\": \"conversation.closed\",")).await;
     assert_eq!(r.status_code, 400);
     assert_eq!(body_json(&r)["field"], "");
-    assert!(s.moto.receive(&s.queue).await.is_empty());
+    assert!(s.moto.receive(&s.queue).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -163,7 +164,7 @@ async fn other_event_types_are_acknowledged_and_not_queued() {
     .await;
     assert_eq!(r.status_code, 202);
     assert_eq!(body_json(&r)["status"], "ignored");
-    assert!(s.moto.receive(&s.queue).await.is_empty());
+    assert!(s.moto.receive(&s.queue).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -177,7 +178,7 @@ async fn body_larger_than_the_queue_accepts_is_413() {
         .as_str()
         .unwrap()
         .contains("262144"));
-    assert!(s.moto.receive(&s.queue).await.is_empty());
+    assert!(s.moto.receive(&s.queue).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -186,7 +187,8 @@ async fn previous_token_is_accepted_after_rotation() {
     let new_token = "rotated-webhook-token-2";
     s.moto
         .put_secret(SECRET, &json!({"webhook_token": new_token}).to_string())
-        .await;
+        .await
+        .unwrap();
     // A fresh cold start sees both stages.
     let webhook = webhook_for(&s.moto, &s.queue).await;
     for token in [TOKEN, new_token] {

@@ -25,9 +25,9 @@ struct Stack {
 }
 
 async fn stack(settings: Value) -> Stack {
-    let moto = Moto::start().await;
-    moto.create_secret(TOKENS, "{}").await;
-    let (_queue, dlq) = moto.create_queues("conversations", 5).await;
+    let moto = common::moto().await;
+    moto.secret(TOKENS, "{}").await.unwrap();
+    let (_queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
     let agent_id = sf.add_user(
         "agent.demo@acme.example.crm",
@@ -182,7 +182,7 @@ async fn audit_fields_without_the_org_permission_park_the_event_with_its_reason(
         s.cases().is_empty() && s.sf.records("Contact").is_empty(),
         "allOrNone left nothing behind"
     );
-    let parked = s.moto.receive(&s.dlq).await;
+    let parked = s.moto.receive(&s.dlq).await.unwrap();
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].body(), Some(body.as_str()));
     let attrs = parked[0].message_attributes().unwrap();
@@ -359,7 +359,7 @@ async fn poison_records_are_parked_and_good_ones_processed() {
     ];
     assert!(s.run(&bodies).await.is_empty());
     assert_eq!(s.cases().len(), 2);
-    let parked = s.moto.receive(&s.dlq).await;
+    let parked = s.moto.receive(&s.dlq).await.unwrap();
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].body(), Some(bodies[1].as_str()));
     let attrs = parked[0].message_attributes().unwrap();
@@ -424,7 +424,7 @@ async fn limit_exceeded_defers_the_batch_without_hot_retries() {
     assert!(!worker_failures.is_empty());
     assert_eq!(s.sf.counters().faults_served, 1);
     assert!(
-        s.moto.receive(&s.dlq).await.is_empty(),
+        s.moto.receive(&s.dlq).await.unwrap().is_empty(),
         "a limit is not a reason for the DLQ"
     );
 }

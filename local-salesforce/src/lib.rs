@@ -40,6 +40,24 @@ pub const API_USERNAME: &str = "witiop.api@acme.example";
 pub const API_PASSWORD: &str = "local-password";
 pub const SECURITY_TOKEN: &str = "LOCALSECURITYTOKEN";
 
+/// The integration's Salesforce secret (`configuration.md`) for a local
+/// Salesforce at `url`, password flow, with `extra` keys merged over it.
+pub fn secret_for(url: &str, extra: Value) -> Value {
+    let mut secret = json!({
+        "login_url": url,
+        "consumer_key": CONSUMER_KEY,
+        "consumer_secret": CONSUMER_SECRET,
+        "username": API_USERNAME,
+        "password": API_PASSWORD,
+        "security_token": SECURITY_TOKEN,
+        "api_version": "62.0",
+    });
+    if let (Some(base), Value::Object(extra)) = (secret.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    secret
+}
+
 /// API versions served; others answer 404 as Salesforce does.
 const MIN_VERSION: f64 = 31.0;
 const MAX_VERSION: f64 = 66.0;
@@ -168,6 +186,11 @@ impl LocalSalesforce {
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         f(&mut self.inner.lock().expect("state lock"))
+    }
+
+    /// The integration's Salesforce secret for this server (see [`secret_for`]).
+    pub fn secret(&self, extra: Value) -> Value {
+        secret_for(&self.url, extra)
     }
 
     /// Adds a user; returns its id.

@@ -9,13 +9,11 @@
 //! posts the sample event twice and prints the one Case that results.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
-use aws_sdk_sqs::types::QueueAttributeName;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +23,8 @@ use std::time::Instant;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use local_salesforce::LocalSalesforce;
-use witiop_salesforce::aws::{local_sdk_config, SecretStore};
+use proof::Moto;
+use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::config::{SalesforceSettings, WebhookEnv};
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
@@ -41,40 +40,27 @@ const SALESFORCE_PORT: u16 = 8900;
 const CUSTOMER_USER: &str = "witiop.customer@acme.example";
 const WEBHOOK_PATH: &str = "/witiop/conversation-closed";
 
-struct Stack {
-    queue_url: String,
-    dlq_url: String,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     witiop_salesforce::telemetry::init();
     let exit_after_demo = std::env::args().any(|a| a == "--exit");
 
-    let moto_bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-    let _moto = tokio::process::Command::new(&moto_bin)
-        .args(["-H", "127.0.0.1", "-p", &MOTO_PORT.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {moto_bin}"))?;
-    let endpoint = format!("http://127.0.0.1:{MOTO_PORT}");
-    wait_for(&format!("{endpoint}/moto-api/")).await?;
-    let sdk = local_sdk_config(&endpoint).await;
-    let stack = create_resources(&sdk).await?;
-    println!("moto (SQS, Secrets Manager) on {endpoint}");
-    println!(
-        "queue {}\ndead-letter queue {}",
-        stack.queue_url, stack.dlq_url
-    );
+    let moto = Moto::start_on(MOTO_PORT).await?;
+    let sdk = moto.sdk.clone();
+    // The queue, DLQ and secrets of `template.yaml`, with local values.
+    let (queue_url, dlq_url) = moto.queues("witiop-conversations", 720, 5).await?;
+    let witiop =
+        serde_json::json!({"webhook_token": WEBHOOK_TOKEN, "api_token": "local-media-token"});
+    moto.secret(WITIOP_SECRET, &witiop.to_string()).await?;
+    println!("moto (SQS, Secrets Manager) on {}", moto.endpoint);
+    println!("queue {queue_url}\ndead-letter queue {dlq_url}");
 
     let tokens = WebhookTokens::load(SecretStore::new(&sdk), WITIOP_SECRET.into()).await?;
     let webhook: &'static Webhook = Box::leak(Box::new(Webhook {
         sqs: aws_sdk_sqs::Client::new(&sdk),
         tokens,
         env: WebhookEnv {
-            queue_url: stack.queue_url.clone(),
+            queue_url: queue_url.clone(),
             witiop_secret_id: WITIOP_SECRET.into(),
             max_message_bytes: 1_048_576,
         },
@@ -109,20 +95,14 @@ async fn main() -> anyhow::Result<()> {
         "local Salesforce on {} (audit fields enabled; users agent.demo and WitiOp Customer)",
         sf.url
     );
-    let salesforce_secret = serde_json::json!({
-        "login_url": sf.url,
-        "consumer_key": local_salesforce::CONSUMER_KEY,
-        "consumer_secret": local_salesforce::CONSUMER_SECRET,
-        "username": local_salesforce::API_USERNAME,
-        "password": local_salesforce::API_PASSWORD,
-        "security_token": local_salesforce::SECURITY_TOKEN,
-        "api_version": "62.0",
+    let salesforce_secret = sf.secret(serde_json::json!({
         "set_audit_fields": true,
         "add_attachments": false,
         "customer_comment_username": CUSTOMER_USER,
-    });
-    put_secret(&sdk, SALESFORCE_SECRET, &salesforce_secret.to_string()).await?;
-    put_secret(&sdk, TOKEN_SECRET, "{}").await?;
+    }));
+    moto.secret(SALESFORCE_SECRET, &salesforce_secret.to_string())
+        .await?;
+    moto.secret(TOKEN_SECRET, "{}").await?;
 
     // The worker, built as its Lambda main builds it: from the secrets.
     let store = SecretStore::new(&sdk);
@@ -139,14 +119,14 @@ async fn main() -> anyhow::Result<()> {
     let worker: &'static Worker = Box::leak(Box::new(Worker::new(
         Arc::new(client),
         aws_sdk_sqs::Client::new(&sdk),
-        stack.dlq_url.clone(),
+        dlq_url.clone(),
         http,
         None,
         4,
     )));
     let poller_sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue_url = stack.queue_url.clone();
-    tokio::spawn(async move { poll(poller_sqs, queue_url, worker).await });
+    let poller_queue = queue_url.clone();
+    tokio::spawn(async move { poll(poller_sqs, poller_queue, worker).await });
     println!("worker polling the queue like Lambda's SQS trigger (batches of 10)\n");
 
     let sample = std::fs::read_to_string("events/conversation-closed.json")
@@ -166,12 +146,12 @@ async fn main() -> anyhow::Result<()> {
             r.status().as_u16(),
             r.text().await?
         );
-        wait_until_drained(&sdk, &stack.queue_url).await?;
+        wait_until_drained(&moto, &queue_url).await?;
         calls.push(sf.counters().api_calls);
     }
     println!();
     print_cases(&sf);
-    let dlq = dlq_depth(&sdk, &stack.dlq_url).await?;
+    let dlq = moto.depth(&dlq_url).await?;
     println!(
         "\nCases: {}  Comments: {}  Contacts: {}  Dead-letter queue: {dlq} message(s)",
         sf.records("Case").len(),
@@ -192,16 +172,6 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("\nCtrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
-    Ok(())
-}
-
-async fn put_secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) -> anyhow::Result<()> {
-    aws_sdk_secretsmanager::Client::new(sdk)
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await?;
     Ok(())
 }
 
@@ -261,48 +231,14 @@ async fn poll(sqs: aws_sdk_sqs::Client, queue_url: String, worker: &'static Work
     }
 }
 
-async fn wait_until_drained(sdk: &aws_config::SdkConfig, queue_url: &str) -> anyhow::Result<()> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
+async fn wait_until_drained(moto: &Moto, queue_url: &str) -> anyhow::Result<()> {
     for _ in 0..300 {
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await?
-            .attributes
-            .unwrap_or_default();
-        let count = |n: QueueAttributeName| {
-            attrs
-                .get(&n)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        if count(QueueAttributeName::ApproximateNumberOfMessages)
-            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            == 0
-        {
+        if moto.depth(queue_url).await? == 0 {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("the queue did not drain within 30 s")
-}
-
-async fn dlq_depth(sdk: &aws_config::SdkConfig, dlq_url: &str) -> anyhow::Result<u64> {
-    let attrs = aws_sdk_sqs::Client::new(sdk)
-        .get_queue_attributes()
-        .queue_url(dlq_url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await?
-        .attributes
-        .unwrap_or_default();
-    Ok(attrs
-        .get(&QueueAttributeName::ApproximateNumberOfMessages)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
 }
 
 fn print_cases(sf: &LocalSalesforce) {
@@ -351,65 +287,6 @@ fn print_cases(sf: &LocalSalesforce) {
             }
         }
     }
-}
-
-async fn wait_for(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(url).send().await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("{url} did not answer; is port {MOTO_PORT} free?")
-}
-
-/// The queue, DLQ and secrets of `template.yaml`, with local values.
-async fn create_resources(sdk: &aws_config::SdkConfig) -> anyhow::Result<Stack> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name("witiop-conversations-dlq")
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-        .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
-        .send()
-        .await?
-        .queue_url
-        .context("no DLQ URL")?;
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .context("no DLQ ARN")?;
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("witiop-conversations")
-        .attributes(QueueAttributeName::VisibilityTimeout, "720")
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-        .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":5}}"#),
-        )
-        .send()
-        .await?
-        .queue_url
-        .context("no queue URL")?;
-
-    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-    let witiop =
-        serde_json::json!({"webhook_token": WEBHOOK_TOKEN, "api_token": "local-media-token"});
-    secrets
-        .create_secret()
-        .name(WITIOP_SECRET)
-        .secret_string(witiop.to_string())
-        .send()
-        .await?;
-    Ok(Stack { queue_url, dlq_url })
 }
 
 /// Translates an HTTP request into the event API Gateway sends a Lambda.

@@ -50,6 +50,7 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A moto server on loopback, killed when dropped.
 pub struct Moto {
     pub endpoint: String,
     pub sdk: aws_config::SdkConfig,
@@ -57,17 +58,28 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// Starts moto on a free loopback port.
     pub async fn start() -> anyhow::Result<Self> {
-        let binary = std::env::var("MOTO_SERVER")
-            .unwrap_or_else(|_| root().join(".venv/bin/moto_server").display().to_string());
-        let port = free_port();
+        Self::start_on(free_port()).await
+    }
+
+    /// Starts moto on `port` (the local run's fixed address).
+    pub async fn start_on(port: u16) -> anyhow::Result<Self> {
+        let binary = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
+            let venv = root().join(".venv/bin/moto_server");
+            if venv.exists() {
+                venv.display().to_string()
+            } else {
+                "moto_server".to_owned()
+            }
+        });
         let child = Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {binary}"))?;
+            .with_context(|| format!("starting {binary} (make test installs it into .venv)"))?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         for _ in 0..200 {
@@ -86,14 +98,19 @@ impl Moto {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("moto did not start")
+        bail!("moto did not start on {endpoint}; is the port free?")
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
 
-    /// Queue and DLQ as the template makes them, with a chosen visibility timeout.
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+    }
+
+    /// Queue and DLQ as the template makes them (1 MiB messages, 14-day
+    /// retention, redrive after `max_receive`), with a chosen visibility timeout.
     pub async fn queues(
         &self,
         name: &str,
@@ -104,6 +121,8 @@ impl Moto {
         let dlq = sqs
             .create_queue()
             .queue_name(format!("{name}-dlq"))
+            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+            .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
             .send()
             .await?
             .queue_url
@@ -124,6 +143,7 @@ impl Moto {
                 QueueAttributeName::VisibilityTimeout,
                 visibility.to_string(),
             )
+            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
             .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
             .attributes(
                 QueueAttributeName::RedrivePolicy,
@@ -137,13 +157,40 @@ impl Moto {
     }
 
     pub async fn secret(&self, name: &str, value: &str) -> anyhow::Result<()> {
-        aws_sdk_secretsmanager::Client::new(&self.sdk)
+        self.secrets()
             .create_secret()
             .name(name)
             .secret_string(value)
             .send()
             .await?;
         Ok(())
+    }
+
+    /// A new `AWSCURRENT` value; the old one becomes `AWSPREVIOUS`.
+    pub async fn put_secret(&self, name: &str, value: &str) -> anyhow::Result<()> {
+        self.secrets()
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Receives up to 10 messages with all their attributes, without waiting.
+    pub async fn receive(&self, queue: &str) -> anyhow::Result<Vec<aws_sdk_sqs::types::Message>> {
+        Ok(self
+            .sqs()
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .wait_time_seconds(0)
+            .send()
+            .await?
+            .messages
+            .unwrap_or_default())
     }
 
     /// Visible plus in-flight messages.

@@ -804,9 +804,12 @@ impl SubResponse {
                 .cloned()
                 .collect();
             if !failed.is_empty() {
+                let mut errors = parse_errors(&Value::Array(failed)).unwrap_or_default();
+                // The record that failed first, those rolled back with it after.
+                errors.sort_by_key(|e| e.code == super::error::ROLLED_BACK);
                 return Some(SalesforceError::Api {
                     status: 400,
-                    errors: parse_errors(&Value::Array(failed)).unwrap_or_default(),
+                    errors,
                 });
             }
         }

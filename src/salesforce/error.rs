@@ -17,6 +17,11 @@ pub struct ApiError {
     pub fields: Vec<String>,
 }
 
+/// A subrequest Salesforce did not run because another one failed.
+pub const HALTED: &str = "PROCESSING_HALTED";
+/// A record undone because another record of the same `allOrNone` request failed.
+pub const ROLLED_BACK: &str = "ALL_OR_NONE_OPERATION_ROLLED_BACK";
+
 /// What the caller should do about an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {

@@ -81,11 +81,7 @@ async fn stack(add_attachments: bool) -> anyhow::Result<Stack> {
         "Demo",
         true,
     );
-    let secret = json!({
-        "login_url": sf.url, "consumer_key": local_salesforce::CONSUMER_KEY, "consumer_secret": local_salesforce::CONSUMER_SECRET,
-        "username": local_salesforce::API_USERNAME, "password": local_salesforce::API_PASSWORD,
-        "security_token": local_salesforce::SECURITY_TOKEN, "add_attachments": add_attachments,
-    });
+    let secret = sf.secret(json!({"add_attachments": add_attachments}));
     let settings = SalesforceSettings::parse("salesforce", &secret.to_string())?;
     let client = SalesforceClient::new(
         http_client(),
@@ -312,10 +308,7 @@ async fn processes(out: &mut String) -> anyhow::Result<()> {
         "Demo",
         true,
     );
-    let secret = json!({
-        "login_url": sf.url, "consumer_key": local_salesforce::CONSUMER_KEY, "consumer_secret": local_salesforce::CONSUMER_SECRET,
-        "username": local_salesforce::API_USERNAME, "password": local_salesforce::API_PASSWORD, "security_token": local_salesforce::SECURITY_TOKEN,
-    });
+    let secret = sf.secret(json!({}));
     moto.secret("salesforce", &secret.to_string()).await?;
     moto.secret("salesforce-token", "{}").await?;
     let mut env = aws_env(&moto.endpoint);

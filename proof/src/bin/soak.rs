@@ -142,16 +142,10 @@ async fn main() -> anyhow::Result<()> {
         &json!({"webhook_token": WEBHOOK_TOKEN}).to_string(),
     )
     .await?;
-    let secret = json!({
-        "login_url": sf.url,
-        "consumer_key": local_salesforce::CONSUMER_KEY,
-        "consumer_secret": local_salesforce::CONSUMER_SECRET,
-        "username": local_salesforce::API_USERNAME,
-        "password": local_salesforce::API_PASSWORD,
-        "security_token": local_salesforce::SECURITY_TOKEN,
+    let secret = sf.secret(json!({
         "set_audit_fields": true,
         "customer_comment_username": CUSTOMER_USER,
-    });
+    }));
     moto.secret("salesforce", &secret.to_string()).await?;
     moto.secret("salesforce-token", "{}").await?;
 
