@@ -36,7 +36,7 @@ $(BUILD_VENV)/.ready:
 
 ## local: the whole pipeline on loopback (moto + local Salesforce), sample event posted, Case printed.
 local: $(VENV)/.ready
-	$(LOCAL_AWS) cargo run --quiet --release -p local-stack -- $(ARGS)
+	$(LOCAL_AWS) cargo run --quiet -p local-stack -- $(ARGS)
 
 ## local-salesforce: only the local Salesforce, on 127.0.0.1:8900, to explore with curl.
 local-salesforce:
@@ -76,11 +76,11 @@ validate: $(SAM_VENV)/.ready
 
 ## dlq: list what sits in the dead-letter queue (DLQ_URL=<DeadLetterQueueUrl output>), deleting nothing.
 dlq:
-	cargo run --quiet --release --bin ops -- dlq
+	cargo run --quiet -p witiop-salesforce --bin ops -- dlq
 
 ## redrive: move the dead-letter queue back (DLQ_URL=..., QUEUE_URL=<QueueUrl output>).
 redrive:
-	cargo run --quiet --release --bin ops -- redrive
+	cargo run --quiet -p witiop-salesforce --bin ops -- redrive
 
 ## build: release arm64 Lambda binaries (target/lambda/{webhook,worker}/bootstrap).
 build: $(BUILD_VENV)/.ready

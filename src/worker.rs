@@ -231,30 +231,31 @@ pub struct CaseOutcome {
     pub attachments_uploaded: usize,
 }
 
+type Parsed = Result<ParsedBody, crate::event::InvalidEvent>;
+
 /// Handles one SQS batch; the response lists exactly the records to retry.
 pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
     let limit_hit = AtomicBool::new(false);
     // Records of one customer (and so of one conversation) run one after the
     // other: concurrent runs could each miss the other's new Contact or Case.
     let mut index: HashMap<String, usize> = HashMap::new();
-    let mut groups: Vec<Vec<SqsMessage>> = Vec::new();
+    let mut groups: Vec<Vec<(SqsMessage, Parsed)>> = Vec::new();
     for record in event.records {
-        let key = record
-            .body
-            .as_deref()
-            .and_then(|b| match parse_body(b.as_bytes()) {
-                Ok(ParsedBody::Closed(e)) => {
-                    Some(CustomerNumber::parse(&e.conversation.customer.number).display())
-                }
-                _ => None,
-            });
+        // Each record is parsed on its own: one poison message fails alone.
+        let parsed = parse_body(record.body.as_deref().unwrap_or("").as_bytes());
+        let key = match &parsed {
+            Ok(ParsedBody::Closed(e)) => {
+                Some(CustomerNumber::parse(&e.conversation.customer.number).display())
+            }
+            _ => None,
+        };
         match key.as_ref().and_then(|k| index.get(k)) {
-            Some(&i) => groups[i].push(record),
+            Some(&i) => groups[i].push((record, parsed)),
             None => {
                 if let Some(k) = key {
                     index.insert(k, groups.len());
                 }
-                groups.push(vec![record]);
+                groups.push(vec![(record, parsed)]);
             }
         }
     }
@@ -264,8 +265,8 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
             let limit_hit = &limit_hit;
             async move {
                 let mut out = Vec::with_capacity(group.len());
-                for record in &group {
-                    let ok = process_record(worker, record, deadline, limit_hit).await;
+                for (record, parsed) in group {
+                    let ok = process_record(worker, &record, parsed, deadline, limit_hit).await;
                     out.push((record.message_id.clone().unwrap_or_default(), ok));
                 }
                 out
@@ -289,13 +290,13 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
 async fn process_record(
     worker: &Worker,
     record: &SqsMessage,
+    parsed: Parsed,
     deadline: Instant,
     limit_hit: &AtomicBool,
 ) -> bool {
     let message_id = record.message_id.as_deref().unwrap_or("");
-    let body = record.body.as_deref().unwrap_or("");
     let started = Instant::now();
-    let event = match parse_body(body.as_bytes()) {
+    let event = match parsed {
         Ok(ParsedBody::Closed(e)) => e,
         Ok(ParsedBody::Ignored { event_type }) => {
             tracing::info!(
