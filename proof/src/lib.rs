@@ -460,7 +460,7 @@ pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> V
 pub fn build_release(bins: &[&str]) -> anyhow::Result<()> {
     let mut cmd = std::process::Command::new("cargo");
     cmd.current_dir(root())
-        .args(["build", "--release", "--quiet"]);
+        .args(["build", "--release", "--quiet", "--workspace"]);
     for b in bins {
         cmd.args(["--bin", b]);
     }
