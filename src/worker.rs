@@ -383,8 +383,10 @@ async fn process_record(
         }
         Err(e) => match e.class() {
             ErrorClass::Permanent => park(worker, record, Some(&event), &e).await,
-            class => {
-                if class == ErrorClass::RetryLater {
+            _ => {
+                // The org's allowance is spent: calling on for the rest of the
+                // batch would only spend what is left of it.
+                if e.code() == "REQUEST_LIMIT_EXCEEDED" {
                     limit_hit.store(true, Ordering::Relaxed);
                 }
                 tracing::warn!(
