@@ -31,13 +31,7 @@ async fn ops() -> Ops {
     let moto = common::moto().await;
     let (queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
-    sf.add_user(
-        "agent.demo@acme.example.crm",
-        "agent.demo@acme.example",
-        "Agent",
-        "Demo",
-        true,
-    );
+    sf.seed_example_users();
     let secret = salesforce_secret(&sf.url, json!({}));
     moto.secret(SF_SECRET, &secret.to_string()).await.unwrap();
     moto.secret(TOKENS, "{}").await.unwrap();

@@ -12,7 +12,6 @@ use serde_json::{json, Map, Value};
 use witiop_salesforce::worker::{handle_batch, Worker};
 
 const TOKENS: &str = "salesforce-token";
-const AGENT_EMAIL: &str = "agent.demo@acme.example";
 const CUSTOMER_USER: &str = "witiop.customer@acme.example";
 
 struct Stack {
@@ -29,20 +28,8 @@ async fn stack(settings: Value) -> Stack {
     moto.secret(TOKENS, "{}").await.unwrap();
     let (_queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
-    let agent_id = sf.add_user(
-        "agent.demo@acme.example.crm",
-        AGENT_EMAIL,
-        "Agent",
-        "Demo",
-        true,
-    );
-    let customer_id = sf.add_user(
-        CUSTOMER_USER,
-        "customer@acme.example",
-        "WitiOp",
-        "Customer",
-        true,
-    );
+    let users = sf.seed_example_users();
+    let (agent_id, customer_id) = (users.agent, users.customer);
     let secret = salesforce_secret(&sf.url, settings);
     let client = salesforce_client(&moto, &secret, TOKENS);
     let worker = Worker::new(

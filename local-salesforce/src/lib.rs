@@ -58,6 +58,18 @@ pub fn secret_for(url: &str, extra: Value) -> Value {
     secret
 }
 
+/// The agent of the product's example, as WitiOp knows them.
+pub const EXAMPLE_AGENT_EMAIL: &str = "agent.demo@acme.example";
+/// The user that customer comments are posted as in the example set-up.
+pub const EXAMPLE_CUSTOMER_USERNAME: &str = "witiop.customer@acme.example";
+
+/// Ids of the users seeded by [`LocalSalesforce::seed_example_users`].
+#[derive(Debug, Clone)]
+pub struct ExampleUsers {
+    pub agent: String,
+    pub customer: String,
+}
+
 /// API versions served; others answer 404 as Salesforce does.
 const MIN_VERSION: f64 = 31.0;
 const MAX_VERSION: f64 = 66.0;
@@ -191,6 +203,27 @@ impl LocalSalesforce {
     /// The integration's Salesforce secret for this server (see [`secret_for`]).
     pub fn secret(&self, extra: Value) -> Value {
         secret_for(&self.url, extra)
+    }
+
+    /// Seeds the users of the product's example: agent.demo (whose Email is
+    /// the WitiOp agent's) and the user customer comments are posted as.
+    pub fn seed_example_users(&self) -> ExampleUsers {
+        ExampleUsers {
+            agent: self.add_user(
+                "agent.demo@acme.example.crm",
+                EXAMPLE_AGENT_EMAIL,
+                "Agent",
+                "Demo",
+                true,
+            ),
+            customer: self.add_user(
+                EXAMPLE_CUSTOMER_USERNAME,
+                EXAMPLE_CUSTOMER_USERNAME,
+                "WitiOp",
+                "Customer",
+                true,
+            ),
+        }
     }
 
     /// Adds a user; returns its id.

@@ -77,20 +77,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting the local Salesforce")?;
     sf.set_audit_fields(true);
-    sf.add_user(
-        "agent.demo@acme.example.crm",
-        "agent.demo@acme.example",
-        "Agent",
-        "Demo",
-        true,
-    );
-    sf.add_user(
-        CUSTOMER_USER,
-        "witiop.customer@acme.example",
-        "WitiOp",
-        "Customer",
-        true,
-    );
+    sf.seed_example_users();
     println!(
         "local Salesforce on {} (audit fields enabled; users agent.demo and WitiOp Customer)",
         sf.url

@@ -74,13 +74,7 @@ async fn stack(add_attachments: bool) -> anyhow::Result<Stack> {
     let (_, dlq) = moto.queues("bench", 720, 5).await?;
     moto.secret("salesforce-token", "{}").await?;
     let sf = LocalSalesforce::start(0).await?;
-    sf.add_user(
-        "agent.demo@acme.example.crm",
-        "agent.demo@acme.example",
-        "Agent",
-        "Demo",
-        true,
-    );
+    sf.seed_example_users();
     let secret = sf.secret(json!({"add_attachments": add_attachments}));
     let settings = SalesforceSettings::parse("salesforce", &secret.to_string())?;
     let client = SalesforceClient::new(
@@ -301,13 +295,7 @@ async fn processes(out: &mut String) -> anyhow::Result<()> {
     )
     .await?;
     let sf = LocalSalesforce::start(0).await?;
-    sf.add_user(
-        "agent.demo@acme.example.crm",
-        "agent.demo@acme.example",
-        "Agent",
-        "Demo",
-        true,
-    );
+    sf.seed_example_users();
     let secret = sf.secret(json!({}));
     moto.secret("salesforce", &secret.to_string()).await?;
     moto.secret("salesforce-token", "{}").await?;

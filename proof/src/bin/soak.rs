@@ -122,20 +122,7 @@ async fn main() -> anyhow::Result<()> {
     let (queue, dlq) = moto.queues("soak", 8, 5).await?;
     let queue_arn = "arn:aws:sqs:eu-west-1:123456789012:soak";
     let sf = LocalSalesforce::start(0).await?;
-    sf.add_user(
-        "agent.demo@acme.example.crm",
-        "agent.demo@acme.example",
-        "Agent",
-        "Demo",
-        true,
-    );
-    sf.add_user(
-        CUSTOMER_USER,
-        "witiop.customer@acme.example",
-        "WitiOp",
-        "Customer",
-        true,
-    );
+    sf.seed_example_users();
     sf.set_audit_fields(true);
     moto.secret(
         "witiop",
