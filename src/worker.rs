@@ -89,8 +89,9 @@ pub struct Worker {
     pub concurrency: usize,
     /// Where attachments wait between download and upload.
     pub spool_dir: PathBuf,
-    /// Usernames → active user id (`None`: no such active user), per cold start.
-    users: Mutex<HashMap<String, Option<String>>>,
+    /// Usernames → active user id, per cold start. Only users found are
+    /// kept: one created after a failure is found on the next attempt.
+    users: Mutex<HashMap<String, String>>,
 }
 
 impl Worker {
@@ -752,18 +753,14 @@ async fn read_state(
                         .is_some_and(|n| n.to_lowercase() == *name)
                 })
                 .map(|u| u.id.clone());
-            cache.insert(name.clone(), id);
+            if let Some(id) = id {
+                cache.insert(name.clone(), id);
+            }
         }
     }
     let cached = |name: &Option<String>| -> Option<String> {
         let name = name.as_ref()?.to_lowercase();
-        worker
-            .users
-            .lock()
-            .expect("user cache")
-            .get(&name)
-            .cloned()
-            .flatten()
+        worker.users.lock().expect("user cache").get(&name).cloned()
     };
     let default_owner = cached(&settings.default_owner_username);
     if settings.default_owner_username.is_some() && default_owner.is_none() {

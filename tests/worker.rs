@@ -493,3 +493,32 @@ async fn attachments_are_uploaded_linked_and_a_missing_file_never_blocks_the_cas
     assert_eq!(s.sf.records("ContentVersion").len(), 1);
     assert_eq!(s.comments().len(), 3);
 }
+
+#[tokio::test]
+async fn a_missing_customer_user_is_a_configuration_error_until_it_exists() {
+    let s = stack(
+        json!({"set_audit_fields": true, "customer_comment_username": "not.yet@acme.example"}),
+    )
+    .await;
+    s.sf.set_audit_fields(true);
+    assert!(s.run(&[sample().to_string()]).await.is_empty(), "parked");
+    let parked = s.moto.receive(&s.dlq).await.unwrap();
+    let attrs = parked[0].message_attributes().unwrap();
+    assert_eq!(attrs["error_code"].string_value(), Some("configuration"));
+    assert!(attrs["error_message"]
+        .string_value()
+        .unwrap()
+        .contains("not.yet@acme.example"));
+    assert!(s.cases().is_empty());
+
+    // The admin creates the user; the same warm worker finds it on redrive.
+    s.sf.add_user(
+        "not.yet@acme.example",
+        "not.yet@acme.example",
+        "WitiOp",
+        "Customer",
+        true,
+    );
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    assert_eq!((s.cases().len(), s.comments().len()), (1, 3));
+}
