@@ -522,3 +522,22 @@ async fn a_missing_customer_user_is_a_configuration_error_until_it_exists() {
     assert!(s.run(&[sample().to_string()]).await.is_empty());
     assert_eq!((s.cases().len(), s.comments().len()), (1, 3));
 }
+
+#[tokio::test]
+async fn the_sample_sqs_batch_event() {
+    let s = stack(json!({})).await;
+    let event: SqsEvent = serde_json::from_str(&event_file("sqs-batch.json")).unwrap();
+    let response = handle_batch(&s.worker, event, Instant::now() + Duration::from_secs(60)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(s.cases().len(), 1);
+    let parked = s.moto.receive(&s.dlq).await.unwrap();
+    assert_eq!(
+        parked.len(),
+        1,
+        "the truncated record is parked with its reason"
+    );
+    assert_eq!(
+        parked[0].message_attributes().unwrap()["original_message_id"].string_value(),
+        Some("2e1424d4-f796-459a-8184-9c92662be6da")
+    );
+}
