@@ -116,12 +116,14 @@ fn matches_any(accepted: &[SecretString], presented: &str) -> bool {
 }
 
 async fn read_tokens(store: &SecretStore, secret_id: &str) -> Result<TokenSet, TokenError> {
-    let current = store
-        .current(secret_id)
-        .await?
-        .ok_or_else(|| TokenError::Empty(secret_id.to_owned()))?;
+    // Both stages at once: this is on the cold-start path.
+    let (current, previous) = tokio::join!(
+        store.current(secret_id),
+        store.read(secret_id, Some(PREVIOUS_STAGE))
+    );
+    let current = current?.ok_or_else(|| TokenError::Empty(secret_id.to_owned()))?;
     let mut accepted = vec![WitiopSecret::parse(secret_id, &current)?.webhook_token];
-    if let Some(previous) = store.read(secret_id, Some(PREVIOUS_STAGE)).await? {
+    if let Some(previous) = previous? {
         // A previous version in an old shape must not break the current one.
         match WitiopSecret::parse(secret_id, &previous) {
             Ok(p) => accepted.push(p.webhook_token),

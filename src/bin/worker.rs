@@ -28,14 +28,12 @@ async fn main() -> Result<(), Error> {
     };
     // A misconfiguration fails the cold start, where the log and the
     // worker-errors alarm show it, rather than every conversation.
-    let settings = SalesforceSettings::parse(
-        &env.salesforce_secret_id,
-        &read(env.salesforce_secret_id.clone()).await?,
-    )?;
-    let witiop = WitiopSecret::parse(
-        &env.witiop_secret_id,
-        &read(env.witiop_secret_id.clone()).await?,
-    )?;
+    let (salesforce_text, witiop_text) = tokio::join!(
+        read(env.salesforce_secret_id.clone()),
+        read(env.witiop_secret_id.clone())
+    );
+    let settings = SalesforceSettings::parse(&env.salesforce_secret_id, &salesforce_text?)?;
+    let witiop = WitiopSecret::parse(&env.witiop_secret_id, &witiop_text?)?;
     let http = http_client();
     let salesforce = SalesforceClient::new(
         http.clone(),
