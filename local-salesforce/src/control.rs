@@ -1,0 +1,144 @@
+//! The control surface under `/__control/`: seeds users and records, flips
+//! org settings, injects faults and dumps the org, for runs that cannot call
+//! [`crate::LocalSalesforce`] in-process.
+
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::gate::Fault;
+use crate::org::Actor;
+use crate::server::Shared;
+use crate::API_USERNAME;
+
+#[derive(Deserialize)]
+pub(crate) struct NewUser {
+    username: String,
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default = "yes")]
+    active: bool,
+    password: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub(crate) async fn user(State(state): State<Shared>, Json(u): Json<NewUser>) -> Response {
+    let mut s = state.lock().expect("state lock");
+    let id = s
+        .org
+        .seed_user(&u.username, &u.email, &u.first_name, &u.last_name, u.active);
+    if let Some(p) = u.password {
+        s.logins.add_password(u.username.clone(), p, id.clone());
+    }
+    Json(json!({"id": id})).into_response()
+}
+
+pub(crate) async fn record(
+    State(state): State<Shared>,
+    Path(object): Path<String>,
+    Json(fields): Json<Value>,
+) -> Response {
+    let mut s = state.lock().expect("state lock");
+    let api = s
+        .logins
+        .user_id_of(API_USERNAME)
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let map = fields.as_object().cloned().unwrap_or_default();
+    match s.org.insert(&object, &map, &Actor { user_id: &api }) {
+        Ok(id) => Json(json!({"id": id})).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, Json(e.rest())).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Settings {
+    audit_fields: Option<bool>,
+    password_flow: Option<bool>,
+    api_limit: Option<u64>,
+    latency_ms: Option<u64>,
+    external_id: Option<(String, String)>,
+    expire_tokens_every: Option<u64>,
+    /// username → new password
+    password: Option<(String, String)>,
+}
+
+pub(crate) async fn settings(State(state): State<Shared>, Json(c): Json<Settings>) -> Response {
+    let mut s = state.lock().expect("state lock");
+    if let Some(v) = c.audit_fields {
+        s.org.audit_fields_enabled = v;
+    }
+    if let Some(v) = c.password_flow {
+        s.logins.password_flow_enabled = v;
+    }
+    if let Some(v) = c.api_limit {
+        s.limits.api_limit = v;
+    }
+    if let Some(v) = c.latency_ms {
+        s.faults.latency = Duration::from_millis(v);
+    }
+    if let Some(v) = c.external_id {
+        s.org.external_ids.insert(v);
+    }
+    if let Some(v) = c.expire_tokens_every {
+        s.logins.expire_every = v;
+    }
+    if let Some((user, password)) = c.password {
+        s.logins.set_password(&user, password);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+// The name is part of the 422 body for a malformed request
+// ("expected struct Faults"), so it stays.
+#[derive(Deserialize)]
+pub(crate) struct Faults {
+    fault: Fault,
+    #[serde(default = "one")]
+    count: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+pub(crate) async fn faults(State(state): State<Shared>, Json(f): Json<Faults>) -> Response {
+    state
+        .lock()
+        .expect("state lock")
+        .faults
+        .inject(f.fault, f.count);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub(crate) async fn expire_tokens(State(state): State<Shared>) -> Response {
+    state.lock().expect("state lock").logins.expire_all();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub(crate) async fn dump(State(state): State<Shared>, RawQuery(_): RawQuery) -> Response {
+    let s = state.lock().expect("state lock");
+    let records: Map<String, Value> = s
+        .org
+        .records
+        .iter()
+        .map(|(k, t)| {
+            (
+                (*k).to_owned(),
+                Value::Array(t.values().cloned().map(Value::Object).collect()),
+            )
+        })
+        .collect();
+    Json(json!({"records": records, "counters": s.counters, "audit_fields": s.org.audit_fields_enabled})).into_response()
+}

@@ -1,0 +1,155 @@
+//! The objects the org knows, their fields, and record ids.
+
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Kind {
+    Id,
+    Text(usize),
+    /// Limit in bytes rather than characters.
+    TextBytes(usize),
+    Bool,
+    DateTime,
+    Ref(&'static str),
+    Base64,
+}
+
+pub(super) struct Field {
+    pub(super) name: &'static str,
+    pub(super) kind: Kind,
+    pub(super) createable: bool,
+    pub(super) updateable: bool,
+    pub(super) required: bool,
+}
+
+const fn f(name: &'static str, kind: Kind, createable: bool, required: bool) -> Field {
+    Field {
+        name,
+        kind,
+        createable,
+        updateable: createable,
+        required,
+    }
+}
+
+/// Writable only on insert, and only while the org lets the API set audit
+/// fields (`Org::audit_fields_enabled`).
+pub(super) const AUDIT: [&str; 2] = ["CreatedById", "CreatedDate"];
+
+/// An object's API name, id key prefix and fields; `object` in any case.
+pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Field>)> {
+    use Kind::*;
+    let common = || {
+        vec![
+            f("Id", Id, false, false),
+            f("CreatedById", Ref("User"), false, false),
+            f("CreatedDate", DateTime, false, false),
+            f("LastModifiedDate", DateTime, false, false),
+        ]
+    };
+    let (name, prefix, mut fields) = match object.to_ascii_lowercase().as_str() {
+        "user" => (
+            "User",
+            "005",
+            vec![
+                f("Username", Text(80), false, false),
+                f("Email", Text(128), false, false),
+                f("FirstName", Text(40), false, false),
+                f("LastName", Text(80), false, false),
+                f("Name", Text(121), false, false),
+                f("IsActive", Bool, false, false),
+            ],
+        ),
+        "contact" => (
+            "Contact",
+            "003",
+            vec![
+                f("FirstName", Text(40), true, false),
+                f("LastName", Text(80), true, true),
+                f("Name", Text(121), false, false),
+                f("Phone", Text(40), true, false),
+                f("MobilePhone", Text(40), true, false),
+                f("Email", Text(80), true, false),
+                f("Description", Text(32000), true, false),
+                f("OwnerId", Ref("User"), true, false),
+            ],
+        ),
+        "case" => (
+            "Case",
+            "500",
+            vec![
+                f("CaseNumber", Text(30), false, false),
+                f("Subject", Text(255), true, false),
+                f("Description", Text(32000), true, false),
+                f("Origin", Text(40), true, false),
+                f("Status", Text(40), true, false),
+                f("Priority", Text(40), true, false),
+                f("OwnerId", Ref("User"), true, false),
+                f("ContactId", Ref("Contact"), true, false),
+            ],
+        ),
+        "casecomment" => (
+            "CaseComment",
+            "00a",
+            vec![
+                f("ParentId", Ref("Case"), true, true),
+                f("CommentBody", TextBytes(4000), true, false),
+                f("IsPublished", Bool, true, false),
+            ],
+        ),
+        "contentversion" => (
+            "ContentVersion",
+            "068",
+            vec![
+                f("Title", Text(255), true, false),
+                f("PathOnClient", Text(500), true, true),
+                f("VersionData", Base64, true, false),
+                f("FirstPublishLocationId", Id, true, false),
+                f("ContentDocumentId", Id, false, false),
+                f("ContentSize", Text(20), false, false),
+                f("Description", Text(1000), true, false),
+            ],
+        ),
+        _ => return None,
+    };
+    let mut all = common();
+    all.append(&mut fields);
+    // Parent and publication location cannot change once set.
+    for field in &mut all {
+        if matches!(
+            field.name,
+            "ParentId" | "FirstPublishLocationId" | "PathOnClient"
+        ) {
+            field.updateable = false;
+        }
+    }
+    Some((name, prefix, all))
+}
+
+pub(super) fn key_prefix(object: &str) -> Option<&'static str> {
+    schema(object).map(|(_, p, _)| p)
+}
+
+/// Appends Salesforce's 3-character case-safe suffix to a 15-character id.
+pub(super) fn id18(id15: &str) -> String {
+    const MAP: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    let mut suffix = String::new();
+    for chunk in id15.as_bytes().chunks(5) {
+        let mut bits = 0;
+        for (i, c) in chunk.iter().enumerate() {
+            if c.is_ascii_uppercase() {
+                bits |= 1 << i;
+            }
+        }
+        suffix.push(MAP[bits] as char);
+    }
+    format!("{id15}{suffix}")
+}
+
+/// The 18-character form of a 15- or 18-character id, if it is one.
+pub(crate) fn normalize_id(id: &str) -> Option<String> {
+    let ok = id.chars().all(|c| c.is_ascii_alphanumeric());
+    match id.len() {
+        15 if ok => Some(id18(id)),
+        18 if ok && id18(&id[..15]) == id => Some(id.to_owned()),
+        _ => None,
+    }
+}

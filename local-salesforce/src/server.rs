@@ -1,0 +1,222 @@
+//! The running server: start-up, the state its handlers share and the
+//! in-process controls of [`LocalSalesforce`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::gate::{Fault, FaultPlan, Limits};
+use crate::oauth::Logins;
+use crate::operations::Cursors;
+use crate::org::{Actor, Org};
+use crate::{secret_for, ExampleUsers, API_PASSWORD, API_USERNAME};
+use crate::{EXAMPLE_AGENT_EMAIL, EXAMPLE_CUSTOMER_USERNAME};
+
+/// Counters a test or benchmark reads.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counters {
+    /// Calls counted against the org's API allowance (composite = 1, login = 0).
+    pub api_calls: u64,
+    pub logins: u64,
+    pub failed_logins: u64,
+    /// Data calls refused with 401.
+    pub unauthorized: u64,
+    pub faults_served: u64,
+}
+
+/// Everything the handlers share, behind one lock: a Composite holds it
+/// across its subrequests, so no other request interleaves with its
+/// transaction.
+pub(crate) struct Inner {
+    pub(crate) org: Org,
+    pub(crate) logins: Logins,
+    pub(crate) faults: FaultPlan,
+    pub(crate) limits: Limits,
+    pub(crate) cursors: Cursors,
+    pub(crate) counters: Counters,
+    /// Inside a Composite, whose own transaction covers nested collections.
+    pub(crate) in_composite: bool,
+}
+
+pub(crate) type Shared = Arc<Mutex<Inner>>;
+
+/// A running local Salesforce.
+#[derive(Clone)]
+pub struct LocalSalesforce {
+    inner: Shared,
+    pub url: String,
+    pub api_user_id: String,
+}
+
+impl LocalSalesforce {
+    /// Starts on `127.0.0.1:port` (0 = a free port), with the API user seeded.
+    pub async fn start(port: u16) -> std::io::Result<Self> {
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let mut org = Org::default();
+        let api_user_id = org.seed_user(API_USERNAME, API_USERNAME, "WitiOp", "API", true);
+        let inner = Arc::new(Mutex::new(Inner {
+            org,
+            logins: Logins::new(url.clone(), API_USERNAME, API_PASSWORD, &api_user_id),
+            faults: FaultPlan::default(),
+            limits: Limits::default(),
+            cursors: Cursors::default(),
+            counters: Counters::default(),
+            in_composite: false,
+        }));
+        // Salesforce accepts a trailing slash on every resource; routing here does not.
+        let app = tower::Layer::layer(
+            &tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(),
+            crate::routes::router(inner.clone()),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+            )
+            .await;
+        });
+        Ok(Self {
+            inner,
+            url,
+            api_user_id,
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock().expect("state lock"))
+    }
+
+    /// The integration's Salesforce secret for this server (see [`secret_for`]).
+    pub fn secret(&self, extra: Value) -> Value {
+        secret_for(&self.url, extra)
+    }
+
+    /// Seeds the users of the product's example: agent.demo (whose Email is
+    /// the WitiOp agent's) and the user customer comments are posted as.
+    pub fn seed_example_users(&self) -> ExampleUsers {
+        ExampleUsers {
+            agent: self.add_user(
+                "agent.demo@acme.example.crm",
+                EXAMPLE_AGENT_EMAIL,
+                "Agent",
+                "Demo",
+                true,
+            ),
+            customer: self.add_user(
+                EXAMPLE_CUSTOMER_USERNAME,
+                EXAMPLE_CUSTOMER_USERNAME,
+                "WitiOp",
+                "Customer",
+                true,
+            ),
+        }
+    }
+
+    /// Adds a user; returns its id.
+    pub fn add_user(
+        &self,
+        username: &str,
+        email: &str,
+        first: &str,
+        last: &str,
+        active: bool,
+    ) -> String {
+        self.with(|s| s.org.seed_user(username, email, first, last, active))
+    }
+
+    /// Inserts a record as the API user, bypassing limits (seeding).
+    pub fn insert(&self, object: &str, fields: Value) -> Result<String, String> {
+        let api = self.api_user_id.clone();
+        self.with(|s| {
+            let body = fields.as_object().cloned().unwrap_or_default();
+            s.org
+                .insert(object, &body, &Actor { user_id: &api })
+                .map_err(|e| e.message)
+        })
+    }
+
+    /// Every record of an object, in creation order.
+    pub fn records(&self, object: &str) -> Vec<Map<String, Value>> {
+        self.with(|s| {
+            s.org
+                .records
+                .get(object)
+                .map(|t| t.values().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The bytes uploaded as a ContentVersion.
+    pub fn blob(&self, content_version_id: &str) -> Option<Vec<u8>> {
+        self.with(|s| s.org.blobs.get(content_version_id).cloned())
+    }
+
+    pub fn set_audit_fields(&self, enabled: bool) {
+        self.with(|s| s.org.audit_fields_enabled = enabled);
+    }
+
+    pub fn add_external_id(&self, object: &str, field: &str) {
+        self.with(|s| {
+            s.org
+                .external_ids
+                .insert((object.to_owned(), field.to_owned()))
+        });
+    }
+
+    pub fn set_password_flow(&self, enabled: bool) {
+        self.with(|s| s.logins.password_flow_enabled = enabled);
+    }
+
+    pub fn set_password(&self, username: &str, password: &str) {
+        self.with(|s| s.logins.set_password(username, password.to_owned()));
+    }
+
+    pub fn set_api_limit(&self, limit: u64) {
+        self.with(|s| s.limits.api_limit = limit);
+    }
+
+    /// Invalidates every issued token, as a session timeout or revocation would.
+    pub fn expire_tokens(&self) {
+        self.with(|s| s.logins.expire_all());
+    }
+
+    /// Expires all tokens every `calls` authenticated calls (0 = never).
+    pub fn expire_tokens_every(&self, calls: u64) {
+        self.with(|s| s.logins.expire_every = calls);
+    }
+
+    /// Lets `skip` data calls through, then serves `count` faults.
+    pub fn inject_after(&self, skip: u64, fault: Fault, count: usize) {
+        self.with(|s| s.faults.inject_after(skip, fault, count));
+    }
+
+    /// Each data call fails with `fault` with the given probability.
+    pub fn set_fault_rates(&self, rates: Vec<(Fault, f64)>) {
+        self.with(|s| s.faults.rates = rates);
+    }
+
+    /// The org's allowance is exhausted for `window`, starting now.
+    pub fn limit_for(&self, window: Duration) {
+        self.with(|s| s.limits.exhausted_until = Some(std::time::Instant::now() + window));
+    }
+
+    pub fn inject(&self, fault: Fault, count: usize) {
+        self.with(|s| s.faults.inject(fault, count));
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.with(|s| s.faults.latency = latency);
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.with(|s| s.counters.clone())
+    }
+
+    pub fn reset_counters(&self) {
+        self.with(|s| s.counters = Counters::default());
+    }
+}
