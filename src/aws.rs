@@ -19,6 +19,8 @@ pub struct SecretStoreError {
     pub operation: &'static str,
     /// The service's error code and message, never the secret's value.
     pub detail: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// Secrets Manager as the project uses it: JSON strings by id and stage.
@@ -32,6 +34,7 @@ pub const PREVIOUS_STAGE: &str = "AWSPREVIOUS";
 
 impl SecretStore {
     /// A store whose every call fails: for code paths that must not reach it.
+    #[cfg(feature = "testing")]
     pub fn unreachable() -> Self {
         let config = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
@@ -81,6 +84,7 @@ impl SecretStore {
                 secret_id: secret_id.to_owned(),
                 operation: "GetSecretValue",
                 detail: DisplayErrorContext(&e).to_string(),
+                source: e.into(),
             }),
         }
     }
@@ -98,10 +102,12 @@ impl SecretStore {
                 secret_id: secret_id.to_owned(),
                 operation: "PutSecretValue",
                 detail: DisplayErrorContext(&e).to_string(),
+                source: e.into(),
             })
     }
 }
 
+#[cfg(feature = "testing")]
 /// SDK configuration for a local emulator at `endpoint` with dummy credentials,
 /// independent of the process environment (tests run many emulators at once).
 pub async fn local_sdk_config(endpoint: &str) -> aws_config::SdkConfig {

@@ -6,7 +6,7 @@
 //! `set_audit_field` must not silently switch a feature off. Secret values are
 //! held in [`SecretString`], whose `Debug` prints a mask.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 /// A configuration problem, always naming the variable or key at fault.
@@ -135,9 +135,18 @@ impl AuthFlow {
     }
 }
 
-/// The `SALESFORCE_SECRET_ID` value.
-#[derive(Debug, Clone)]
+/// The `SALESFORCE_SECRET_ID` value: how to reach the org, and what to do
+/// with a conversation there. The two halves change for different reasons
+/// (a password rotation, an admin's choice) and are used by different code.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SalesforceSettings {
+    pub connection: SalesforceConnection,
+    pub policy: CasePolicy,
+}
+
+/// How to reach and log in to the org: all the REST client knows.
+#[derive(Debug, Clone)]
+pub struct SalesforceConnection {
     /// Without a trailing slash.
     pub login_url: String,
     pub consumer_key: String,
@@ -147,12 +156,38 @@ pub struct SalesforceSettings {
     pub security_token: Option<SecretString>,
     /// Digits only, e.g. `62.0`.
     pub api_version: String,
-    pub set_audit_fields: bool,
-    pub add_attachments: bool,
-    pub customer_comment_username: Option<String>,
     pub auth_flow: AuthFlow,
+}
+
+impl PartialEq for SalesforceConnection {
+    /// Secrets compare by value: a rotated password is a changed connection.
+    fn eq(&self, other: &Self) -> bool {
+        let secret = |s: &Option<SecretString>| s.as_ref().map(|v| v.expose_secret().to_owned());
+        self.login_url == other.login_url
+            && self.consumer_key == other.consumer_key
+            && self.consumer_secret.expose_secret() == other.consumer_secret.expose_secret()
+            && self.username == other.username
+            && secret(&self.password) == secret(&other.password)
+            && secret(&self.security_token) == secret(&other.security_token)
+            && self.api_version == other.api_version
+            && self.auth_flow == other.auth_flow
+    }
+}
+
+/// What becomes of a conversation in the org: the choices an admin makes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CasePolicy {
+    /// Comments (and the Case) dated and authored through audit fields.
+    pub set_audit_fields: bool,
+    /// Files uploaded to the Case rather than linked.
+    pub add_attachments: bool,
+    /// The User the customer's comments are posted as, with audit fields.
+    pub customer_comment_username: Option<String>,
+    /// Case.Origin; `None` leaves the org's default.
     pub case_origin: Option<String>,
+    /// Owner of Cases whose agent has no active User.
     pub default_owner_username: Option<String>,
+    /// A Unique External ID field on Case holding the conversation id.
     pub case_external_id_field: Option<String>,
 }
 
@@ -276,20 +311,24 @@ impl SalesforceSettings {
         }
 
         Ok(Self {
-            login_url,
-            consumer_key,
-            consumer_secret,
-            username,
-            password,
-            security_token,
-            api_version,
-            set_audit_fields,
-            add_attachments,
-            customer_comment_username,
-            auth_flow,
-            case_origin,
-            default_owner_username: keys.optional_str("default_owner_username")?,
-            case_external_id_field,
+            connection: SalesforceConnection {
+                login_url,
+                consumer_key,
+                consumer_secret,
+                username,
+                password,
+                security_token,
+                api_version,
+                auth_flow,
+            },
+            policy: CasePolicy {
+                set_audit_fields,
+                add_attachments,
+                customer_comment_username,
+                case_origin,
+                default_owner_username: keys.optional_str("default_owner_username")?,
+                case_external_id_field,
+            },
         })
     }
 }
@@ -368,7 +407,6 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
 
     const FULL: &str = r#"{
       "login_url": "https://login.salesforce.com/",
@@ -381,14 +419,17 @@ mod tests {
     #[test]
     fn full_secret_parses_with_defaults() {
         let s = SalesforceSettings::parse("sf", FULL).unwrap();
-        assert_eq!(s.login_url, "https://login.salesforce.com");
-        assert_eq!(s.api_version, "62.0");
-        assert!(s.set_audit_fields);
-        assert!(!s.add_attachments);
-        assert_eq!(s.auth_flow, AuthFlow::Password);
-        assert_eq!(s.case_origin.as_deref(), Some("WhatsApp"));
-        assert_eq!(s.password.as_ref().unwrap().expose_secret(), "hunter2");
-        assert_eq!(s.case_external_id_field, None);
+        assert_eq!(s.connection.login_url, "https://login.salesforce.com");
+        assert_eq!(s.connection.api_version, "62.0");
+        assert!(s.policy.set_audit_fields);
+        assert!(!s.policy.add_attachments);
+        assert_eq!(s.connection.auth_flow, AuthFlow::Password);
+        assert_eq!(s.policy.case_origin.as_deref(), Some("WhatsApp"));
+        assert_eq!(
+            s.connection.password.as_ref().unwrap().expose_secret(),
+            "hunter2"
+        );
+        assert_eq!(s.policy.case_external_id_field, None);
     }
 
     #[test]
@@ -451,10 +492,10 @@ mod tests {
                      "login_url":"https://acme.my.salesforce.com","case_origin":null,
                      "case_external_id_field":"WitiOp_Conversation_Id__c"}"#;
         let s = SalesforceSettings::parse("sf", cc).unwrap();
-        assert_eq!(s.auth_flow, AuthFlow::ClientCredentials);
-        assert_eq!(s.case_origin, None);
+        assert_eq!(s.connection.auth_flow, AuthFlow::ClientCredentials);
+        assert_eq!(s.policy.case_origin, None);
         assert_eq!(
-            s.case_external_id_field.as_deref(),
+            s.policy.case_external_id_field.as_deref(),
             Some("WitiOp_Conversation_Id__c")
         );
         let on_login = cc.replace(

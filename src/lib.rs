@@ -10,21 +10,25 @@
 //! - [`event`]: the WitiOp close event and its validation (shared by both functions).
 //! - [`config`]: environment variables and secret values as typed settings.
 //! - [`aws`]: SDK configuration and Secrets Manager access.
-//! - [`salesforce`]: typed REST client (login, token cache, query, composite, files).
+//! - [`queue`]: the SQS message attributes both functions and `ops` share.
 //! - [`webhook`]: request → auth → validation → SQS → explicit response.
-//! - [`phone`]: customer numbers, normalised and matched with libphonenumber.
 //! - [`case`]: the domain: what a conversation becomes in Salesforce (pure).
+//! - [`phone`]: customer numbers, normalised and matched with libphonenumber.
+//! - [`salesforce`]: typed REST client (login, token cache, query, composite,
+//!   files) and the records a conversation reads.
 //! - [`worker`]: SQS batch → one conversation each → Salesforce; exactly-once argument.
 //! - [`ops`]: dead-letter queue listing and redrive, for operators.
-//! - [`telemetry`]: JSON logging set-up.
+//! - [`telemetry`]: JSON logging and metrics set-up.
 
 pub mod aws;
 pub mod case;
 pub mod config;
 pub mod event;
 pub mod ops;
-pub mod phone;
+pub(crate) mod phone;
+pub mod queue;
 pub mod salesforce;
 pub mod telemetry;
+pub(crate) mod text;
 pub mod webhook;
 pub mod worker;

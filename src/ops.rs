@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use crate::queue;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
@@ -20,13 +21,19 @@ use aws_sdk_sqs::types::{
 #[error("{operation}: {detail}")]
 pub struct OpsError {
     pub operation: &'static str,
+    /// The service's error code and message.
     pub detail: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-fn failed<E: std::error::Error + 'static>(operation: &'static str) -> impl Fn(E) -> OpsError {
+fn failed<E: std::error::Error + Send + Sync + 'static>(
+    operation: &'static str,
+) -> impl Fn(E) -> OpsError {
     move |e| OpsError {
         operation,
         detail: DisplayErrorContext(&e).to_string(),
+        source: e.into(),
     }
 }
 
@@ -56,23 +63,23 @@ impl Parked {
                 .cloned()
                 .unwrap_or_default()
         };
-        let failed_at = match attr("failed_at") {
+        let failed_at = match attr(queue::FAILED_AT) {
             s if !s.is_empty() => s,
             // Moved here by SQS after maxReceiveCount, not parked by the worker.
             _ => system(MessageSystemAttributeName::SentTimestamp),
         };
-        let error_code = match attr("error_code") {
+        let error_code = match attr(queue::ERROR_CODE) {
             s if !s.is_empty() => s,
             _ => "max_receive_count".to_owned(),
         };
-        let error_message = match attr("error_message") {
+        let error_message = match attr(queue::ERROR_MESSAGE) {
             s if !s.is_empty() => s,
             _ => "failed on every delivery: read the worker's log for this conversation id"
                 .to_owned(),
         };
         Self {
             message_id: m.message_id().unwrap_or_default().to_owned(),
-            conversation_id: attr("conversation_id"),
+            conversation_id: attr(queue::CONVERSATION_ID),
             error_code,
             error_message,
             failed_at,
@@ -174,9 +181,10 @@ pub async fn redrive(
             .map_err(failed("GetQueueAttributes"))?
             .attributes
             .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .ok_or(OpsError {
+            .ok_or_else(|| OpsError {
                 operation: "GetQueueAttributes",
                 detail: "no QueueArn".into(),
+                source: "the queue has no QueueArn attribute".into(),
             })
     };
     let dlq_arn = arn(dlq_url.to_owned()).await?;

@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use crate::aws::{SecretStore, SecretStoreError, PREVIOUS_STAGE};
 use crate::config::{ConfigError, WebhookEnv, WitiopSecret};
 use crate::event::{parse_body, ParsedBody};
+use crate::queue;
 
 /// How often a token that does not match may trigger a re-read of the secret:
 /// often enough that a rotation takes effect within a minute, rarely enough
@@ -66,6 +67,7 @@ impl WebhookTokens {
 
     /// Fixed tokens with no secret behind them, for tests that exercise
     /// everything but Secrets Manager.
+    #[cfg(feature = "testing")]
     pub fn for_tests(tokens: Vec<String>) -> Self {
         Self {
             store: SecretStore::unreachable(),
@@ -385,16 +387,12 @@ fn message_attributes(
     conversation_id: &str,
     event_id: Option<&str>,
 ) -> Vec<(String, MessageAttributeValue)> {
-    let string = |v: &str| {
-        MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(v)
-            .build()
-            .expect("data type is set")
-    };
-    let mut attributes = vec![("conversation_id".to_owned(), string(conversation_id))];
+    let mut attributes = vec![(
+        queue::CONVERSATION_ID.to_owned(),
+        queue::string_attribute(conversation_id),
+    )];
     if let Some(id) = event_id {
-        attributes.push(("event_id".to_owned(), string(id)));
+        attributes.push((queue::EVENT_ID.to_owned(), queue::string_attribute(id)));
     }
     attributes
 }

@@ -37,6 +37,7 @@ async fn ops() -> Ops {
     moto.secret(TOKENS, "{}").await.unwrap();
     let worker = Worker::new(
         Arc::new(salesforce_client(&moto, &secret, TOKENS)),
+        common::case_policy(&secret),
         moto.sqs(),
         dlq.clone(),
         reqwest::Client::new(),

@@ -6,7 +6,7 @@ use common::{salesforce_client, salesforce_secret, Moto};
 use local_salesforce::{Fault, LocalSalesforce};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use witiop_salesforce::salesforce::escape::{soql_like_suffix, soql_literal, sosl_term};
+use witiop_salesforce::salesforce::escape::{soql_like_suffix, soql_literal};
 use witiop_salesforce::salesforce::{ErrorClass, SalesforceError, Subrequest};
 
 const TOKENS: &str = "salesforce-token";
@@ -151,10 +151,14 @@ async fn writes_are_not_replayed_after_an_ambiguous_failure() {
     let client = salesforce_client(&e.moto, &e.secret, TOKENS);
     // 503 JSON means Salesforce did nothing: the create is retried and succeeds once.
     e.sf.inject(Fault::Unavailable, 1);
-    client
-        .create("Contact", &json!({"LastName": "Once"}))
+    let results = client
+        .create_collection(
+            &[json!({"attributes": {"type": "Contact"}, "LastName": "Once"})],
+            true,
+        )
         .await
         .unwrap();
+    assert!(results[0].success);
     assert_eq!(e.sf.records("Contact").len(), 1);
 }
 
@@ -195,25 +199,6 @@ async fn injection_attempts_return_the_right_rows() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
-    // The SOSL term escape keeps `+` and `-` literal.
-    e.sf.insert(
-        "Contact",
-        json!({"LastName": "Phone", "Phone": "+39 333 123 4567"}),
-    )
-    .unwrap();
-    let hits = client
-        .search(&format!(
-            "FIND {{{}}} IN PHONE FIELDS RETURNING Contact(Id, Phone)",
-            sosl_term("+393331234567")
-        ))
-        .await
-        .unwrap();
-    assert_eq!(hits.len(), 1);
-    let err = client
-        .search("FIND {+39} IN PHONE FIELDS RETURNING Contact(Id)")
-        .await
-        .unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Permanent);
 }
 
 #[tokio::test]
@@ -233,8 +218,17 @@ async fn query_pages_are_followed() {
 async fn errors_say_field_and_code() {
     let e = env().await;
     let client = salesforce_client(&e.moto, &e.secret, TOKENS);
-    let err = client
-        .create("Contact", &json!({"FirstName": "No last name"}))
+    let create = |record: serde_json::Value| {
+        let client = &client;
+        async move {
+            client
+                .create_collection(&[record], true)
+                .await?
+                .remove(0)
+                .into_id()
+        }
+    };
+    let err = create(json!({"attributes": {"type": "Contact"}, "FirstName": "No last name"}))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("REQUIRED_FIELD_MISSING"));
@@ -249,8 +243,7 @@ async fn errors_say_field_and_code() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("MALFORMED_QUERY"));
-    let err = client
-        .create("CaseComment", &json!({"ParentId": "500Wt0000000001AAA", "CommentBody": "x", "CreatedDate": "2026-01-01T00:00:00Z"}))
+    let err = create(json!({"attributes": {"type": "CaseComment"}, "ParentId": "500Wt0000000001AAA", "CommentBody": "x", "CreatedDate": "2026-01-01T00:00:00Z"}))
         .await
         .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Permanent);
@@ -329,34 +322,6 @@ async fn collections_limits_and_per_record_errors() {
     );
     assert_eq!(results[1].errors[0].code, "REQUIRED_FIELD_MISSING");
     assert!(e.sf.records("Contact").is_empty());
-}
-
-#[tokio::test]
-async fn upsert_by_external_id() {
-    let e = env().await;
-    e.sf.add_external_id("Case", "WitiOp_Conversation_Id__c");
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
-    let (id, created) = client
-        .upsert(
-            "Case",
-            "WitiOp_Conversation_Id__c",
-            "1793",
-            &json!({"Subject": "a"}),
-        )
-        .await
-        .unwrap();
-    assert!(created);
-    let (again, created) = client
-        .upsert(
-            "Case",
-            "WitiOp_Conversation_Id__c",
-            "1793",
-            &json!({"Subject": "b"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!((again.as_str(), created), (id.as_str(), false));
-    assert_eq!(e.sf.records("Case").len(), 1);
 }
 
 #[tokio::test]

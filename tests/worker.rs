@@ -34,6 +34,7 @@ async fn stack(settings: Value) -> Stack {
     let client = salesforce_client(&moto, &secret, TOKENS);
     let worker = Worker::new(
         Arc::new(client),
+        common::case_policy(&secret),
         moto.sqs(),
         dlq.clone(),
         reqwest::Client::new(),

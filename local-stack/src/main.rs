@@ -101,10 +101,15 @@ async fn main() -> anyhow::Result<()> {
             .context("no value")?,
     )?;
     let http = http_client();
-    let client =
-        SalesforceClient::new(http.clone(), Arc::new(settings), store, TOKEN_SECRET.into());
+    let client = SalesforceClient::new(
+        http.clone(),
+        Arc::new(settings.connection),
+        store,
+        TOKEN_SECRET.into(),
+    );
     let worker: &'static Worker = Box::leak(Box::new(Worker::new(
         Arc::new(client),
+        settings.policy,
         aws_sdk_sqs::Client::new(&sdk),
         dlq_url.clone(),
         http,

@@ -8,7 +8,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use witiop_salesforce::aws::{load_sdk_config, SecretStore};
 use witiop_salesforce::config::{SalesforceSettings, WitiopSecret, WorkerEnv};
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
-use witiop_salesforce::worker::{handle_batch, SettingsSource, Worker};
+use witiop_salesforce::worker::{handle_batch, BatchFailed, SettingsSource, Worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -37,12 +37,13 @@ async fn main() -> Result<(), Error> {
     let http = http_client();
     let salesforce = SalesforceClient::new(
         http.clone(),
-        Arc::new(settings),
+        Arc::new(settings.connection),
         store.clone(),
         env.salesforce_token_secret_id.clone(),
     );
     let worker = Worker::new(
         Arc::new(salesforce),
+        settings.policy,
         aws_sdk_sqs::Client::new(&sdk),
         env.dlq_url.clone(),
         http,
@@ -64,11 +65,9 @@ async fn main() -> Result<(), Error> {
                 handle_batch(worker, event.payload, deadline(event.context.deadline)).await;
             if records > 0 && response.batch_item_failures.len() == records {
                 // Nothing succeeded: fail the invocation so it shows in the error metric.
-                return Err(Error::from(format!(
-                    "all {records} records of the batch failed; they return to the queue"
-                )));
+                return Err(BatchFailed { records });
             }
-            Ok::<_, Error>(response)
+            Ok::<_, BatchFailed>(response)
         }),
     )
     .await

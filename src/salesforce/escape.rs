@@ -1,4 +1,4 @@
-//! Escaping of every value the integration puts into SOQL or SOSL.
+//! Escaping of every value the integration puts into SOQL.
 //!
 //! Values come from WitiOp (agent e-mails, phone numbers, conversation ids):
 //! all of them go through these functions and nowhere else, so an injection
@@ -50,19 +50,6 @@ fn push_escaped(out: &mut String, value: &str, like: bool) {
     }
 }
 
-/// A SOSL search term: every reserved character is backslash-escaped.
-pub fn sosl_term(value: &str) -> String {
-    const RESERVED: &str = "&|!(){}[]^\"~*?:\\'+-";
-    let mut out = String::with_capacity(value.len() * 2);
-    for c in value.chars() {
-        if RESERVED.contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,13 +73,5 @@ mod tests {
         assert_eq!(soql_like_literal("100%_done"), r"'100\%\_done'");
         assert_eq!(soql_like_suffix("4567"), "'%4567'");
         assert_eq!(soql_like_suffix("a_b"), r"'%a\_b'");
-    }
-
-    #[test]
-    fn sosl_table() {
-        assert_eq!(sosl_term("+393331234567"), r"\+393331234567");
-        assert_eq!(sosl_term("a-b (c)"), r"a\-b \(c\)");
-        assert_eq!(sosl_term(r"x\y'z"), r"x\\y\'z");
-        assert_eq!(sosl_term("émoji"), "émoji");
     }
 }

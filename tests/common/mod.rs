@@ -29,6 +29,13 @@ pub fn salesforce_secret(url: &str, extra: serde_json::Value) -> serde_json::Val
     local_salesforce::secret_for(url, extra)
 }
 
+/// The Case policy of a Salesforce secret.
+pub fn case_policy(secret: &serde_json::Value) -> witiop_salesforce::config::CasePolicy {
+    witiop_salesforce::config::SalesforceSettings::parse("salesforce", &secret.to_string())
+        .expect("valid settings")
+        .policy
+}
+
 /// A client of the local Salesforce whose token cache is `token_secret` in moto.
 pub fn salesforce_client(
     moto: &Moto,
@@ -40,7 +47,7 @@ pub fn salesforce_client(
             .expect("valid settings");
     witiop_salesforce::salesforce::SalesforceClient::new(
         witiop_salesforce::salesforce::client::http_client(),
-        std::sync::Arc::new(settings),
+        std::sync::Arc::new(settings.connection),
         witiop_salesforce::aws::SecretStore::new(&moto.sdk),
         token_secret.to_owned(),
     )

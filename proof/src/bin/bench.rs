@@ -79,12 +79,13 @@ async fn stack(add_attachments: bool) -> anyhow::Result<Stack> {
     let settings = SalesforceSettings::parse("salesforce", &secret.to_string())?;
     let client = SalesforceClient::new(
         http_client(),
-        Arc::new(settings),
+        Arc::new(settings.connection),
         SecretStore::new(&moto.sdk),
         "salesforce-token".into(),
     );
     let worker = Worker::new(
         Arc::new(client),
+        settings.policy,
         moto.sqs(),
         dlq,
         reqwest::Client::new(),

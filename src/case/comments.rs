@@ -1,0 +1,278 @@
+//! One CaseComment per message: order, authors, attachment lines, and the
+//! split of a text longer than CommentBody allows.
+
+use serde_json::{json, Value};
+
+use super::fields::{salesforce_datetime, utc_text};
+use crate::event::{Attachment, Conversation, Message, Sender};
+use crate::phone::CustomerNumber;
+
+/// CaseComment.CommentBody holds at most this many bytes.
+pub const COMMENT_MAX_BYTES: usize = 4000;
+/// Attachment lines start with this; the duplicate check ignores what follows,
+/// because an attachment's fate (uploaded or not) may differ between attempts.
+const ATTACHMENT_MARK: &str = "\n📎 ";
+
+/// Who the comments are posted as, when audit fields are on.
+#[derive(Debug, Clone, Default)]
+pub struct Authors {
+    pub set_audit_fields: bool,
+    /// The agent's active User, if any.
+    pub agent_user_id: Option<String>,
+    /// The `customer_comment_username` User.
+    pub customer_user_id: Option<String>,
+}
+
+/// What became of one attachment, as the comment reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachmentFate {
+    /// Not uploaded by configuration: the comment carries the WitiOp link.
+    Linked,
+    /// Uploaded (or being uploaded) to the Case's Files.
+    Uploaded,
+    /// Could not be taken from WitiOp: the reason, and the link.
+    NotUploaded(String),
+}
+
+/// A CaseComment to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentDraft {
+    pub body: String,
+    pub created_by: Option<String>,
+    pub created_date: Option<String>,
+}
+
+impl CommentDraft {
+    /// The CaseComment record for an sObject Collection, `parent` being an id
+    /// or a composite reference.
+    pub fn record(&self, parent: &str) -> Value {
+        let mut r = json!({
+            "attributes": {"type": "CaseComment"},
+            "ParentId": parent,
+            "CommentBody": self.body,
+            "IsPublished": false,
+        });
+        if let Some(by) = &self.created_by {
+            r["CreatedById"] = json!(by);
+        }
+        if let Some(date) = &self.created_date {
+            r["CreatedDate"] = json!(date);
+        }
+        r
+    }
+}
+
+/// Messages in conversation order: by `sent_at`, ties in payload order.
+pub fn ordered_messages(conversation: &Conversation) -> Vec<(usize, &Message)> {
+    let mut messages: Vec<(usize, &Message)> = conversation.messages.iter().enumerate().collect();
+    // A stable sort keeps payload order for equal timestamps.
+    messages.sort_by_key(|(_, m)| m.sent_at);
+    messages
+}
+
+/// Every comment the conversation needs, in order. `fate(message index,
+/// attachment index)` says what happened to each attachment.
+pub fn plan_comments(
+    conversation: &Conversation,
+    number: &CustomerNumber,
+    authors: &Authors,
+    fate: &dyn Fn(usize, usize) -> AttachmentFate,
+) -> Vec<CommentDraft> {
+    let mut out = Vec::new();
+    for (index, message) in ordered_messages(conversation) {
+        let (created_by, header_needed) = match (authors.set_audit_fields, message.sender) {
+            (true, Sender::Agent) => (
+                authors.agent_user_id.clone(),
+                authors.agent_user_id.is_none(),
+            ),
+            (true, Sender::Customer) => (
+                authors.customer_user_id.clone(),
+                authors.customer_user_id.is_none(),
+            ),
+            // System messages are posted as the API user, so they say who wrote them.
+            (true, Sender::System) => (None, true),
+            (false, _) => (None, true),
+        };
+        let created_date = authors
+            .set_audit_fields
+            .then(|| salesforce_datetime(message.sent_at));
+        let header = header_needed.then(|| header(conversation, number, message));
+        let text = message.text.clone().unwrap_or_default();
+        let attachments: String = message
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| attachment_line(a, &fate(index, i)))
+            .collect();
+        let text = if text.is_empty() && attachments.is_empty() {
+            "(empty message)".to_owned()
+        } else {
+            text
+        };
+        for body in compose_bodies(header.as_deref(), &text, &attachments) {
+            out.push(CommentDraft {
+                body,
+                created_by: created_by.clone(),
+                created_date: created_date.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The planned comments that `existing` bodies do not already cover, in
+/// order. A body is matched once (a multiset), so two identical messages
+/// need two comments.
+pub fn missing_comments(planned: Vec<CommentDraft>, existing: &[String]) -> Vec<CommentDraft> {
+    let mut pool: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for body in existing {
+        *pool.entry(dedupe_key(body)).or_default() += 1;
+    }
+    planned
+        .into_iter()
+        .filter(|c| match pool.get_mut(dedupe_key(&c.body)) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .collect()
+}
+
+fn dedupe_key(body: &str) -> &str {
+    if body.starts_with(&ATTACHMENT_MARK[1..]) {
+        return "";
+    }
+    match body.find(ATTACHMENT_MARK) {
+        Some(i) => &body[..i],
+        None => body,
+    }
+}
+
+fn header(conversation: &Conversation, number: &CustomerNumber, message: &Message) -> String {
+    let who = match message.sender {
+        Sender::Agent => format!(
+            "{} (agent)",
+            conversation
+                .agent
+                .name
+                .as_deref()
+                .unwrap_or(&conversation.agent.email)
+        ),
+        Sender::Customer => match &conversation.customer.name {
+            Some(n) => format!("{n} (customer)"),
+            None => format!("{} (customer)", number.display()),
+        },
+        Sender::System => "WitiOp (system)".to_owned(),
+    };
+    format!("{who} · {}", utc_text(message.sent_at))
+}
+
+fn attachment_line(a: &Attachment, fate: &AttachmentFate) -> String {
+    let name = a
+        .file_name
+        .clone()
+        .unwrap_or_else(|| file_name_from_url(&a.url));
+    match fate {
+        AttachmentFate::Linked => format!("{ATTACHMENT_MARK}{name}: {}", a.url),
+        AttachmentFate::Uploaded => {
+            format!("{ATTACHMENT_MARK}{name} (attached to this Case's Files)")
+        }
+        AttachmentFate::NotUploaded(reason) => {
+            format!(
+                "{ATTACHMENT_MARK}{name} could not be attached ({reason}): {}",
+                a.url
+            )
+        }
+    }
+}
+
+/// The last path segment of a URL, the name a file gets when WitiOp gives none.
+pub fn file_name_from_url(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.path_segments()?.next_back().map(str::to_owned))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "attachment".to_owned())
+}
+
+/// One body, or several when the text does not fit: each part repeats the
+/// header and says which part it is; attachments go with the last part.
+fn compose_bodies(header: Option<&str>, text: &str, attachments: &str) -> Vec<String> {
+    let single = join_body(header, None, text, attachments);
+    if single.len() <= COMMENT_MAX_BYTES {
+        return vec![single];
+    }
+    // Room for "(part 99999/99999)\n" whatever the count turns out to be.
+    let overhead = header.map_or(0, |h| h.len() + 1) + 20;
+    let room = COMMENT_MAX_BYTES - overhead;
+    let mut chunks = split_text(text, room);
+    let last_fits = chunks
+        .last()
+        .is_some_and(|c| c.len() + attachments.len() <= room);
+    if !attachments.is_empty() && !last_fits {
+        chunks.push("");
+    }
+    let total = chunks.len();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let part = format!("(part {}/{total})", i + 1);
+            let extra = if i + 1 == total { attachments } else { "" };
+            join_body(header, Some(&part), chunk, extra)
+        })
+        .collect()
+}
+
+fn join_body(header: Option<&str>, part: Option<&str>, text: &str, attachments: &str) -> String {
+    let mut body = String::new();
+    let first_line = match (header, part) {
+        (Some(h), Some(p)) => Some(format!("{h} {p}")),
+        (Some(h), None) => Some(h.to_owned()),
+        (None, Some(p)) => Some(p.to_owned()),
+        (None, None) => None,
+    };
+    if let Some(line) = first_line {
+        body.push_str(&line);
+        body.push('\n');
+    }
+    body.push_str(text);
+    if body.is_empty() {
+        // Nothing before the attachment lines: no leading line break.
+        body.push_str(attachments.trim_start_matches('\n'));
+    } else {
+        body.push_str(attachments);
+    }
+    body
+}
+
+/// Splits `text` into pieces of at most `max_bytes` bytes, only at character
+/// boundaries, preferring a line break or space near the end of each piece.
+/// The pieces concatenate back to `text` exactly.
+pub fn split_text(text: &str, max_bytes: usize) -> Vec<&str> {
+    assert!(max_bytes >= 4, "a piece must hold any one character");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while rest.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        // Prefer a natural break in the last quarter of the piece.
+        let mut window_start = cut - cut / 4;
+        while !rest.is_char_boundary(window_start) {
+            window_start += 1;
+        }
+        if let Some(pos) = rest[window_start..cut].rfind(['\n', ' ']) {
+            cut = window_start + pos + 1;
+        }
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push(rest);
+    }
+    out
+}

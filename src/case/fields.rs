@@ -1,0 +1,71 @@
+//! The Case's own text fields: Subject and Description, and the date
+//! formats Salesforce and people read.
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+
+use crate::event::Conversation;
+use crate::phone::CustomerNumber;
+use crate::text::truncate_chars;
+
+const SUBJECT_MAX_CHARS: usize = 255;
+const DESCRIPTION_MAX_CHARS: usize = 32_000;
+
+/// `<number> [<conversation id>]`, the number in E.164 when it parses.
+pub fn subject(conversation: &Conversation, number: &CustomerNumber) -> String {
+    let number = number.display();
+    truncate_chars(
+        &format!("{number} [{}]", conversation.id),
+        SUBJECT_MAX_CHARS,
+    )
+}
+
+/// The profiling at close and the conversation's times.
+pub fn description(conversation: &Conversation, number: &CustomerNumber) -> String {
+    let c = conversation;
+    let mut lines = vec![format!("WhatsApp conversation {} closed in WitiOp.", c.id)];
+    if let Some(t) = c.opened_at {
+        lines.push(format!("Opened: {}", utc_text(t)));
+    }
+    if let Some(t) = c.closed_at {
+        lines.push(format!("Closed: {}", utc_text(t)));
+    }
+    let agent = match &c.agent.name {
+        Some(n) => format!("{n} <{}>", c.agent.email),
+        None => c.agent.email.clone(),
+    };
+    lines.push(format!("Agent: {agent}"));
+    let number = number.display();
+    lines.push(match &c.customer.name {
+        Some(n) => format!("Customer: {n} ({number})"),
+        None => format!("Customer: {number}"),
+    });
+    lines.push(format!("Messages: {}", c.messages.len()));
+    if !c.profile.is_empty() {
+        lines.push(String::new());
+        lines.push("Profile at close:".to_owned());
+        for (k, v) in &c.profile {
+            lines.push(format!("{}: {v}", capitalise(k)));
+        }
+    }
+    truncate_chars(&lines.join("\n"), DESCRIPTION_MAX_CHARS)
+}
+
+/// Salesforce's dateTime format, in UTC with milliseconds.
+pub fn salesforce_datetime(t: DateTime<FixedOffset>) -> String {
+    t.with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn utc_text(t: DateTime<FixedOffset>) -> String {
+    t.with_timezone(&Utc)
+        .format("%Y-%m-%d %H:%M:%S UTC")
+        .to_string()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,176 @@
+//! The domain: what a closed conversation becomes in Salesforce. Pure, no I/O.
+//!
+//! [`plan_case_writes`] takes the conversation, what the worker's reads found
+//! in the org, the admin's [`CasePolicy`] and what became of each attachment,
+//! and returns every write: the Contact to reuse or create, the Case's fields,
+//! and the comments still missing, in order. The worker only carries out
+//! what it returns.
+//!
+//! # Where each rule lives
+//!
+//! - [`plan_case_writes`] (this file): owner fallback, audit-field authorship,
+//!   Origin, External ID, which comments an existing Case still lacks.
+//! - [`fields`]: Subject `<number> [<conversation id>]` and Description.
+//! - [`contact`]: which existing Contact is the customer's; naming a new one.
+//! - [`comments`]: one comment per message, order, headers, attachment lines,
+//!   splitting at CommentBody's limit.
+//!
+//! To add a field to the Case, add it in [`case_fields`].
+
+pub mod comments;
+pub mod contact;
+pub mod fields;
+
+use serde_json::{json, Map, Value};
+
+pub use comments::{
+    missing_comments, ordered_messages, plan_comments, split_text, AttachmentFate, Authors,
+    CommentDraft, COMMENT_MAX_BYTES,
+};
+pub use contact::{choose_contact, new_contact, split_name, ContactCandidate};
+pub use fields::{description, salesforce_datetime, subject};
+
+use crate::config::CasePolicy;
+use crate::event::Conversation;
+use crate::phone::CustomerNumber;
+
+/// What the reads found in the org for one conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The agent's active User.
+    pub agent_user: Option<String>,
+    /// The `default_owner_username` User.
+    pub default_owner: Option<String>,
+    /// The `customer_comment_username` User (looked up with audit fields only).
+    pub customer_user: Option<String>,
+    /// The customer's Contact.
+    pub contact: Option<String>,
+    /// The conversation's Case, when an earlier run created it.
+    pub case: Option<ExistingCase>,
+    /// The bodies of that Case's comments.
+    pub comments: Vec<String>,
+}
+
+/// A Case that already exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingCase {
+    pub id: String,
+    pub case_number: Option<String>,
+}
+
+/// The Contact a new Case points to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContactPlan {
+    Existing(String),
+    /// Created in the same atomic write as its Case, so that a repeat finds
+    /// the Case (and its ContactId) rather than making a second Contact.
+    Create(Value),
+}
+
+/// A Case to create. `fields` holds everything but `ContactId`, which is the
+/// Contact's id or, when the Contact is created alongside, a reference to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCase {
+    pub contact: ContactPlan,
+    pub fields: Map<String, Value>,
+    /// `(field, value)`: the External ID field and the conversation id.
+    pub external_id: Option<(String, String)>,
+}
+
+/// The Case the comments go to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CasePlan {
+    Existing(ExistingCase),
+    Create(NewCase),
+}
+
+/// Every write a conversation still needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseWrites {
+    pub case: CasePlan,
+    /// The comments the Case lacks, in conversation order.
+    pub comments: Vec<CommentDraft>,
+}
+
+/// A conversation that cannot be planned until the org or the settings change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("customer_comment_username {0} is not an active Salesforce user")]
+    CustomerUserMissing(String),
+}
+
+/// The writes that turn `conversation` into its Case (see the module doc).
+/// `fate(message index, attachment index)` says what became of each file.
+pub fn plan_case_writes(
+    conversation: &Conversation,
+    number: &CustomerNumber,
+    found: &Found,
+    policy: &CasePolicy,
+    fate: &dyn Fn(usize, usize) -> AttachmentFate,
+) -> Result<CaseWrites, PlanError> {
+    if policy.set_audit_fields && found.customer_user.is_none() {
+        // Posting the customer's words as the API user would misattribute
+        // them for good: wait until the user exists.
+        return Err(PlanError::CustomerUserMissing(
+            policy
+                .customer_comment_username
+                .clone()
+                .unwrap_or_else(|| "(unset)".to_owned()),
+        ));
+    }
+    let authors = Authors {
+        set_audit_fields: policy.set_audit_fields,
+        agent_user_id: found.agent_user.clone(),
+        customer_user_id: found.customer_user.clone(),
+    };
+    let planned = plan_comments(conversation, number, &authors, fate);
+    let comments = missing_comments(planned, &found.comments);
+    let case = match &found.case {
+        Some(existing) => CasePlan::Existing(existing.clone()),
+        None => CasePlan::Create(NewCase {
+            contact: match &found.contact {
+                Some(id) => ContactPlan::Existing(id.clone()),
+                None => ContactPlan::Create(new_contact(conversation, number)),
+            },
+            fields: case_fields(conversation, number, found, policy),
+            external_id: policy
+                .case_external_id_field
+                .clone()
+                .map(|field| (field, conversation.id.as_str().to_owned())),
+        }),
+    };
+    Ok(CaseWrites { case, comments })
+}
+
+/// The new Case's fields, `ContactId` aside.
+pub fn case_fields(
+    conversation: &Conversation,
+    number: &CustomerNumber,
+    found: &Found,
+    policy: &CasePolicy,
+) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("Subject".into(), json!(subject(conversation, number)));
+    fields.insert(
+        "Description".into(),
+        json!(description(conversation, number)),
+    );
+    if let Some(origin) = &policy.case_origin {
+        fields.insert("Origin".into(), json!(origin));
+    }
+    // The agent's User, else the configured default owner; with neither the
+    // Case stays with the API user, which the worker logs as a warning.
+    if let Some(owner) = found.agent_user.as_ref().or(found.default_owner.as_ref()) {
+        fields.insert("OwnerId".into(), json!(owner));
+    }
+    if policy.set_audit_fields {
+        // The Case dates from the conversation's opening, like its first comment.
+        if let Some(t) = conversation.opened_at {
+            fields.insert("CreatedDate".into(), json!(salesforce_datetime(t)));
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+//! Composite's request and response shapes.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::{parse_errors, SalesforceError};
+use super::resources::encode_component;
+
+/// One subrequest of a Composite call.
+#[derive(Debug, Clone, Serialize)]
+pub struct Subrequest {
+    pub method: &'static str,
+    pub url: String,
+    #[serde(rename = "referenceId")]
+    pub reference_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+impl Subrequest {
+    pub fn query(data_path: &str, reference_id: &str, soql: &str) -> Self {
+        Self {
+            method: "GET",
+            url: format!("{data_path}/query?q={}", encode_component(soql)),
+            reference_id: reference_id.to_owned(),
+            body: None,
+        }
+    }
+
+    /// A query whose text holds composite references (`@{ref.records[0].Id}`):
+    /// those must reach Salesforce unencoded to be substituted.
+    pub fn query_with_references(data_path: &str, reference_id: &str, soql: &str) -> Self {
+        let mut url = format!("{data_path}/query?q=");
+        let mut rest = soql;
+        while let Some(start) = rest.find("@{") {
+            let end = rest[start..]
+                .find('}')
+                .map_or(rest.len(), |e| start + e + 1);
+            url.push_str(&encode_component(&rest[..start]));
+            url.push_str(&rest[start..end]);
+            rest = &rest[end..];
+        }
+        url.push_str(&encode_component(rest));
+        Self {
+            method: "GET",
+            url,
+            reference_id: reference_id.to_owned(),
+            body: None,
+        }
+    }
+
+    pub fn create(data_path: &str, reference_id: &str, object: &str, fields: Value) -> Self {
+        Self {
+            method: "POST",
+            url: format!("{data_path}/sobjects/{object}"),
+            reference_id: reference_id.to_owned(),
+            body: Some(fields),
+        }
+    }
+
+    pub fn upsert(
+        data_path: &str,
+        reference_id: &str,
+        object: &str,
+        field: &str,
+        value: &str,
+        fields: Value,
+    ) -> Self {
+        Self {
+            method: "PATCH",
+            url: format!(
+                "{data_path}/sobjects/{object}/{field}/{}",
+                encode_component(value)
+            ),
+            reference_id: reference_id.to_owned(),
+            body: Some(fields),
+        }
+    }
+
+    pub fn collection(data_path: &str, reference_id: &str, records: Vec<Value>) -> Self {
+        Self {
+            method: "POST",
+            url: format!("{data_path}/composite/sobjects"),
+            reference_id: reference_id.to_owned(),
+            body: Some(json!({"allOrNone": true, "records": records})),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct CompositeResponse {
+    #[serde(rename = "compositeResponse")]
+    pub(super) composite_response: Vec<SubResponse>,
+}
+
+/// One subrequest's answer inside a Composite response.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubResponse {
+    #[serde(default)]
+    pub body: Value,
+    #[serde(rename = "httpStatusCode")]
+    pub status: u16,
+    #[serde(rename = "referenceId")]
+    pub reference_id: String,
+}
+
+impl SubResponse {
+    /// The subrequest's error, if it failed, including per-record failures
+    /// that a collection reports under a 200.
+    pub fn error(&self) -> Option<SalesforceError> {
+        if !(200..300).contains(&self.status) {
+            return Some(SalesforceError::Api {
+                status: self.status,
+                errors: parse_errors(&self.body).unwrap_or_default(),
+            });
+        }
+        if let Value::Array(items) = &self.body {
+            let failed: Vec<_> = items
+                .iter()
+                .filter(|r| r.get("success") == Some(&Value::Bool(false)))
+                .cloned()
+                .collect();
+            if !failed.is_empty() {
+                let mut errors = parse_errors(&Value::Array(failed)).unwrap_or_default();
+                // The record that failed first, those rolled back with it after.
+                errors.sort_by_key(|e| e.code == super::error::ROLLED_BACK);
+                return Some(SalesforceError::Api {
+                    status: 400,
+                    errors,
+                });
+            }
+        }
+        None
+    }
+
+    /// The records of a query subrequest.
+    pub fn records<T: DeserializeOwned>(&self) -> Result<Vec<T>, SalesforceError> {
+        if let Some(e) = self.error() {
+            return Err(e);
+        }
+        let records = self
+            .body
+            .get("records")
+            .cloned()
+            .unwrap_or(Value::Array(vec![]));
+        serde_json::from_value(records).map_err(|e| SalesforceError::Decode(e.to_string()))
+    }
+
+    /// True when a query subrequest has more pages than it returned.
+    pub fn has_more(&self) -> Option<String> {
+        self.body
+            .get("nextRecordsUrl")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+}

@@ -1,0 +1,145 @@
+//! The records a conversation reads: Users, Contact candidates, its Case,
+//! the Case's comments and files. SOQL is built here and nowhere else, every
+//! value through [`super::escape`].
+
+use serde::Deserialize;
+
+use super::composite::Subrequest;
+use super::escape::{soql_like_suffix, soql_literal};
+use crate::phone::CustomerNumber;
+
+/// Reference ids of the read Composite's subrequests.
+pub const USERS: &str = "users";
+pub const CONTACTS: &str = "contacts";
+pub const SIMILAR: &str = "similar";
+pub const EXISTING: &str = "existing";
+pub const COMMENTS: &str = "comments";
+
+/// How the conversation's Case is recognised.
+#[derive(Debug, Clone, Copy)]
+pub enum CaseKey<'a> {
+    /// The External ID field holding the conversation id.
+    ExternalId { field: &'a str, value: &'a str },
+    /// Its Subject `<number> [<conversation id>]`.
+    Subject(&'a str),
+}
+
+/// What to look for.
+pub struct ConversationReads<'a> {
+    pub agent_email: &'a str,
+    /// Lower-cased usernames whose ids are not cached yet.
+    pub usernames: &'a [String],
+    pub number: &'a CustomerNumber,
+    pub case: CaseKey<'a>,
+}
+
+impl ConversationReads<'_> {
+    /// The subrequests of one Composite answering all of it.
+    pub fn subrequests(&self, data_path: &str) -> Vec<Subrequest> {
+        let mut user_filter = format!("Email = {}", soql_literal(self.agent_email));
+        if !self.usernames.is_empty() {
+            let list: Vec<String> = self.usernames.iter().map(|u| soql_literal(u)).collect();
+            user_filter = format!("({user_filter} OR Username IN ({}))", list.join(", "));
+        }
+        let mut reads = vec![Subrequest::query(
+            data_path,
+            USERS,
+            &format!("SELECT Id, Email, Username FROM User WHERE IsActive = true AND {user_filter} ORDER BY CreatedDate, Id LIMIT 50"),
+        )];
+        let variants: Vec<String> = self
+            .number
+            .typed_variants()
+            .iter()
+            .map(|v| soql_literal(v))
+            .collect();
+        let list = variants.join(", ");
+        reads.push(Subrequest::query(
+            data_path,
+            CONTACTS,
+            &format!("SELECT Id, Phone, MobilePhone FROM Contact WHERE Phone IN ({list}) OR MobilePhone IN ({list}) ORDER BY CreatedDate, Id LIMIT 200"),
+        ));
+        if let Some(last) = self.number.last_digits() {
+            let like = soql_like_suffix(&last);
+            reads.push(Subrequest::query(
+                data_path,
+                SIMILAR,
+                &format!("SELECT Id, Phone, MobilePhone FROM Contact WHERE Phone LIKE {like} OR MobilePhone LIKE {like} ORDER BY CreatedDate, Id LIMIT 200"),
+            ));
+        }
+        let case_filter = match self.case {
+            CaseKey::ExternalId { field, value } => format!("{field} = {}", soql_literal(value)),
+            CaseKey::Subject(subject) => format!("Subject = {}", soql_literal(subject)),
+        };
+        reads.push(Subrequest::query(
+            data_path,
+            EXISTING,
+            &format!(
+                "SELECT Id, CaseNumber FROM Case WHERE {case_filter} ORDER BY CreatedDate, Id LIMIT 1"
+            ),
+        ));
+        // Resolved by Salesforce only when the Case exists; otherwise this
+        // subrequest fails on its reference, which means "no comments".
+        reads.push(Subrequest::query_with_references(
+            data_path,
+            COMMENTS,
+            "SELECT CommentBody FROM CaseComment WHERE ParentId = '@{existing.records[0].Id}'",
+        ));
+        reads
+    }
+}
+
+/// The files already on a Case, recognised by their Description.
+pub fn case_files_query(case_id: &str) -> String {
+    format!(
+        "SELECT Description FROM ContentVersion WHERE FirstPublishLocationId = {}",
+        soql_literal(case_id)
+    )
+}
+
+/// Inside the write Composite: the new Case's number, through its reference.
+pub fn case_number_query(data_path: &str, reference_id: &str, case_reference: &str) -> Subrequest {
+    Subrequest::query_with_references(
+        data_path,
+        reference_id,
+        &format!("SELECT CaseNumber FROM Case WHERE Id = '@{{{case_reference}.id}}'"),
+    )
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserRow {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CaseRow {
+    pub id: String,
+    #[serde(default)]
+    pub case_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CaseNumberRow {
+    #[serde(default)]
+    pub case_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CommentRow {
+    #[serde(default)]
+    pub comment_body: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FileRow {
+    #[serde(default)]
+    pub description: Option<String>,
+}

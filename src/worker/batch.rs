@@ -1,0 +1,260 @@
+//! A batch: records parsed one by one, grouped by customer, each ending in a
+//! [`Disposition`] that decides whether SQS sees it again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt;
+
+use super::conversation::{process_conversation, CaseOutcome, Job};
+use super::error::RecordError;
+use super::settings::Reload;
+use super::Worker;
+use crate::event::{parse_body, InvalidEvent, ParsedBody};
+use crate::salesforce::client::count_calls;
+use crate::salesforce::{ErrorClass, SalesforceError};
+
+/// Time kept back from the invocation's deadline to report results.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// What becomes of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Its Case is complete: delete it from the queue.
+    Done,
+    /// Not a close event: nothing to do, delete it.
+    Ignored,
+    /// Can never succeed as it is: now in the DLQ with its reason, delete it.
+    Parked,
+    /// Leave it in the queue for a later delivery.
+    RetryLater,
+}
+
+impl Disposition {
+    fn leaves_the_queue(self) -> bool {
+        self != Self::RetryLater
+    }
+}
+
+/// Every record of a batch failed: the invocation reports this error so that
+/// it shows in the function's error metric. Its records return to the queue.
+#[derive(Debug, thiserror::Error)]
+#[error("all {records} records of the batch failed; they return to the queue")]
+pub struct BatchFailed {
+    pub records: usize,
+}
+
+impl From<BatchFailed> for lambda_runtime::Diagnostic {
+    /// A stable error type an operator can search the logs and traces for.
+    fn from(e: BatchFailed) -> Self {
+        Self {
+            error_type: "BatchFailed".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// A record with its body parsed, or why it could not be.
+struct Record {
+    message: SqsMessage,
+    parsed: Result<Parsed, InvalidEvent>,
+}
+
+enum Parsed {
+    Closed(Box<Job>),
+    Ignored { event_type: String },
+}
+
+/// Handles one SQS batch; the response lists exactly the records to retry.
+pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+    let limit_hit = AtomicBool::new(false);
+    let results: Vec<Vec<(String, Disposition)>> = futures::stream::iter(group_by_customer(event))
+        .map(|group| {
+            let limit_hit = &limit_hit;
+            async move {
+                let mut out = Vec::with_capacity(group.len());
+                for record in group {
+                    let id = record.message.message_id.clone().unwrap_or_default();
+                    out.push((
+                        id,
+                        process_record(worker, record, deadline, limit_hit).await,
+                    ));
+                }
+                out
+            }
+        })
+        .buffer_unordered(worker.concurrency)
+        .collect()
+        .await;
+
+    let mut response = SqsBatchResponse::default();
+    for (id, disposition) in results.into_iter().flatten() {
+        if !disposition.leaves_the_queue() {
+            response.add_failure(id);
+        }
+    }
+    response
+}
+
+/// Records of one customer (and so of one conversation) run one after the
+/// other: concurrent runs could each miss the other's new Contact or Case.
+/// Each body is parsed on its own, so one poison message fails alone.
+fn group_by_customer(event: SqsEvent) -> Vec<Vec<Record>> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<Vec<Record>> = Vec::new();
+    for message in event.records {
+        let parsed =
+            parse_body(message.body.as_deref().unwrap_or("").as_bytes()).map(|p| match p {
+                ParsedBody::Closed(e) => Parsed::Closed(Box::new(Job::new(*e))),
+                ParsedBody::Ignored { event_type } => Parsed::Ignored { event_type },
+            });
+        let key = match &parsed {
+            Ok(Parsed::Closed(job)) => Some(job.number.display()),
+            _ => None,
+        };
+        let record = Record { message, parsed };
+        match key.as_ref().and_then(|k| index.get(k)) {
+            Some(&i) => groups[i].push(record),
+            None => {
+                if let Some(k) = key {
+                    index.insert(k, groups.len());
+                }
+                groups.push(vec![record]);
+            }
+        }
+    }
+    groups
+}
+
+/// Processes one record to its disposition, with one log line and the
+/// metrics of its outcome.
+async fn process_record(
+    worker: &Worker,
+    record: Record,
+    deadline: Instant,
+    limit_hit: &AtomicBool,
+) -> Disposition {
+    let message = &record.message;
+    let message_id = message.message_id.as_deref().unwrap_or("");
+    let started = Instant::now();
+    let job = match record.parsed {
+        Ok(Parsed::Closed(job)) => job,
+        Ok(Parsed::Ignored { event_type }) => {
+            tracing::info!(
+                message_id,
+                event_type,
+                outcome = "ignored",
+                "not a close event"
+            );
+            return Disposition::Ignored;
+        }
+        Err(e) => {
+            return worker
+                .park(message, None, &RecordError::InvalidEvent(e))
+                .await
+        }
+    };
+    let conversation_id = job.event.conversation.id.to_string();
+    if limit_hit.load(Ordering::Relaxed) {
+        tracing::warn!(
+            message_id,
+            conversation_id,
+            outcome = "deferred",
+            "Salesforce API limit reached earlier in this batch"
+        );
+        return Disposition::RetryLater;
+    }
+    let Some(remaining) = deadline.checked_duration_since(Instant::now() + DEADLINE_MARGIN) else {
+        return Disposition::RetryLater;
+    };
+    let run = async {
+        let attempt = || async {
+            match tokio::time::timeout(remaining, process_conversation(worker, &job)).await {
+                Ok(r) => r,
+                Err(_) => Err(RecordError::OutOfTime),
+            }
+        };
+        match attempt().await {
+            // A refused login may mean the secret was fixed since the cold start.
+            Err(RecordError::Salesforce(SalesforceError::Login { .. }))
+                if worker.reload_settings().await == Reload::Changed =>
+            {
+                attempt().await
+            }
+            other => other,
+        }
+    };
+    let (result, calls) = count_calls(run).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(outcome) => {
+            report_success(worker, &job, message_id, &outcome, calls, latency_ms);
+            Disposition::Done
+        }
+        Err(e) => match e.class() {
+            ErrorClass::Permanent => worker.park(message, Some(&job.event), &e).await,
+            class => {
+                // The org's allowance is spent: calling on for the rest of the
+                // batch would only spend what is left of it.
+                if class == ErrorClass::RetryLater {
+                    limit_hit.store(true, Ordering::Relaxed);
+                }
+                tracing::warn!(
+                    message_id,
+                    conversation_id,
+                    outcome = "retry",
+                    error_code = e.code(),
+                    error = %e,
+                    salesforce_calls = calls,
+                    latency_ms,
+                    "conversation left in the queue for a later attempt"
+                );
+                metrics::counter!("conversations_retried").increment(1);
+                Disposition::RetryLater
+            }
+        },
+    }
+}
+
+fn report_success(
+    worker: &Worker,
+    job: &Job,
+    message_id: &str,
+    o: &CaseOutcome,
+    calls: u64,
+    latency_ms: u64,
+) {
+    // The org's allowance as Salesforce last reported it (Sforce-Limit-Info).
+    let usage = worker
+        .salesforce()
+        .api_usage()
+        .map(|(used, max)| format!("{used}/{max}"));
+    let lag_s = job.event.conversation.closed_at.map(|t| {
+        (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0
+    });
+    tracing::info!(
+        message_id,
+        conversation_id = %job.event.conversation.id,
+        outcome = if o.case_created { "case_created" } else { "case_updated" },
+        case_id = o.case_id,
+        case_number = o.case_number.as_deref().unwrap_or(""),
+        contact_created = o.contact_created,
+        comments_created = o.comments_created,
+        attachments_uploaded = o.attachments_uploaded,
+        salesforce_calls = calls,
+        api_usage = usage.as_deref().unwrap_or(""),
+        latency_ms,
+        lag_s,
+        "conversation processed"
+    );
+    if o.case_created {
+        metrics::counter!("cases_created").increment(1);
+        if let Some(lag) = lag_s {
+            metrics::histogram!("case_lag_seconds").record(lag);
+        }
+    }
+    metrics::counter!("comments_created").increment(o.comments_created as u64);
+    metrics::counter!("attachments_uploaded").increment(o.attachments_uploaded as u64);
+}

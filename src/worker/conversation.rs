@@ -1,0 +1,112 @@
+//! One conversation: read what exists, plan, write what is missing, upload
+//! the files.
+
+use std::collections::HashSet;
+
+use super::attachments::{self, has_attachments};
+use super::error::RecordError;
+use super::write::{write_comments, write_new_case};
+use super::Worker;
+use crate::case::{self, CasePlan, CommentDraft};
+use crate::event::CloseEvent;
+use crate::phone::CustomerNumber;
+
+/// A close event as the worker handles it: the customer's number parsed once.
+pub(crate) struct Job {
+    pub event: CloseEvent,
+    pub number: CustomerNumber,
+    /// `<number> [<conversation id>]`, also the Case's key without an External ID.
+    pub subject: String,
+}
+
+impl Job {
+    pub(crate) fn new(event: CloseEvent) -> Self {
+        let number = CustomerNumber::parse(&event.conversation.customer.number);
+        let subject = case::subject(&event.conversation, &number);
+        Self {
+            event,
+            number,
+            subject,
+        }
+    }
+}
+
+/// The result of one conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseOutcome {
+    pub case_id: String,
+    pub case_number: Option<String>,
+    pub case_created: bool,
+    pub contact_created: bool,
+    pub comments_created: usize,
+    pub attachments_uploaded: usize,
+}
+
+/// Turns one close event into its Case (see the module's exactly-once notes).
+pub(crate) async fn process_conversation(
+    worker: &Worker,
+    job: &Job,
+) -> Result<CaseOutcome, RecordError> {
+    let active = worker.active();
+    let (sf, policy) = (&*active.client, &*active.policy);
+    let conversation = &job.event.conversation;
+    let found = worker.read_state(sf, policy, job).await?;
+    if found.agent_user.is_none() {
+        tracing::warn!(
+            conversation_id = %conversation.id,
+            agent_email = conversation.agent.email,
+            "no active Salesforce user has the agent's e-mail: the Case goes to the default owner"
+        );
+    }
+
+    // Attachments: fetched before anything is written, so each comment can
+    // say truthfully what became of its files.
+    let uploaded_keys = match (
+        &found.case,
+        policy.add_attachments && has_attachments(&job.event),
+    ) {
+        (Some(c), true) => attachments::existing_file_keys(sf, &c.id).await?,
+        _ => HashSet::new(),
+    };
+    let files = if policy.add_attachments {
+        worker.fetch_attachments(&job.event, &uploaded_keys).await
+    } else {
+        Vec::new()
+    };
+    let fate = |m: usize, a: usize| attachments::fate(policy.add_attachments, &files, m, a);
+    let writes = case::plan_case_writes(conversation, &job.number, &found, policy, &fate)?;
+
+    let mut outcome = CaseOutcome {
+        case_id: String::new(),
+        case_number: None,
+        case_created: false,
+        contact_created: false,
+        comments_created: 0,
+        attachments_uploaded: 0,
+    };
+    let mut remaining: &[CommentDraft] = &writes.comments;
+    match &writes.case {
+        CasePlan::Existing(existing) => {
+            outcome.case_id = existing.id.clone();
+            outcome.case_number = existing.case_number.clone();
+        }
+        CasePlan::Create(new_case) => {
+            let first = write_new_case(sf, new_case, remaining).await?;
+            outcome.case_id = first.case_id;
+            outcome.case_number = first.case_number;
+            outcome.case_created = first.created;
+            outcome.contact_created = first.contact_created;
+            outcome.comments_created = first.comments_written;
+            remaining = &remaining[first.comments_written..];
+        }
+    }
+    while !remaining.is_empty() {
+        let written = write_comments(sf, &outcome.case_id, remaining).await?;
+        outcome.comments_created += written;
+        remaining = &remaining[written..];
+    }
+    outcome.attachments_uploaded = worker
+        .upload_attachments(sf, &job.event, &outcome.case_id, &files)
+        .await?;
+    Ok(outcome)
+}

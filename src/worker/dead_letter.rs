@@ -1,0 +1,86 @@
+//! Parking: a record that can never succeed goes to the DLQ at once, body
+//! intact, with its reason in message attributes that `ops` reads back.
+
+use aws_lambda_events::sqs::SqsMessage;
+use aws_sdk_sqs::error::DisplayErrorContext;
+
+use super::batch::Disposition;
+use super::error::RecordError;
+use super::Worker;
+use crate::event::CloseEvent;
+use crate::queue::{self, string_attribute};
+use crate::text::truncate_chars;
+
+/// SQS attribute values are bounded by the message size; advice is short.
+const MAX_ADVICE_CHARS: usize = 1000;
+
+impl Worker {
+    /// Sends `message` to the DLQ with the reason; if even that fails, it
+    /// stays in the queue for another attempt.
+    pub(crate) async fn park(
+        &self,
+        message: &SqsMessage,
+        event: Option<&CloseEvent>,
+        error: &RecordError,
+    ) -> Disposition {
+        let message_id = message.message_id.as_deref().unwrap_or("");
+        let conversation_id = event
+            .map(|e| e.conversation.id.to_string())
+            .or_else(|| {
+                message
+                    .message_attributes
+                    .get(queue::CONVERSATION_ID)
+                    .and_then(|a| a.string_value.clone())
+            })
+            .unwrap_or_default();
+        let advice = error.advice();
+        let mut request = self
+            .sqs
+            .send_message()
+            .queue_url(&self.dlq_url)
+            .message_body(message.body.clone().unwrap_or_default())
+            .message_attributes(queue::ERROR_CODE, string_attribute(&error.code()))
+            .message_attributes(
+                queue::ERROR_MESSAGE,
+                string_attribute(&truncate_chars(&advice, MAX_ADVICE_CHARS)),
+            )
+            .message_attributes(
+                queue::FAILED_AT,
+                string_attribute(&chrono::Utc::now().to_rfc3339()),
+            )
+            .message_attributes(
+                queue::ORIGINAL_MESSAGE_ID,
+                string_attribute(if message_id.is_empty() {
+                    "unknown"
+                } else {
+                    message_id
+                }),
+            );
+        if !conversation_id.is_empty() {
+            request = request
+                .message_attributes(queue::CONVERSATION_ID, string_attribute(&conversation_id));
+        }
+        if let Some(id) = event.and_then(|e| e.event_id.as_deref()) {
+            request = request.message_attributes(queue::EVENT_ID, string_attribute(id));
+        }
+        match request.send().await {
+            Ok(_) => {
+                tracing::error!(
+                    message_id,
+                    conversation_id,
+                    outcome = "dead_lettered",
+                    error_code = error.code(),
+                    error = advice,
+                    "conversation moved to the dead-letter queue: fix the cause, then redrive"
+                );
+                metrics::counter!("conversations_dead_lettered", "code" => error.code())
+                    .increment(1);
+                Disposition::Parked
+            }
+            Err(e) => {
+                tracing::error!(message_id, conversation_id, error = %DisplayErrorContext(&e), "could not move the record to the DLQ; it stays in the queue");
+                Disposition::RetryLater
+            }
+        }
+    }
+}

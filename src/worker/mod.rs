@@ -1,0 +1,143 @@
+//! The worker: an SQS batch of close events → one Salesforce Case each.
+//!
+//! Orchestration only: what to write is decided by [`crate::case`]; how to
+//! talk to Salesforce by [`crate::salesforce`]. One job per file:
+//!
+//! - [`batch`]: a batch's records, grouped by customer, each to a [`Disposition`].
+//! - [`conversation`]: one conversation: read → plan → write → files.
+//! - [`read`]: the one Composite of reads (users, Contact, Case, comments).
+//! - [`write`]: the atomic Composite that creates the Case, and further comments.
+//! - [`attachments`]: downloads from WitiOp and uploads as ContentVersions.
+//! - [`dead_letter`]: parking a record that can never succeed, with its reason.
+//! - [`settings`]: the Salesforce secret re-read when a login is refused.
+//! - [`error`]: why a record failed, its class, and advice for an admin.
+//!
+//! # Exactly once
+//!
+//! SQS delivers at least once, WitiOp retries deliveries, an operator may
+//! redrive the DLQ, and a Lambda may die at any instruction. The worker is
+//! therefore written so that running a conversation again converges on the
+//! same Salesforce state instead of adding to it:
+//!
+//! 1. **Find before write.** Every run starts with one Composite of reads that
+//!    looks the Case up by its key (the `case_external_id_field` when
+//!    configured, else its Subject `<number> [<conversation id>]`) and, through
+//!    a composite reference to that Case, reads the comments it already has.
+//! 2. **Write atomically.** A new Case is written in one Composite with
+//!    `allOrNone`: the Contact (when new), the Case and its comments either all
+//!    exist afterwards or none does. A crash before or during that call leaves
+//!    nothing behind; a crash after it is seen by the next run's reads.
+//! 3. **Write only what is missing.** A Case that exists gets only the comments
+//!    the reads did not find (compared as a multiset of bodies, so two identical
+//!    messages still make two comments) and only the files not yet uploaded
+//!    (each ContentVersion carries its attachment's key in `Description`).
+//!    Conversations longer than one Composite can hold continue in further
+//!    calls; if one of those fails, the next run resumes from what exists.
+//! 4. **Upsert when possible.** With an External ID field the Case write is an
+//!    upsert on it, so even two workers racing on duplicate deliveries of one
+//!    conversation cannot create two Cases. Without one, the Subject lookup
+//!    covers every sequential repeat (redelivery, redrive, WitiOp retry); two
+//!    duplicates processed at the very same moment by two instances are the
+//!    one case it cannot exclude, which is why the README recommends the field.
+//!    Inside one batch, records of the same customer run one after the other,
+//!    so a duplicate finds what its twin wrote.
+//! 5. **A Contact is created only with its Case**, inside the same atomic
+//!    write, so a repeat finds the Case (and its ContactId) rather than
+//!    creating a second Contact.
+
+mod attachments;
+mod batch;
+mod conversation;
+mod dead_letter;
+mod error;
+mod read;
+mod settings;
+mod write;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use secrecy::SecretString;
+
+pub use batch::{handle_batch, BatchFailed, Disposition};
+pub use conversation::CaseOutcome;
+pub use error::RecordError;
+pub use settings::SettingsSource;
+
+use crate::config::CasePolicy;
+use crate::salesforce::SalesforceClient;
+
+/// The Salesforce client and the Case policy in force: both come from the
+/// Salesforce secret and are replaced together when it changes.
+pub(crate) struct Active {
+    pub(crate) client: Arc<SalesforceClient>,
+    pub(crate) policy: Arc<CasePolicy>,
+}
+
+/// What the worker needs, built once per cold start.
+pub struct Worker {
+    active: RwLock<Arc<Active>>,
+    settings_source: Option<SettingsSource>,
+    last_reload: Mutex<Option<std::time::Instant>>,
+    pub sqs: aws_sdk_sqs::Client,
+    pub dlq_url: String,
+    /// For attachment downloads from WitiOp.
+    pub http: reqwest::Client,
+    pub witiop_api_token: Option<SecretString>,
+    /// Records of one batch processed at the same time.
+    pub concurrency: usize,
+    /// Where attachments wait between download and upload.
+    pub spool_dir: PathBuf,
+    /// Usernames → active user id, per cold start. Only users found are
+    /// kept: one created after a failure is found on the next attempt.
+    users: Mutex<HashMap<String, String>>,
+}
+
+impl Worker {
+    pub fn new(
+        salesforce: Arc<SalesforceClient>,
+        policy: CasePolicy,
+        sqs: aws_sdk_sqs::Client,
+        dlq_url: String,
+        http: reqwest::Client,
+        witiop_api_token: Option<SecretString>,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            active: RwLock::new(Arc::new(Active {
+                client: salesforce,
+                policy: Arc::new(policy),
+            })),
+            settings_source: None,
+            last_reload: Mutex::new(None),
+            sqs,
+            dlq_url,
+            http,
+            witiop_api_token,
+            concurrency: concurrency.max(1),
+            spool_dir: std::env::temp_dir(),
+            users: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Enables re-reading the Salesforce secret after a refused login.
+    pub fn with_settings_source(mut self, source: SettingsSource) -> Self {
+        self.settings_source = Some(source);
+        self
+    }
+
+    /// The Salesforce client in force.
+    pub fn salesforce(&self) -> Arc<SalesforceClient> {
+        self.active().client.clone()
+    }
+
+    /// The Case policy in force.
+    pub fn policy(&self) -> Arc<CasePolicy> {
+        self.active().policy.clone()
+    }
+
+    fn active(&self) -> Arc<Active> {
+        self.active.read().expect("settings lock").clone()
+    }
+}
