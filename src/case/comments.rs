@@ -6,9 +6,14 @@ use serde_json::{json, Value};
 use super::fields::{salesforce_datetime, utc_text};
 use crate::event::{Attachment, Conversation, Message, Sender};
 use crate::phone::CustomerNumber;
+use crate::text::truncate_bytes;
 
 /// CaseComment.CommentBody holds at most this many bytes.
 pub const COMMENT_MAX_BYTES: usize = 4000;
+/// The header line (who wrote it, when) is cut to this many bytes.
+const HEADER_MAX_BYTES: usize = 600;
+/// Room kept for `" (part 99999/99999)"`.
+const PART_LABEL_MAX_BYTES: usize = 20;
 /// Attachment lines start with this; the duplicate check ignores what follows,
 /// because an attachment's fate (uploaded or not) may differ between attempts.
 const ATTACHMENT_MARK: &str = "\n📎 ";
@@ -169,7 +174,7 @@ fn header(conversation: &Conversation, number: &CustomerNumber, message: &Messag
     format!("{who} · {}", utc_text(message.sent_at))
 }
 
-fn attachment_line(a: &Attachment, fate: &AttachmentFate) -> String {
+pub(crate) fn attachment_line(a: &Attachment, fate: &AttachmentFate) -> String {
     let name = a
         .file_name
         .clone()
@@ -198,30 +203,41 @@ pub fn file_name_from_url(url: &str) -> String {
 }
 
 /// One body, or several when the text does not fit: each part repeats the
-/// header and says which part it is; attachments go with the last part.
+/// header and says which part it is. The text and its attachment lines are
+/// split as one, so neither a long text nor many attachments can exceed the
+/// limit, and the parts concatenate back to exactly what one body would hold.
 fn compose_bodies(header: Option<&str>, text: &str, attachments: &str) -> Vec<String> {
+    // A display name may be thousands of bytes: the header says who wrote the
+    // message, the Description keeps the full name.
+    let header = header.map(|h| {
+        if h.len() <= HEADER_MAX_BYTES {
+            h.to_owned()
+        } else {
+            format!("{}…", truncate_bytes(h, HEADER_MAX_BYTES - '…'.len_utf8()))
+        }
+    });
+    let header = header.as_deref();
     let single = join_body(header, None, text, attachments);
     if single.len() <= COMMENT_MAX_BYTES {
         return vec![single];
     }
-    // Room for "(part 99999/99999)\n" whatever the count turns out to be.
-    let overhead = header.map_or(0, |h| h.len() + 1) + 20;
-    let room = COMMENT_MAX_BYTES - overhead;
-    let mut chunks = split_text(text, room);
-    let last_fits = chunks
-        .last()
-        .is_some_and(|c| c.len() + attachments.len() <= room);
-    if !attachments.is_empty() && !last_fits {
-        chunks.push("");
-    }
+    let content = if text.is_empty() {
+        attachments.trim_start_matches('\n').to_owned()
+    } else {
+        format!("{text}{attachments}")
+    };
+    // The header is bounded, so the room is never small; the part label's
+    // length is reserved for any count a message can reach.
+    let overhead = header.map_or(0, |h| h.len() + 1) + PART_LABEL_MAX_BYTES + 1;
+    let room = COMMENT_MAX_BYTES.saturating_sub(overhead);
+    let chunks = split_text(&content, room);
     let total = chunks.len();
     chunks
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
             let part = format!("(part {}/{total})", i + 1);
-            let extra = if i + 1 == total { attachments } else { "" };
-            join_body(header, Some(&part), chunk, extra)
+            join_body(header, Some(&part), chunk, "")
         })
         .collect()
 }
@@ -252,7 +268,8 @@ fn join_body(header: Option<&str>, part: Option<&str>, text: &str, attachments: 
 /// boundaries, preferring a line break or space near the end of each piece.
 /// The pieces concatenate back to `text` exactly.
 pub fn split_text(text: &str, max_bytes: usize) -> Vec<&str> {
-    assert!(max_bytes >= 4, "a piece must hold any one character");
+    // Any one character fits in four bytes.
+    let max_bytes = max_bytes.max(4);
     let mut out = Vec::new();
     let mut rest = text;
     while rest.len() > max_bytes {

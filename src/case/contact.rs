@@ -6,10 +6,12 @@ use serde_json::{json, Map, Value};
 
 use crate::event::Conversation;
 use crate::phone::CustomerNumber;
-use crate::text::truncate_chars;
+use crate::text::truncate_utf16;
 
-const FIRST_NAME_MAX_CHARS: usize = 40;
-const LAST_NAME_MAX_CHARS: usize = 80;
+/// Field lengths, in UTF-16 code units as Salesforce counts them.
+const FIRST_NAME_MAX: usize = 40;
+const LAST_NAME_MAX: usize = 80;
+const PHONE_MAX: usize = 40;
 
 /// A Contact that a phone query returned.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -44,25 +46,28 @@ pub fn choose_contact(
 }
 
 /// Fields of the Contact created when none has the customer's number.
+/// Names longer than the fields are cut (the full name is in the Case's
+/// Description); a name with nothing printable falls back to the number.
 pub fn new_contact(conversation: &Conversation, number: &CustomerNumber) -> Value {
     let number = number.display();
-    let (first, last) = match &conversation.customer.name {
-        Some(name) => split_name(name),
-        None => (None, number.clone()),
+    let (first, last) = match conversation.customer.name.as_deref().map(split_name) {
+        Some((first, last)) if !last.is_empty() => (first, last),
+        _ => (None, number.clone()),
     };
     let mut fields = Map::new();
     if let Some(first) = first {
         fields.insert(
             "FirstName".into(),
-            json!(truncate_chars(&first, FIRST_NAME_MAX_CHARS)),
+            json!(truncate_utf16(&first, FIRST_NAME_MAX)),
         );
     }
     fields.insert(
         "LastName".into(),
-        json!(truncate_chars(&last, LAST_NAME_MAX_CHARS)),
+        json!(truncate_utf16(&last, LAST_NAME_MAX)),
     );
-    fields.insert("MobilePhone".into(), json!(number));
-    fields.insert("Phone".into(), json!(number));
+    let phone = truncate_utf16(&number, PHONE_MAX);
+    fields.insert("MobilePhone".into(), json!(phone));
+    fields.insert("Phone".into(), json!(phone));
     Value::Object(fields)
 }
 

@@ -5,18 +5,16 @@ use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 
 use crate::event::Conversation;
 use crate::phone::CustomerNumber;
-use crate::text::truncate_chars;
+use crate::text::truncate_utf16;
 
-const SUBJECT_MAX_CHARS: usize = 255;
-const DESCRIPTION_MAX_CHARS: usize = 32_000;
+/// Field lengths, in UTF-16 code units as Salesforce counts them.
+const SUBJECT_MAX: usize = 255;
+const DESCRIPTION_MAX: usize = 32_000;
 
 /// `<number> [<conversation id>]`, the number in E.164 when it parses.
 pub fn subject(conversation: &Conversation, number: &CustomerNumber) -> String {
     let number = number.display();
-    truncate_chars(
-        &format!("{number} [{}]", conversation.id),
-        SUBJECT_MAX_CHARS,
-    )
+    truncate_utf16(&format!("{number} [{}]", conversation.id), SUBJECT_MAX).to_owned()
 }
 
 /// The profiling at close and the conversation's times.
@@ -47,7 +45,7 @@ pub fn description(conversation: &Conversation, number: &CustomerNumber) -> Stri
             lines.push(format!("{}: {v}", capitalise(k)));
         }
     }
-    truncate_chars(&lines.join("\n"), DESCRIPTION_MAX_CHARS)
+    truncate_utf16(&lines.join("\n"), DESCRIPTION_MAX).to_owned()
 }
 
 /// Salesforce's dateTime format, in UTC with milliseconds.

@@ -73,8 +73,6 @@ pub enum ContactPlan {
 pub struct NewCase {
     pub contact: ContactPlan,
     pub fields: Map<String, Value>,
-    /// `(field, value)`: the External ID field and the conversation id.
-    pub external_id: Option<(String, String)>,
 }
 
 /// The Case the comments go to.
@@ -133,10 +131,6 @@ pub fn plan_case_writes(
                 None => ContactPlan::Create(new_contact(conversation, number)),
             },
             fields: case_fields(conversation, number, found, policy),
-            external_id: policy
-                .case_external_id_field
-                .clone()
-                .map(|field| (field, conversation.id.as_str().to_owned())),
         }),
     };
     Ok(CaseWrites { case, comments })
@@ -162,6 +156,11 @@ pub fn case_fields(
     // Case stays with the API user, which the worker logs as a warning.
     if let Some(owner) = found.agent_user.as_ref().or(found.default_owner.as_ref()) {
         fields.insert("OwnerId".into(), json!(owner));
+    }
+    if let Some(field) = &policy.case_external_id_field {
+        // Inserted, never upserted: an upsert refuses audit fields. The field
+        // is Unique, so a second insert answers DUPLICATE_VALUE.
+        fields.insert(field.clone(), json!(conversation.id.as_str()));
     }
     if policy.set_audit_fields {
         // The Case dates from the conversation's opening, like its first comment.

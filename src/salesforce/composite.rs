@@ -16,15 +16,49 @@ pub struct Subrequest {
     pub reference_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
+    /// Headers for this subrequest alone. A subrequest inherits only
+    /// `Accept`, `Authorization` and `Content-Type` from the Composite call,
+    /// and may not name those three (REST API Developer Guide, "Composite
+    /// Request Body" > "Composite Subrequest", requests_composite.htm), so
+    /// headers such as `Sforce-Auto-Assign` must be set here to take effect.
+    #[serde(
+        rename = "httpHeaders",
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "header_map"
+    )]
+    pub http_headers: Vec<(&'static str, &'static str)>,
 }
 
+fn header_map<S: serde::Serializer>(
+    headers: &[(&'static str, &'static str)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(headers.iter().copied())
+}
+
+/// Case assignment rules would otherwise re-own a Case the worker gave to the
+/// agent: absent, the header means TRUE (REST API Developer Guide,
+/// "Assignment Rule Header", headers_autoassign.htm).
+pub const NO_AUTO_ASSIGN: (&str, &str) = ("Sforce-Auto-Assign", "FALSE");
+/// An alert-type duplicate rule would otherwise block an API save with
+/// `DUPLICATES_DETECTED` (REST API Developer Guide, "Duplicate Rule Header",
+/// headers_duplicaterules.htm).
+pub const ALLOW_DUPLICATE_SAVE: (&str, &str) = ("Sforce-Duplicate-Rule-Header", "allowSave=true");
+
 impl Subrequest {
+    /// The same subrequest with one more header of its own.
+    pub fn with_header(mut self, header: (&'static str, &'static str)) -> Self {
+        self.http_headers.push(header);
+        self
+    }
+
     pub fn query(data_path: &str, reference_id: &str, soql: &str) -> Self {
         Self {
             method: "GET",
             url: format!("{data_path}/query?q={}", encode_component(soql)),
             reference_id: reference_id.to_owned(),
             body: None,
+            http_headers: Vec::new(),
         }
     }
 
@@ -47,6 +81,7 @@ impl Subrequest {
             url,
             reference_id: reference_id.to_owned(),
             body: None,
+            http_headers: Vec::new(),
         }
     }
 
@@ -56,25 +91,7 @@ impl Subrequest {
             url: format!("{data_path}/sobjects/{object}"),
             reference_id: reference_id.to_owned(),
             body: Some(fields),
-        }
-    }
-
-    pub fn upsert(
-        data_path: &str,
-        reference_id: &str,
-        object: &str,
-        field: &str,
-        value: &str,
-        fields: Value,
-    ) -> Self {
-        Self {
-            method: "PATCH",
-            url: format!(
-                "{data_path}/sobjects/{object}/{field}/{}",
-                encode_component(value)
-            ),
-            reference_id: reference_id.to_owned(),
-            body: Some(fields),
+            http_headers: Vec::new(),
         }
     }
 
@@ -84,6 +101,7 @@ impl Subrequest {
             url: format!("{data_path}/composite/sobjects"),
             reference_id: reference_id.to_owned(),
             body: Some(json!({"allOrNone": true, "records": records})),
+            http_headers: Vec::new(),
         }
     }
 }

@@ -46,10 +46,29 @@ impl SalesforceClient {
         records: &[Value],
         all_or_none: bool,
     ) -> Result<Vec<SaveResult>, SalesforceError> {
+        self.create_collection_with(records, all_or_none, &[]).await
+    }
+
+    /// The same, with request headers such as `Sforce-Duplicate-Rule-Header`.
+    /// Outside a Composite nothing in the body is read as a reference, so
+    /// this is how text containing `@{` reaches Salesforce unchanged.
+    pub async fn create_collection_with(
+        &self,
+        records: &[Value],
+        all_or_none: bool,
+        headers: &[(&'static str, &'static str)],
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
         let path = format!("{}/composite/sobjects", self.data_path());
         let body = json!({"allOrNone": all_or_none, "records": records});
-        self.json(Method::POST, &path, Some(&body), Replay::OnlyIfRejected)
-            .await
+        let build = |r: RequestBuilder| {
+            headers
+                .iter()
+                .fold(r.json(&body), |r, (name, value)| r.header(*name, *value))
+        };
+        let (_, bytes) = self
+            .send(Method::POST, &path, &build, Replay::OnlyIfRejected)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| SalesforceError::Decode(e.to_string()))
     }
 
     /// Composite: up to 25 subrequests in one API call.

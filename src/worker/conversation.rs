@@ -10,6 +10,7 @@ use super::Worker;
 use crate::case::{self, CasePlan, CommentDraft};
 use crate::event::CloseEvent;
 use crate::phone::CustomerNumber;
+use crate::salesforce::SalesforceError;
 
 /// A close event as the worker handles it: the customer's number parsed once.
 pub(crate) struct Job {
@@ -50,63 +51,95 @@ pub(crate) async fn process_conversation(
     let active = worker.active();
     let (sf, policy) = (&*active.client, &*active.policy);
     let conversation = &job.event.conversation;
-    let found = worker.read_state(sf, policy, job).await?;
-    if found.agent_user.is_none() {
-        tracing::warn!(
-            conversation_id = %conversation.id,
-            agent_email = conversation.agent.email,
-            "no active Salesforce user has the agent's e-mail: the Case goes to the default owner"
-        );
-    }
-
-    // Attachments: fetched before anything is written, so each comment can
-    // say truthfully what became of its files.
-    let uploaded_keys = match (
-        &found.case,
-        policy.add_attachments && has_attachments(&job.event),
-    ) {
-        (Some(c), true) => attachments::existing_file_keys(sf, &c.id).await?,
-        _ => HashSet::new(),
-    };
-    let files = if policy.add_attachments {
-        worker.fetch_attachments(&job.event, &uploaded_keys).await
-    } else {
-        Vec::new()
-    };
-    let fate = |m: usize, a: usize| attachments::fate(policy.add_attachments, &files, m, a);
-    let writes = case::plan_case_writes(conversation, &job.number, &found, policy, &fate)?;
-
-    let mut outcome = CaseOutcome {
-        case_id: String::new(),
-        case_number: None,
-        case_created: false,
-        contact_created: false,
-        comments_created: 0,
-        attachments_uploaded: 0,
-    };
-    let mut remaining: &[CommentDraft] = &writes.comments;
-    match &writes.case {
-        CasePlan::Existing(existing) => {
-            outcome.case_id = existing.id.clone();
-            outcome.case_number = existing.case_number.clone();
+    let mut raced = false;
+    loop {
+        let found = worker.read_state(sf, policy, job).await?;
+        if found.agent_user.is_none() {
+            tracing::warn!(
+                conversation_id = %conversation.id,
+                agent_email = conversation.agent.email,
+                "no active Salesforce user has the agent's e-mail: the Case goes to the default owner"
+            );
         }
-        CasePlan::Create(new_case) => {
-            let first = write_new_case(sf, new_case, remaining).await?;
-            outcome.case_id = first.case_id;
-            outcome.case_number = first.case_number;
-            outcome.case_created = first.created;
-            outcome.contact_created = first.contact_created;
-            outcome.comments_created = first.comments_written;
-            remaining = &remaining[first.comments_written..];
+
+        // Attachments: fetched before anything is written, so each comment can
+        // say truthfully what became of its files.
+        let uploaded_keys = match (
+            &found.case,
+            policy.add_attachments && has_attachments(&job.event),
+        ) {
+            (Some(c), true) => attachments::existing_file_keys(sf, &c.id).await?,
+            _ => HashSet::new(),
+        };
+        let files = if policy.add_attachments {
+            worker.fetch_attachments(&job.event, &uploaded_keys).await
+        } else {
+            Vec::new()
+        };
+        let fate = |m: usize, a: usize| attachments::fate(policy.add_attachments, &files, m, a);
+        let writes = case::plan_case_writes(conversation, &job.number, &found, policy, &fate)?;
+
+        let mut outcome = CaseOutcome {
+            case_id: String::new(),
+            case_number: None,
+            case_created: false,
+            contact_created: false,
+            comments_created: 0,
+            attachments_uploaded: 0,
+        };
+        let mut remaining: &[CommentDraft] = &writes.comments;
+        match &writes.case {
+            CasePlan::Existing(existing) => {
+                outcome.case_id = existing.id.clone();
+                outcome.case_number = existing.case_number.clone();
+            }
+            CasePlan::Create(new_case) => match write_new_case(sf, new_case, remaining).await {
+                Ok(first) => {
+                    outcome.case_id = first.case_id;
+                    outcome.case_number = first.case_number;
+                    outcome.case_created = true;
+                    outcome.contact_created = first.contact_created;
+                    outcome.comments_created = first.comments_written;
+                    remaining = &remaining[first.comments_written..];
+                }
+                // Another delivery inserted the Case between our read and our
+                // write: read again and write only what it lacks.
+                Err(RecordError::Salesforce(e))
+                    if !raced
+                        && is_external_id_clash(&e, policy.case_external_id_field.as_deref()) =>
+                {
+                    tracing::info!(
+                        conversation_id = %conversation.id,
+                        "the Case was created by another delivery; continuing with it"
+                    );
+                    raced = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
         }
+        while !remaining.is_empty() {
+            let written = write_comments(sf, &outcome.case_id, remaining).await?;
+            outcome.comments_created += written;
+            remaining = &remaining[written..];
+        }
+        outcome.attachments_uploaded = worker
+            .upload_attachments(sf, &job.event, &outcome.case_id, &files)
+            .await?;
+        return Ok(outcome);
     }
-    while !remaining.is_empty() {
-        let written = write_comments(sf, &outcome.case_id, remaining).await?;
-        outcome.comments_created += written;
-        remaining = &remaining[written..];
+}
+
+/// `DUPLICATE_VALUE` on the External ID field: the Case exists already
+/// (the field is Unique; configuration.md).
+fn is_external_id_clash(e: &SalesforceError, field: Option<&str>) -> bool {
+    let Some(field) = field else { return false };
+    match e {
+        SalesforceError::Api { errors, .. } => errors.iter().any(|err| {
+            err.code == "DUPLICATE_VALUE"
+                && (err.fields.iter().any(|f| f.eq_ignore_ascii_case(field))
+                    || err.message.contains(field))
+        }),
+        _ => false,
     }
-    outcome.attachments_uploaded = worker
-        .upload_attachments(sf, &job.event, &outcome.case_id, &files)
-        .await?;
-    Ok(outcome)
 }

@@ -1,33 +1,69 @@
 //! The writes: one atomic Composite that creates the Case (with its Contact
 //! when new, and as many comments as fit), then further comments.
+//!
+//! Salesforce resolves `@{…}` anywhere in a Composite subrequest, inside
+//! string values too, and documents no escape (REST API Developer Guide,
+//! "Composite", requests_composite.htm). Text a person wrote that contains
+//! `@{` therefore never travels in a Composite: such records go through
+//! sObject Collections called directly, where a body is only data. A
+//! conversation without `@{` keeps the two-call economy.
 
 use serde_json::{json, Value};
 
 use super::error::RecordError;
 use crate::case::{CommentDraft, ContactPlan, NewCase};
+use crate::salesforce::composite::{ALLOW_DUPLICATE_SAVE, NO_AUTO_ASSIGN};
 use crate::salesforce::error::{HALTED, ROLLED_BACK};
 use crate::salesforce::records::{case_number_query, CaseNumberRow};
-use crate::salesforce::{SalesforceClient, SalesforceError, SubResponse, Subrequest};
+use crate::salesforce::{SalesforceClient, SalesforceError, SaveResult, SubResponse, Subrequest};
 
 /// Comments per sObject Collection, and collections per Composite.
 const COLLECTION_SIZE: usize = 200;
 const COLLECTIONS_PER_COMPOSITE: usize = 5;
+/// What Salesforce would read as a Composite reference.
+const REFERENCE_MARK: &str = "@{";
 
 /// What the first write did.
 pub(crate) struct FirstWrite {
     pub case_id: String,
     pub case_number: Option<String>,
-    pub created: bool,
     pub contact_created: bool,
     pub comments_written: usize,
 }
 
-/// One atomic Composite: Contact (if new), Case, and as many comments as fit.
+/// True when a string anywhere in `value` would be read as a reference.
+fn has_reference_text(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains(REFERENCE_MARK),
+        Value::Array(items) => items.iter().any(has_reference_text),
+        Value::Object(map) => map.values().any(has_reference_text),
+        _ => false,
+    }
+}
+
+/// The leading comments that may travel in a Composite: those before the
+/// first one containing `@{`.
+fn composite_safe_prefix(comments: &[CommentDraft]) -> usize {
+    comments
+        .iter()
+        .position(|c| c.body.contains(REFERENCE_MARK))
+        .unwrap_or(comments.len())
+}
+
+/// Creates the Case: in one atomic Composite with its new Contact and as many
+/// comments as fit, unless their text forbids it.
 pub(crate) async fn write_new_case(
     sf: &SalesforceClient,
     new_case: &NewCase,
     comments: &[CommentDraft],
 ) -> Result<FirstWrite, RecordError> {
+    let contact_text = match &new_case.contact {
+        ContactPlan::Create(fields) => has_reference_text(fields),
+        ContactPlan::Existing(_) => false,
+    };
+    if contact_text || has_reference_text(&Value::Object(new_case.fields.clone())) {
+        return write_new_case_directly(sf, new_case).await;
+    }
     let path = sf.data_path();
     let mut requests = Vec::new();
     let mut fields = new_case.fields.clone();
@@ -37,24 +73,22 @@ pub(crate) async fn write_new_case(
             false
         }
         ContactPlan::Create(contact) => {
-            requests.push(Subrequest::create(
-                &path,
-                "contact",
-                "Contact",
-                contact.clone(),
-            ));
+            // The worker has found no Contact with the number: an alert rule
+            // matching on the name must not block the Case.
+            requests.push(
+                Subrequest::create(&path, "contact", "Contact", contact.clone())
+                    .with_header(ALLOW_DUPLICATE_SAVE),
+            );
             fields.insert("ContactId".into(), json!("@{contact.id}"));
             true
         }
     };
-    let fields = Value::Object(fields);
-    match &new_case.external_id {
-        Some((field, value)) => requests.push(Subrequest::upsert(
-            &path, "case", "Case", field, value, fields,
-        )),
-        None => requests.push(Subrequest::create(&path, "case", "Case", fields)),
-    }
-    let chunks: Vec<&[CommentDraft]> = comments.chunks(COLLECTION_SIZE).collect();
+    requests.push(
+        Subrequest::create(&path, "case", "Case", Value::Object(fields))
+            .with_header(NO_AUTO_ASSIGN),
+    );
+    let safe = &comments[..composite_safe_prefix(comments)];
+    let chunks: Vec<&[CommentDraft]> = safe.chunks(COLLECTION_SIZE).collect();
     // One slot of five goes to reading the CaseNumber when it is free.
     let collections = chunks.len().min(COLLECTIONS_PER_COMPOSITE);
     for (i, chunk) in chunks.iter().take(collections).enumerate() {
@@ -70,21 +104,13 @@ pub(crate) async fn write_new_case(
     }
     let answers = sf.composite(&requests, true).await?;
     composite_failure(&answers)?;
-    let case_answer = answers
+    let case_id = answers
         .iter()
         .find(|a| a.reference_id == "case")
-        .ok_or_else(|| SalesforceError::Decode("no answer for the Case".into()))?;
-    let case_id = case_answer
-        .body
-        .get("id")
+        .and_then(|a| a.body.get("id"))
         .and_then(Value::as_str)
         .ok_or_else(|| SalesforceError::Decode("the Case answer has no id".into()))?
         .to_owned();
-    let created = case_answer
-        .body
-        .get("created")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
     let case_number = answers
         .iter()
         .find(|a| a.reference_id == "number")
@@ -94,20 +120,71 @@ pub(crate) async fn write_new_case(
     Ok(FirstWrite {
         case_id,
         case_number,
-        created,
         contact_created,
         comments_written: chunks.iter().take(collections).map(|c| c.len()).sum(),
     })
 }
 
-/// Further comments of an existing Case: one atomic Composite of collections.
+/// The Contact and the Case through sObject Collections, one call each. Not
+/// atomic, but convergent: a Contact left without its Case is found by its
+/// number on the next run and reused.
+async fn write_new_case_directly(
+    sf: &SalesforceClient,
+    new_case: &NewCase,
+) -> Result<FirstWrite, RecordError> {
+    let mut fields = new_case.fields.clone();
+    let (contact_id, contact_created) = match &new_case.contact {
+        ContactPlan::Existing(id) => (id.clone(), false),
+        ContactPlan::Create(contact) => {
+            let id = create_one(sf, "Contact", contact, &[ALLOW_DUPLICATE_SAVE]).await?;
+            (id, true)
+        }
+    };
+    fields.insert("ContactId".into(), json!(contact_id));
+    let case_id = create_one(sf, "Case", &Value::Object(fields), &[NO_AUTO_ASSIGN]).await?;
+    Ok(FirstWrite {
+        case_id,
+        case_number: None,
+        contact_created,
+        comments_written: 0,
+    })
+}
+
+async fn create_one(
+    sf: &SalesforceClient,
+    object: &str,
+    fields: &Value,
+    headers: &[(&'static str, &'static str)],
+) -> Result<String, RecordError> {
+    let mut record = fields.clone();
+    record["attributes"] = json!({ "type": object });
+    let results = sf.create_collection_with(&[record], true, headers).await?;
+    collection_failure(&results)?;
+    results
+        .into_iter()
+        .next()
+        .and_then(|r| r.id)
+        .ok_or_else(|| SalesforceError::Decode(format!("the {object} answer has no id")).into())
+}
+
+/// Writes the next comments of an existing Case, in order; returns how many.
+/// Those without `@{` go up to 1,000 in one atomic Composite; a chunk that
+/// has one goes alone through a direct sObject Collection.
 pub(crate) async fn write_comments(
     sf: &SalesforceClient,
     case_id: &str,
     comments: &[CommentDraft],
 ) -> Result<usize, RecordError> {
+    let safe = composite_safe_prefix(comments);
+    if safe == 0 {
+        let chunk = &comments[..comments.len().min(COLLECTION_SIZE)];
+        let records: Vec<Value> = chunk.iter().map(|c| c.record(case_id)).collect();
+        let results = sf.create_collection_with(&records, true, &[]).await?;
+        collection_failure(&results)?;
+        return Ok(chunk.len());
+    }
     let path = sf.data_path();
-    let chunks: Vec<&[CommentDraft]> = comments
+    let chunks: Vec<&[CommentDraft]> = comments[..safe]
         .chunks(COLLECTION_SIZE)
         .take(COLLECTIONS_PER_COMPOSITE)
         .collect();
@@ -130,7 +207,24 @@ pub(crate) async fn write_comments(
 /// The error of an `allOrNone` Composite: the subrequest that really failed,
 /// not those Salesforce halted or rolled back because of it.
 fn composite_failure(answers: &[SubResponse]) -> Result<(), RecordError> {
-    let mut errors: Vec<SalesforceError> = answers.iter().filter_map(SubResponse::error).collect();
+    let errors: Vec<SalesforceError> = answers.iter().filter_map(SubResponse::error).collect();
+    first_cause(errors)
+}
+
+/// The same for the save results of a direct sObject Collection.
+fn collection_failure(results: &[SaveResult]) -> Result<(), RecordError> {
+    let errors: Vec<SalesforceError> = results
+        .iter()
+        .filter(|r| !r.success)
+        .map(|r| SalesforceError::Api {
+            status: 400,
+            errors: r.errors.clone(),
+        })
+        .collect();
+    first_cause(errors)
+}
+
+fn first_cause(mut errors: Vec<SalesforceError>) -> Result<(), RecordError> {
     if errors.is_empty() {
         return Ok(());
     }
@@ -139,4 +233,29 @@ fn composite_failure(answers: &[SubResponse]) -> Result<(), RecordError> {
         .position(|e| !matches!(e.code(), Some(ROLLED_BACK | HALTED)))
         .unwrap_or(0);
     Err(RecordError::Salesforce(errors.swap_remove(cause)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comment(body: &str) -> CommentDraft {
+        CommentDraft {
+            body: body.into(),
+            created_by: None,
+            created_date: None,
+        }
+    }
+
+    #[test]
+    fn reference_text_is_found_anywhere() {
+        assert!(has_reference_text(&json!({"a": [{"b": "x @{y} z"}]})));
+        assert!(!has_reference_text(
+            &json!({"a": ["@", "{", "@ {x}"], "n": 1})
+        ));
+        let comments = [comment("ok"), comment("my code is @{x}"), comment("ok")];
+        assert_eq!(composite_safe_prefix(&comments), 1);
+        assert_eq!(composite_safe_prefix(&comments[1..]), 0);
+        assert_eq!(composite_safe_prefix(&comments[2..]), 1);
+    }
 }
