@@ -332,8 +332,9 @@ async fn content_version_is_uploaded_as_multipart() {
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let entity = json!({"Title": "invoice.pdf", "PathOnClient": "invoice.pdf", "FirstPublishLocationId": case});
     let d = data.clone();
+    let length = data.len() as u64;
     let id = client
-        .upload_content_version(&entity, "invoice.pdf", "application/pdf", move || {
+        .upload_content_version(&entity, "invoice.pdf", "application/pdf", length, move || {
             reqwest::Body::from(d.clone())
         })
         .await

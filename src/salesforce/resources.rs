@@ -96,6 +96,7 @@ impl SalesforceClient {
         entity: &Value,
         file_name: &str,
         content_type: &str,
+        length: u64,
         data: impl Fn() -> reqwest::Body + Sync,
     ) -> Result<String, SalesforceError> {
         let path = format!("{}/sobjects/ContentVersion", self.data_path());
@@ -104,11 +105,14 @@ impl SalesforceClient {
             let json_part = reqwest::multipart::Part::text(entity_text.clone())
                 .mime_str("application/json")
                 .expect("static mime type");
-            let file_part = reqwest::multipart::Part::stream(data())
+            // Every part's length known, the request states its
+            // Content-Length instead of a chunked body of unknown size.
+            let file_part = reqwest::multipart::Part::stream_with_length(data(), length)
                 .file_name(file_name.to_owned())
                 .mime_str(content_type)
                 .unwrap_or_else(|_| {
-                    reqwest::multipart::Part::stream(data()).file_name(file_name.to_owned())
+                    reqwest::multipart::Part::stream_with_length(data(), length)
+                        .file_name(file_name.to_owned())
                 });
             let form = reqwest::multipart::Form::new()
                 .part("entity_content", json_part)

@@ -50,6 +50,7 @@ pub(crate) struct Spooled {
 
 struct SpoolFile {
     path: PathBuf,
+    length: u64,
     file_name: String,
     content_type: String,
 }
@@ -174,8 +175,9 @@ impl Worker {
             std::process::id(),
             next_spool_number()
         ));
-        let spool = SpoolFile {
+        let mut spool = SpoolFile {
             path: path.clone(),
+            length: 0,
             file_name: attachment
                 .file_name
                 .clone()
@@ -194,6 +196,7 @@ impl Worker {
             file.write_all(&chunk).await?;
         }
         file.flush().await?;
+        spool.length = total;
         Ok(spool)
     }
 
@@ -214,7 +217,8 @@ impl Worker {
                 "Description": f.key,
             });
             let path = spool.path.clone();
-            sf.upload_content_version(&entity, &spool.file_name, &spool.content_type, move || {
+            let length = spool.length;
+            sf.upload_content_version(&entity, &spool.file_name, &spool.content_type, length, move || {
                 // Re-opened on every attempt, so a retry streams the file again.
                 match std::fs::File::open(&path) {
                     Ok(file) => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(

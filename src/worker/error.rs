@@ -47,6 +47,9 @@ impl RecordError {
             "invalid_grant" => format!("{self}. Check username, password and security token in the Salesforce secret (or that the password flow is allowed), then redrive"),
             "invalid_client_id" | "invalid_client" => format!("{self}. Check consumer_key/consumer_secret against the Connected App, then redrive"),
             "INVALID_FIELD" => format!("{self}. A field does not exist or the API user cannot see it: check field-level security (and case_external_id_field)"),
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" => format!("{self}. Case Origin is a restricted picklist without the configured value: set \"case_origin\" in the Salesforce secret to one of its values (or null), or add the value to the picklist, then redrive"),
+            "DUPLICATES_DETECTED" => format!("{self}. A duplicate rule blocked the save: let the API user bypass it or make the rule an alert, then redrive"),
+            "DUPLICATE_VALUE" => format!("{self}. A Unique field clashes: check that case_external_id_field names a field that holds only WitiOp conversation ids"),
             _ => self.to_string(),
         }
     }
