@@ -80,6 +80,12 @@ pub struct WorkerEnv {
     pub dlq_url: String,
     /// How many records of one batch are processed at the same time.
     pub record_concurrency: usize,
+    /// The main queue, whose records the worker backs off.
+    pub queue_url: Option<String>,
+    /// First backoff of a record that failed for a transient reason.
+    pub retry_base_seconds: u64,
+    /// Longest backoff (SQS allows at most 12 hours).
+    pub retry_cap_seconds: u64,
 }
 
 impl WorkerEnv {
@@ -90,6 +96,11 @@ impl WorkerEnv {
             salesforce_token_secret_id: env("SALESFORCE_TOKEN_SECRET_ID")?,
             dlq_url: env("DLQ_URL")?,
             record_concurrency: env_number("RECORD_CONCURRENCY", 10usize)?.max(1),
+            queue_url: std::env::var("QUEUE_URL")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+            retry_base_seconds: env_number("RETRY_BASE_SECONDS", 60u64)?.max(1),
+            retry_cap_seconds: env_number("RETRY_CAP_SECONDS", 43_200u64)?.clamp(1, 43_200),
         })
     }
 }

@@ -15,9 +15,18 @@ use serde_json::{Map, Value};
 /// The only event type that is turned into a Case; others are acknowledged and dropped.
 pub const CLOSED_TYPE: &str = "conversation.closed";
 
-/// Longest conversation id accepted: it goes into a 255-character Subject and
-/// an External ID field, so anything near that length is certainly not an id.
-const MAX_CONVERSATION_ID_CHARS: usize = 100;
+/// Bounds of machine identifiers (witiop-close-event.md, "Bounds"): values
+/// outside them are refused with a 400 so that nothing downstream (SQS
+/// attributes and deduplication ids, SOQL, Salesforce fields) refuses them
+/// later. Text a person wrote has no bound of its own.
+const MAX_CONVERSATION_ID_CHARS: usize = 64;
+const MAX_EVENT_ID_CHARS: usize = 128;
+const MAX_NUMBER_CHARS: usize = 32;
+const MIN_NUMBER_DIGITS: usize = 5;
+const MAX_EMAIL_CHARS: usize = 254;
+const MAX_MESSAGE_ID_CHARS: usize = 256;
+const MAX_URL_CHARS: usize = 2048;
+const MAX_FILE_NAME_CHARS: usize = 255;
 
 /// A validation failure, naming the field path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
@@ -51,15 +60,6 @@ pub struct CloseEvent {
     pub event_id: Option<String>,
     pub occurred_at: Option<DateTime<FixedOffset>>,
     pub conversation: Conversation,
-}
-
-impl CloseEvent {
-    /// The key under which duplicates of this event are recognised.
-    pub fn idempotency_key(&self) -> &str {
-        self.event_id
-            .as_deref()
-            .unwrap_or(self.conversation.id.as_str())
-    }
 }
 
 /// WitiOp ids are numeric today; the contract treats them as opaque strings.
@@ -149,6 +149,16 @@ pub fn parse_value(value: &Value) -> Result<ParsedBody, InvalidEvent> {
     let event_id = optional_str(root, "", "event_id")?
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
+    if let Some(id) = &event_id {
+        // It becomes the SQS deduplication id and a message attribute.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+        if id.len() > MAX_EVENT_ID_CHARS || !id.chars().all(allowed) {
+            return Err(InvalidEvent::new(
+                "event_id",
+                format!("at most {MAX_EVENT_ID_CHARS} letters, digits and -_.: characters"),
+            ));
+        }
+    }
     let occurred_at = optional_time(root, "", "occurred_at")?;
     let conversation = parse_conversation(required(root, "", "conversation")?)?;
     Ok(ParsedBody::Closed(Box::new(CloseEvent {
@@ -168,6 +178,7 @@ fn parse_conversation(value: &Value) -> Result<Conversation, InvalidEvent> {
 
     let agent_obj = object(required(obj, P, "agent")?, "conversation.agent")?;
     let email = required_str(agent_obj, "conversation.agent", "email")?.trim();
+    bounded(email, MAX_EMAIL_CHARS, "conversation.agent.email")?;
     if !is_plausible_email(email) {
         return Err(InvalidEvent::new(
             "conversation.agent.email",
@@ -181,10 +192,11 @@ fn parse_conversation(value: &Value) -> Result<Conversation, InvalidEvent> {
 
     let customer_obj = object(required(obj, P, "customer")?, "conversation.customer")?;
     let number = required_str(customer_obj, "conversation.customer", "number")?.trim();
-    if !number.chars().any(|c| c.is_ascii_digit()) {
+    bounded(number, MAX_NUMBER_CHARS, "conversation.customer.number")?;
+    if number.chars().filter(char::is_ascii_digit).count() < MIN_NUMBER_DIGITS {
         return Err(InvalidEvent::new(
             "conversation.customer.number",
-            "holds no digit",
+            format!("holds fewer than {MIN_NUMBER_DIGITS} digits"),
         ));
     }
     let customer = Customer {
@@ -276,6 +288,9 @@ fn parse_profile(value: &Value) -> Result<Vec<(String, String)>, InvalidEvent> {
 fn parse_message(value: &Value, path: &str) -> Result<Message, InvalidEvent> {
     let obj = object(value, path)?;
     let id = optional_str(obj, path, "id")?.map(str::to_owned);
+    if let Some(id) = &id {
+        bounded(id, MAX_MESSAGE_ID_CHARS, &format!("{path}.id"))?;
+    }
     let sender = match required_str(obj, path, "sender")? {
         "customer" => Sender::Customer,
         "agent" => Sender::Agent,
@@ -318,6 +333,7 @@ fn parse_message(value: &Value, path: &str) -> Result<Message, InvalidEvent> {
 fn parse_attachment(value: &Value, path: &str) -> Result<Attachment, InvalidEvent> {
     let obj = object(value, path)?;
     let url = required_str(obj, path, "url")?.trim();
+    bounded(url, MAX_URL_CHARS, &format!("{path}.url"))?;
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
         _ => {
@@ -337,12 +353,27 @@ fn parse_attachment(value: &Value, path: &str) -> Result<Attachment, InvalidEven
             ))
         }
     };
+    let file_name = optional_nonblank(obj, path, "file_name")?;
+    if let Some(name) = &file_name {
+        bounded(name, MAX_FILE_NAME_CHARS, &format!("{path}.file_name"))?;
+    }
     Ok(Attachment {
         url: url.to_owned(),
-        file_name: optional_nonblank(obj, path, "file_name")?,
+        file_name,
         content_type: optional_nonblank(obj, path, "content_type")?,
         size,
     })
+}
+
+/// A machine identifier within its bound (witiop-close-event.md, "Bounds").
+fn bounded(value: &str, max_chars: usize, field: &str) -> Result<(), InvalidEvent> {
+    if value.chars().count() > max_chars {
+        return Err(InvalidEvent::new(
+            field,
+            format!("longer than {max_chars} characters"),
+        ));
+    }
+    Ok(())
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -468,7 +499,6 @@ mod tests {
             e.conversation.profile[0],
             ("category".into(), "Billing".into())
         );
-        assert_eq!(e.idempotency_key(), "0b6c2a8e-4f1d-4a53-9d1e-2f0a7b5d9c11");
     }
 
     /// Each row: a mutation of the sample and the field the error must name.
@@ -476,6 +506,49 @@ mod tests {
     fn violations_name_their_field() {
         type Mutate = fn(&mut Value);
         let cases: Vec<(Mutate, &str)> = vec![
+            (|v| v["event_id"] = json!("a".repeat(129)), "event_id"),
+            (|v| v["event_id"] = json!("evt\u{fffe}"), "event_id"),
+            (|v| v["event_id"] = json!("with space"), "event_id"),
+            (
+                |v| v["conversation"]["id"] = json!("9".repeat(65)),
+                "conversation.id",
+            ),
+            (
+                |v| {
+                    v["conversation"]["customer"]["number"] =
+                        json!("+39 333 123 4567 0000000000000000")
+                },
+                "conversation.customer.number",
+            ),
+            (
+                |v| v["conversation"]["customer"]["number"] = json!("+39 12"),
+                "conversation.customer.number",
+            ),
+            (
+                |v| {
+                    v["conversation"]["agent"]["email"] =
+                        json!(format!("{}@acme.example", "a".repeat(250)))
+                },
+                "conversation.agent.email",
+            ),
+            (
+                |v| v["conversation"]["messages"][0]["id"] = json!("m".repeat(257)),
+                "conversation.messages[0].id",
+            ),
+            (
+                |v| {
+                    v["conversation"]["messages"][2]["attachments"][0]["url"] =
+                        json!(format!("https://app.witiop.example/{}", "a".repeat(2048)))
+                },
+                "conversation.messages[2].attachments[0].url",
+            ),
+            (
+                |v| {
+                    v["conversation"]["messages"][2]["attachments"][0]["file_name"] =
+                        json!("f".repeat(256))
+                },
+                "conversation.messages[2].attachments[0].file_name",
+            ),
             (
                 |v| {
                     v["conversation"]["customer"]
@@ -596,7 +669,6 @@ mod tests {
             e.conversation.profile,
             vec![("score".into(), "5".into()), ("vip".into(), "true".into())]
         );
-        assert_eq!(e.idempotency_key(), "A-17");
     }
 
     #[test]

@@ -227,13 +227,24 @@ async fn copy_back(
             return Ok(moved);
         }
         for m in messages {
-            sqs.send_message()
+            let mut send = sqs
+                .send_message()
                 .queue_url(queue_url)
                 .message_body(m.body().unwrap_or_default())
-                .set_message_attributes(m.message_attributes.clone())
-                .send()
-                .await
-                .map_err(failed("SendMessage"))?;
+                .set_message_attributes(m.message_attributes.clone());
+            if queue_url.ends_with(".fifo") {
+                // The customer's group keeps its order; the parked message's
+                // own id deduplicates a move repeated after a crash.
+                let group = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                    .cloned()
+                    .unwrap_or_else(|| "redriven".to_owned());
+                send = send
+                    .message_group_id(group)
+                    .message_deduplication_id(m.message_id().unwrap_or_default());
+            }
+            send.send().await.map_err(failed("SendMessage"))?;
             if let Some(h) = m.receipt_handle() {
                 sqs.delete_message()
                     .queue_url(dlq_url)

@@ -4,6 +4,8 @@
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 
+use crate::event::CloseEvent;
+
 /// The conversation a message carries (webhook, kept through parking).
 pub const CONVERSATION_ID: &str = "conversation_id";
 /// WitiOp's `event_id`, when the event has one.
@@ -24,4 +26,47 @@ pub fn string_attribute(value: &str) -> MessageAttributeValue {
         .string_value(value)
         .build()
         .expect("the data type is set")
+}
+
+/// One customer, one FIFO message group: the number's digits, so that
+/// `+39 333…` and `0039333…` agree without a phone library on this cold path.
+/// SQS allows 128 characters; a longer run of digits is hashed.
+pub fn message_group_id(number: &str) -> String {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.strip_prefix("00").unwrap_or(&digits).to_owned();
+    if !digits.is_empty() && digits.len() <= 128 {
+        digits
+    } else {
+        hex_sha256(number.as_bytes())
+    }
+}
+
+/// WitiOp's `event_id` (validated to SQS's alphabet and length), else a hash
+/// of the conversation id and its closing time: a WitiOp retry within SQS's
+/// five-minute deduplication window never reaches the worker.
+pub fn deduplication_id(event: &CloseEvent) -> String {
+    match &event.event_id {
+        Some(id) => id.clone(),
+        None => {
+            let closed = event
+                .conversation
+                .closed_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default();
+            hex_sha256(format!("{}\n{closed}", event.conversation.id).as_bytes())
+        }
+    }
+}
+
+/// A deduplication id for a body with nothing better to go by.
+pub fn deduplication_id_of(body: &str) -> String {
+    hex_sha256(body.as_bytes())
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

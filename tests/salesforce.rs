@@ -334,9 +334,13 @@ async fn content_version_is_uploaded_as_multipart() {
     let d = data.clone();
     let length = data.len() as u64;
     let id = client
-        .upload_content_version(&entity, "invoice.pdf", "application/pdf", length, move || {
-            reqwest::Body::from(d.clone())
-        })
+        .upload_content_version(
+            &entity,
+            "invoice.pdf",
+            "application/pdf",
+            length,
+            move || reqwest::Body::from(d.clone()),
+        )
         .await
         .unwrap();
     assert!(id.starts_with("068"));

@@ -8,7 +8,7 @@ use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     witiop_salesforce::telemetry::init();
-    let metrics = witiop_salesforce::telemetry::init_metrics()?;
+    let metrics = witiop_salesforce::telemetry::init_metrics("webhook")?;
     let env = WebhookEnv::from_env()?;
     let sdk = load_sdk_config().await;
     let tokens = WebhookTokens::load(SecretStore::new(&sdk), env.witiop_secret_id.clone()).await?;

@@ -8,12 +8,12 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use witiop_salesforce::aws::{load_sdk_config, SecretStore};
 use witiop_salesforce::config::{SalesforceSettings, WitiopSecret, WorkerEnv};
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
-use witiop_salesforce::worker::{handle_batch, BatchFailed, SettingsSource, Worker};
+use witiop_salesforce::worker::{handle_batch, BatchFailed, RetrySchedule, SettingsSource, Worker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     witiop_salesforce::telemetry::init();
-    let metrics = witiop_salesforce::telemetry::init_metrics()?;
+    let metrics = witiop_salesforce::telemetry::init_metrics("worker")?;
     let env = WorkerEnv::from_env()?;
     let sdk = load_sdk_config().await;
     let store = SecretStore::new(&sdk);
@@ -50,6 +50,11 @@ async fn main() -> Result<(), Error> {
         witiop.api_token,
         env.record_concurrency,
     )
+    .with_retry_schedule(RetrySchedule {
+        queue_url: env.queue_url.clone(),
+        base: Duration::from_secs(env.retry_base_seconds),
+        cap: Duration::from_secs(env.retry_cap_seconds),
+    })
     .with_settings_source(SettingsSource {
         store,
         secret_id: env.salesforce_secret_id.clone(),

@@ -408,7 +408,7 @@ mod properties {
     fn conversation() -> impl Strategy<Value = Conversation> {
         let attachment = (
             proptest::string::string_regex("[a-z/._-]{0,300}").unwrap(),
-            proptest::option::of(person_text(300)),
+            proptest::option::of(person_text(255)),
         );
         let message = (
             any::<bool>(),

@@ -200,11 +200,16 @@ impl SalesforceClient {
             } else {
                 (err.error, err.error_description)
             };
+            if status.is_client_error() && status.as_u16() != 429 {
+                // Credentials Salesforce refused: someone has to fix the secret.
+                metrics::counter!("salesforce_logins_refused").increment(1);
+            }
             return Err(failed(status.as_u16(), error, description));
         }
         let ok: LoginOk = serde_json::from_slice(&body)
             .map_err(|e| failed(status.as_u16(), "unexpected answer".into(), e.to_string()))?;
         self.logins.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("salesforce_logins").increment(1);
         tracing::info!(flow = flow.as_str(), instance_url = %ok.instance_url, "logged in to Salesforce");
         Ok((
             Session {

@@ -231,10 +231,8 @@ impl SalesforceClient {
             Ok((status, body))
         } else {
             let error = SalesforceError::from_response(status.as_u16(), &body);
-            let code = error
-                .code()
-                .map_or_else(|| format!("HTTP_{}", status.as_u16()), str::to_owned);
-            metrics::counter!("salesforce_errors", "code" => code).increment(1);
+            metrics::counter!("salesforce_errors", "code" => metric_code(error.code()))
+                .increment(1);
             Err(error)
         }
     }
@@ -271,6 +269,19 @@ impl SalesforceClient {
         };
         let (_, bytes) = self.send(method, path, &build, replay).await?;
         serde_json::from_slice(&bytes).map_err(|e| SalesforceError::Decode(e.to_string()))
+    }
+}
+
+/// Error codes as a metric dimension: a small fixed set, so that an
+/// open-ended code cannot multiply custom metrics (each dimension value is
+/// a metric of its own on the bill).
+pub(crate) fn metric_code(code: Option<&str>) -> &'static str {
+    match code {
+        Some("INVALID_SESSION_ID") => "INVALID_SESSION_ID",
+        Some("REQUEST_LIMIT_EXCEEDED") => "REQUEST_LIMIT_EXCEEDED",
+        Some("SERVER_UNAVAILABLE") => "SERVER_UNAVAILABLE",
+        Some("UNABLE_TO_LOCK_ROW") => "UNABLE_TO_LOCK_ROW",
+        _ => "other",
     }
 }
 

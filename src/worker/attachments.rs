@@ -218,15 +218,21 @@ impl Worker {
             });
             let path = spool.path.clone();
             let length = spool.length;
-            sf.upload_content_version(&entity, &spool.file_name, &spool.content_type, length, move || {
-                // Re-opened on every attempt, so a retry streams the file again.
-                match std::fs::File::open(&path) {
-                    Ok(file) => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(
-                        tokio::fs::File::from_std(file),
-                    )),
-                    Err(_) => reqwest::Body::from(Vec::new()),
-                }
-            })
+            sf.upload_content_version(
+                &entity,
+                &spool.file_name,
+                &spool.content_type,
+                length,
+                move || {
+                    // Re-opened on every attempt, so a retry streams the file again.
+                    match std::fs::File::open(&path) {
+                        Ok(file) => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(
+                            tokio::fs::File::from_std(file),
+                        )),
+                        Err(_) => reqwest::Body::from(Vec::new()),
+                    }
+                },
+            )
             .await?;
             uploaded += 1;
             tracing::debug!(conversation_id = %event.conversation.id, file = spool.file_name, "attachment uploaded");

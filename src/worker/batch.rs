@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
+use tracing::Instrument;
 
 use super::conversation::{process_conversation, CaseOutcome, Job};
 use super::error::RecordError;
@@ -75,12 +76,26 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
             let limit_hit = &limit_hit;
             async move {
                 let mut out = Vec::with_capacity(group.len());
+                let mut blocked = false;
                 for record in group {
                     let id = record.message.message_id.clone().unwrap_or_default();
-                    out.push((
-                        id,
-                        process_record(worker, record, deadline, limit_hit).await,
-                    ));
+                    if blocked {
+                        // A customer's messages are processed in order: once
+                        // one is left for later, so are the ones after it
+                        // (Lambda's rule for FIFO partial batch responses).
+                        out.push((id, Disposition::RetryLater));
+                        continue;
+                    }
+                    let span = tracing::info_span!(
+                        "record",
+                        message_id = id.as_str(),
+                        conversation_id = tracing::field::Empty
+                    );
+                    let disposition = process_record(worker, record, deadline, limit_hit)
+                        .instrument(span)
+                        .await;
+                    blocked = disposition == Disposition::RetryLater;
+                    out.push((id, disposition));
                 }
                 out
             }
@@ -99,8 +114,10 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
 }
 
 /// Records of one customer (and so of one conversation) run one after the
-/// other: concurrent runs could each miss the other's new Contact or Case.
-/// Each body is parsed on its own, so one poison message fails alone.
+/// other, in the order SQS delivered them: concurrent runs could each miss
+/// the other's new Contact or Case. On a FIFO queue the customer is the
+/// message group; elsewhere the parsed number. Each body is parsed on its
+/// own, so one poison message fails alone.
 fn group_by_customer(event: SqsEvent) -> Vec<Vec<Record>> {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<Vec<Record>> = Vec::new();
@@ -110,8 +127,9 @@ fn group_by_customer(event: SqsEvent) -> Vec<Vec<Record>> {
                 ParsedBody::Closed(e) => Parsed::Closed(Box::new(Job::new(*e))),
                 ParsedBody::Ignored { event_type } => Parsed::Ignored { event_type },
             });
-        let key = match &parsed {
-            Ok(Parsed::Closed(job)) => Some(job.number.display()),
+        let key = match (message.attributes.get("MessageGroupId"), &parsed) {
+            (Some(group), _) => Some(format!("group:{group}")),
+            (None, Ok(Parsed::Closed(job))) => Some(job.number.display()),
             _ => None,
         };
         let record = Record { message, parsed };
@@ -157,6 +175,7 @@ async fn process_record(
         }
     };
     let conversation_id = job.event.conversation.id.to_string();
+    tracing::Span::current().record("conversation_id", conversation_id.as_str());
     if limit_hit.load(Ordering::Relaxed) {
         tracing::warn!(
             message_id,
@@ -164,6 +183,7 @@ async fn process_record(
             outcome = "deferred",
             "Salesforce API limit reached earlier in this batch"
         );
+        worker.back_off(message, ErrorClass::RetryLater).await;
         return Disposition::RetryLater;
     }
     let Some(remaining) = deadline.checked_duration_since(Instant::now() + DEADLINE_MARGIN) else {
@@ -212,6 +232,11 @@ async fn process_record(
                     "conversation left in the queue for a later attempt"
                 );
                 metrics::counter!("conversations_retried").increment(1);
+                // Running out of the invocation's time says nothing about
+                // Salesforce: the next delivery may simply come sooner.
+                if !matches!(e, RecordError::OutOfTime) {
+                    worker.back_off(message, class).await;
+                }
                 Disposition::RetryLater
             }
         },

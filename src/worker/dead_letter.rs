@@ -63,6 +63,25 @@ impl Worker {
         if let Some(id) = event.and_then(|e| e.event_id.as_deref()) {
             request = request.message_attributes(queue::EVENT_ID, string_attribute(id));
         }
+        if self.dlq_url.ends_with(".fifo") {
+            // The customer's group is kept, so a redrive restores its order.
+            // The delivery's own message id deduplicates: a crash between
+            // parking and deleting parks once, while the same event parked
+            // again after a redrive is a new message.
+            let group = message
+                .attributes
+                .get("MessageGroupId")
+                .cloned()
+                .or_else(|| event.map(|e| queue::message_group_id(&e.conversation.customer.number)))
+                .unwrap_or_else(|| "unparsed".to_owned());
+            request = request.message_group_id(group).message_deduplication_id(
+                if message_id.is_empty() {
+                    queue::deduplication_id_of(message.body.as_deref().unwrap_or(""))
+                } else {
+                    message_id.to_owned()
+                },
+            );
+        }
         match request.send().await {
             Ok(_) => {
                 tracing::error!(
@@ -73,7 +92,7 @@ impl Worker {
                     error = advice,
                     "conversation moved to the dead-letter queue: fix the cause, then redrive"
                 );
-                metrics::counter!("conversations_dead_lettered", "code" => error.code())
+                metrics::counter!("conversations_dead_lettered", "code" => error.metric_code())
                     .increment(1);
                 Disposition::Parked
             }

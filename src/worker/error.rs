@@ -36,6 +36,17 @@ impl RecordError {
         }
     }
 
+    /// A bounded version of [`Self::code`] for metric dimensions.
+    pub fn metric_code(&self) -> &'static str {
+        match self {
+            Self::InvalidEvent(_) => "invalid_event",
+            Self::Configuration(_) => "configuration",
+            Self::OutOfTime => "out_of_time",
+            Self::Salesforce(SalesforceError::Login { .. }) => "login_refused",
+            Self::Salesforce(_) => "salesforce",
+        }
+    }
+
     /// The same, in words an admin can act on.
     pub fn advice(&self) -> String {
         let code = self.code();

@@ -9,6 +9,7 @@
 //! - [`write`]: the atomic Composite that creates the Case, and further comments.
 //! - [`attachments`]: downloads from WitiOp and uploads as ContentVersions.
 //! - [`dead_letter`]: parking a record that can never succeed, with its reason.
+//! - [`backoff`]: how long a record that failed for a transient reason waits.
 //! - [`settings`]: the Salesforce secret re-read when a login is refused.
 //! - [`error`]: why a record failed, its class, and advice for an admin.
 //!
@@ -46,6 +47,7 @@
 //!    creating a second Contact.
 
 mod attachments;
+mod backoff;
 mod batch;
 mod conversation;
 mod dead_letter;
@@ -60,6 +62,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use secrecy::SecretString;
 
+pub use backoff::RetrySchedule;
 pub use batch::{handle_batch, BatchFailed, Disposition};
 pub use conversation::CaseOutcome;
 pub use error::RecordError;
@@ -89,6 +92,8 @@ pub struct Worker {
     pub concurrency: usize,
     /// Where attachments wait between download and upload.
     pub spool_dir: PathBuf,
+    /// How long a record that failed for a transient reason stays hidden.
+    pub retry: RetrySchedule,
     /// Usernames → active user id, per cold start. Only users found are
     /// kept: one created after a failure is found on the next attempt.
     users: Mutex<HashMap<String, String>>,
@@ -117,8 +122,15 @@ impl Worker {
             witiop_api_token,
             concurrency: concurrency.max(1),
             spool_dir: std::env::temp_dir(),
+            retry: RetrySchedule::default(),
             users: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Backs off records that failed for a transient reason.
+    pub fn with_retry_schedule(mut self, retry: RetrySchedule) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Enables re-reading the Salesforce secret after a refused login.

@@ -4,7 +4,7 @@
 //! handler would reach WitiOp as an opaque 502. The function never answers 2xx
 //! for an event it did not queue, so WitiOp's own retries cover SQS outages.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
@@ -12,131 +12,14 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use base64::Engine;
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use subtle::ConstantTimeEq;
-use tokio::sync::Mutex;
 
-use crate::aws::{SecretStore, SecretStoreError, PREVIOUS_STAGE};
-use crate::config::{ConfigError, WebhookEnv, WitiopSecret};
+use crate::config::WebhookEnv;
 use crate::event::{parse_body, ParsedBody};
+
+mod tokens;
 use crate::queue;
-
-/// How often a token that does not match may trigger a re-read of the secret:
-/// often enough that a rotation takes effect within a minute, rarely enough
-/// that a caller with a wrong token cannot hammer Secrets Manager.
-const TOKEN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Failure to load the webhook tokens.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error(transparent)]
-    Store(#[from] SecretStoreError),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("secret {0} has no value")]
-    Empty(String),
-}
-
-/// The tokens a caller may present: the current one and, during a rotation,
-/// the previous one.
-struct TokenSet {
-    accepted: Vec<SecretString>,
-    loaded_at: Instant,
-}
-
-/// Webhook tokens read from Secrets Manager, cached per cold start.
-pub struct WebhookTokens {
-    store: SecretStore,
-    secret_id: String,
-    tokens: Mutex<TokenSet>,
-    refresh_interval: Duration,
-}
-
-impl WebhookTokens {
-    /// Reads the tokens now, so that a missing secret fails the cold start.
-    pub async fn load(store: SecretStore, secret_id: String) -> Result<Self, TokenError> {
-        let tokens = read_tokens(&store, &secret_id).await?;
-        Ok(Self {
-            store,
-            secret_id,
-            tokens: Mutex::new(tokens),
-            refresh_interval: TOKEN_REFRESH_INTERVAL,
-        })
-    }
-
-    /// Fixed tokens with no secret behind them, for tests that exercise
-    /// everything but Secrets Manager.
-    #[cfg(feature = "testing")]
-    pub fn for_tests(tokens: Vec<String>) -> Self {
-        Self {
-            store: SecretStore::unreachable(),
-            secret_id: String::new(),
-            tokens: Mutex::new(TokenSet {
-                accepted: tokens.into_iter().map(SecretString::from).collect(),
-                loaded_at: Instant::now(),
-            }),
-            refresh_interval: Duration::MAX,
-        }
-    }
-
-    /// Changes how often a mismatch may trigger a re-read (tests use zero).
-    pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
-        self.refresh_interval = interval;
-        self
-    }
-
-    /// Whether `presented` is an accepted token, re-reading the secret (at most
-    /// once per interval) before saying no.
-    pub async fn verify(&self, presented: &str) -> bool {
-        let mut tokens = self.tokens.lock().await;
-        if matches_any(&tokens.accepted, presented) {
-            return true;
-        }
-        if tokens.loaded_at.elapsed() < self.refresh_interval {
-            return false;
-        }
-        match read_tokens(&self.store, &self.secret_id).await {
-            Ok(fresh) => *tokens = fresh,
-            Err(e) => {
-                // Keep the old tokens: an outage of Secrets Manager must not lock
-                // WitiOp out; try again after the interval.
-                tracing::error!(error = %e, "could not re-read the webhook token");
-                tokens.loaded_at = Instant::now();
-            }
-        }
-        matches_any(&tokens.accepted, presented)
-    }
-}
-
-fn matches_any(accepted: &[SecretString], presented: &str) -> bool {
-    // Compare against every token without stopping early, so timing does not
-    // tell which one matched.
-    accepted.iter().fold(false, |found, t| {
-        found | bool::from(t.expose_secret().as_bytes().ct_eq(presented.as_bytes()))
-    })
-}
-
-async fn read_tokens(store: &SecretStore, secret_id: &str) -> Result<TokenSet, TokenError> {
-    // Both stages at once: this is on the cold-start path.
-    let (current, previous) = tokio::join!(
-        store.current(secret_id),
-        store.read(secret_id, Some(PREVIOUS_STAGE))
-    );
-    let current = current?.ok_or_else(|| TokenError::Empty(secret_id.to_owned()))?;
-    let mut accepted = vec![WitiopSecret::parse(secret_id, &current)?.webhook_token];
-    if let Some(previous) = previous? {
-        // A previous version in an old shape must not break the current one.
-        match WitiopSecret::parse(secret_id, &previous) {
-            Ok(p) => accepted.push(p.webhook_token),
-            Err(e) => tracing::warn!(error = %e, "ignoring the AWSPREVIOUS webhook token"),
-        }
-    }
-    Ok(TokenSet {
-        accepted,
-        loaded_at: Instant::now(),
-    })
-}
+pub use tokens::{TokenError, WebhookTokens};
 
 /// What the webhook needs, built once per cold start.
 pub struct Webhook {
@@ -178,6 +61,8 @@ pub async fn handle_webhook(
 ) -> ApiGatewayV2httpResponse {
     let started = Instant::now();
     let (outcome, conversation_id, response) = route(webhook, request).await;
+    // Every request, whatever its fate: the heartbeat alarm's metric.
+    metrics::counter!("webhook_requests").increment(1);
     match outcome {
         Outcome::Queued => metrics::counter!("conversations_queued").increment(1),
         Outcome::Ignored => metrics::counter!("events_ignored").increment(1),
@@ -198,6 +83,10 @@ pub struct Prepared {
     pub conversation_id: String,
     message_body: String,
     attributes: Vec<(String, MessageAttributeValue)>,
+    /// FIFO message group: the customer.
+    group_id: String,
+    /// FIFO deduplication id: the event.
+    deduplication_id: String,
 }
 
 type Answer = (Outcome, Option<String>, ApiGatewayV2httpResponse);
@@ -230,10 +119,31 @@ pub async fn prepare(
         return Err(unauthorized("invalid webhook token"));
     }
 
+    // Size before anything else: a few MB of `[0,0,…]` parse into far more
+    // memory than they take on the wire.
+    let too_large = |size: usize| {
+        let message = format!(
+            "the event is {size} bytes; the queue accepts at most {} bytes per message",
+            webhook.env.max_message_bytes
+        );
+        (
+            Outcome::TooLarge,
+            None,
+            error_response(413, Outcome::TooLarge, &message, None),
+        )
+    };
+    let raw_len = request.body.as_deref().map_or(0, str::len);
+    // Base64 takes 4 bytes for 3: anything longer cannot decode to a fit.
+    if raw_len / 4 * 3 > webhook.env.max_message_bytes {
+        return Err(too_large(raw_len / 4 * 3));
+    }
     let body = match request_body(request) {
         Ok(b) => b,
         Err(message) => return Err((Outcome::Invalid, None, invalid_response("", &message))),
     };
+    if body.len() > webhook.env.max_message_bytes {
+        return Err(too_large(body.len()));
+    }
 
     let event = match parse_body(&body) {
         Ok(ParsedBody::Closed(e)) => e,
@@ -246,14 +156,18 @@ pub async fn prepare(
             ));
         }
         Err(e) => {
+            // The field, never its value: values may be personal data.
+            tracing::warn!(field = e.field, reason = e.message, "event refused");
             return Err((
                 Outcome::Invalid,
                 None,
                 invalid_response(&e.field, &e.message),
-            ))
+            ));
         }
     };
     let conversation_id = event.conversation.id.to_string();
+    let group_id = queue::message_group_id(&event.conversation.customer.number);
+    let deduplication_id = queue::deduplication_id(&event);
 
     let message_body = sqs_safe_body(&body);
     let attributes = message_attributes(&conversation_id, event.event_id.as_deref());
@@ -273,6 +187,8 @@ pub async fn prepare(
         conversation_id,
         message_body,
         attributes,
+        group_id,
+        deduplication_id,
     })
 }
 
@@ -281,16 +197,22 @@ async fn enqueue(webhook: &Webhook, prepared: Prepared) -> Answer {
         conversation_id,
         message_body,
         attributes,
+        group_id,
+        deduplication_id,
     } = prepared;
 
-    let sent = webhook
+    let mut request = webhook
         .sqs
         .send_message()
         .queue_url(&webhook.env.queue_url)
         .message_body(message_body)
-        .set_message_attributes(Some(attributes.into_iter().collect()))
-        .send()
-        .await;
+        .set_message_attributes(Some(attributes.into_iter().collect()));
+    if webhook.env.queue_url.ends_with(".fifo") {
+        request = request
+            .message_group_id(group_id)
+            .message_deduplication_id(deduplication_id);
+    }
+    let sent = request.send().await;
     match sent {
         Ok(out) => {
             let message_id = out.message_id().unwrap_or_default().to_owned();
@@ -434,11 +356,13 @@ fn invalid_response(field: &str, message: &str) -> ApiGatewayV2httpResponse {
 
 #[cfg(test)]
 mod tests {
+    use super::tokens::matches_any;
     use super::*;
+    use secrecy::SecretString;
 
     fn request(auth: Option<&str>, query: Option<&str>) -> ApiGatewayV2httpRequest {
         let mut r: ApiGatewayV2httpRequest =
-            serde_json::from_str(include_str!("../events/webhook-request.json")).unwrap();
+            serde_json::from_str(include_str!("../../events/webhook-request.json")).unwrap();
         r.headers.remove(AUTHORIZATION);
         if let Some(a) = auth {
             r.headers

@@ -1,0 +1,144 @@
+//! The webhook tokens: the current and previous values of the WitiOp
+//! secret's `webhook_token`, compared in constant time and re-read on a timer.
+
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tokio::sync::Mutex;
+
+use crate::aws::{SecretStore, SecretStoreError, PREVIOUS_STAGE};
+use crate::config::{ConfigError, WitiopSecret};
+
+/// How often a token that does not match may trigger a re-read of the secret:
+/// often enough that a rotation takes effect within a minute, rarely enough
+/// that a caller with a wrong token cannot hammer Secrets Manager.
+const TOKEN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How long accepted tokens are trusted without a re-read: a revoked token
+/// stops working within this time even on an instance its holder keeps warm.
+const TOKEN_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Failure to load the webhook tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Store(#[from] SecretStoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("secret {0} has no value")]
+    Empty(String),
+}
+
+/// The tokens a caller may present: the current one and, during a rotation,
+/// the previous one.
+struct TokenSet {
+    accepted: Vec<SecretString>,
+    loaded_at: Instant,
+}
+
+/// Webhook tokens read from Secrets Manager, cached per cold start.
+pub struct WebhookTokens {
+    store: SecretStore,
+    secret_id: String,
+    tokens: Mutex<TokenSet>,
+    refresh_interval: Duration,
+    max_age: Duration,
+}
+
+impl WebhookTokens {
+    /// Reads the tokens now, so that a missing secret fails the cold start.
+    pub async fn load(store: SecretStore, secret_id: String) -> Result<Self, TokenError> {
+        let tokens = read_tokens(&store, &secret_id).await?;
+        Ok(Self {
+            store,
+            secret_id,
+            tokens: Mutex::new(tokens),
+            refresh_interval: TOKEN_REFRESH_INTERVAL,
+            max_age: TOKEN_MAX_AGE,
+        })
+    }
+
+    /// Fixed tokens with no secret behind them, for tests that exercise
+    /// everything but Secrets Manager.
+    #[cfg(feature = "testing")]
+    pub fn for_tests(tokens: Vec<String>) -> Self {
+        Self {
+            store: SecretStore::unreachable(),
+            secret_id: String::new(),
+            tokens: Mutex::new(TokenSet {
+                accepted: tokens.into_iter().map(SecretString::from).collect(),
+                loaded_at: Instant::now(),
+            }),
+            refresh_interval: Duration::MAX,
+            max_age: Duration::MAX,
+        }
+    }
+
+    /// Changes how often a mismatch may trigger a re-read (tests use zero).
+    pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh_interval = interval;
+        self
+    }
+
+    /// Changes how long accepted tokens are trusted without a re-read.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Whether `presented` is an accepted token. The secret is re-read when
+    /// the cached tokens are older than the maximum age, and (at most once
+    /// per interval) before saying no.
+    pub async fn verify(&self, presented: &str) -> bool {
+        let mut tokens = self.tokens.lock().await;
+        let age = tokens.loaded_at.elapsed();
+        let expired = age >= self.max_age;
+        if !expired {
+            if matches_any(&tokens.accepted, presented) {
+                return true;
+            }
+            if age < self.refresh_interval {
+                return false;
+            }
+        }
+        match read_tokens(&self.store, &self.secret_id).await {
+            Ok(fresh) => *tokens = fresh,
+            Err(e) => {
+                // Keep the old tokens: an outage of Secrets Manager must not lock
+                // WitiOp out; try again after the interval.
+                tracing::error!(error = %e, "could not re-read the webhook token");
+                tokens.loaded_at = Instant::now();
+            }
+        }
+        matches_any(&tokens.accepted, presented)
+    }
+}
+
+pub(super) fn matches_any(accepted: &[SecretString], presented: &str) -> bool {
+    // Compare against every token without stopping early, so timing does not
+    // tell which one matched.
+    accepted.iter().fold(false, |found, t| {
+        found | bool::from(t.expose_secret().as_bytes().ct_eq(presented.as_bytes()))
+    })
+}
+
+async fn read_tokens(store: &SecretStore, secret_id: &str) -> Result<TokenSet, TokenError> {
+    // Both stages at once: this is on the cold-start path.
+    let (current, previous) = tokio::join!(
+        store.current(secret_id),
+        store.read(secret_id, Some(PREVIOUS_STAGE))
+    );
+    let current = current?.ok_or_else(|| TokenError::Empty(secret_id.to_owned()))?;
+    let mut accepted = vec![WitiopSecret::parse(secret_id, &current)?.webhook_token];
+    if let Some(previous) = previous? {
+        // A previous version in an old shape must not break the current one.
+        match WitiopSecret::parse(secret_id, &previous) {
+            Ok(p) => accepted.push(p.webhook_token),
+            Err(e) => tracing::warn!(error = %e, "ignoring the AWSPREVIOUS webhook token"),
+        }
+    }
+    Ok(TokenSet {
+        accepted,
+        loaded_at: Instant::now(),
+    })
+}

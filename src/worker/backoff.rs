@@ -1,0 +1,122 @@
+//! Backoff that outlasts outages: a record that failed for a transient
+//! reason is hidden by the worker itself (`ChangeMessageVisibility`), for
+//! longer after each failure, so a Salesforce outage of days or an API
+//! allowance spent until tomorrow waits in the queue instead of reaching the
+//! DLQ. On a FIFO queue this also holds back the rest of the customer's
+//! messages, which must not overtake it.
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsMessage;
+use aws_sdk_sqs::error::DisplayErrorContext;
+
+use super::Worker;
+use crate::salesforce::ErrorClass;
+
+/// SQS's longest visibility timeout.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+/// The rolling 24-hour API allowance recovers slowly: no point looking
+/// again sooner than this.
+const ALLOWANCE_WAIT: Duration = Duration::from_secs(60 * 60);
+
+/// When to look at a failed record again.
+#[derive(Debug, Clone)]
+pub struct RetrySchedule {
+    /// The queue the records come from; `None` leaves the queue's own
+    /// visibility timeout in charge.
+    pub queue_url: Option<String>,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        Self {
+            queue_url: None,
+            base: Duration::from_secs(60),
+            cap: MAX_VISIBILITY,
+        }
+    }
+}
+
+impl RetrySchedule {
+    /// The delay before delivery `receive_count + 1`: doubling from the base,
+    /// capped, with "equal jitter" (between half and all of it) so that a
+    /// batch failing together does not come back together. `jitter` ∈ [0, 1].
+    pub fn delay(&self, receive_count: u32, class: ErrorClass, jitter: f64) -> Duration {
+        let cap = self.cap.min(MAX_VISIBILITY);
+        let doubling = 2u32.saturating_pow(receive_count.saturating_sub(1).min(30));
+        let mut delay = self.base.saturating_mul(doubling).min(cap);
+        if class == ErrorClass::RetryLater {
+            delay = delay.max(ALLOWANCE_WAIT.min(cap));
+        }
+        let half = delay / 2;
+        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+    }
+}
+
+impl Worker {
+    /// Hides `message` for its next backoff; on failure the queue's own
+    /// visibility timeout applies, which is only sooner.
+    pub(crate) async fn back_off(&self, message: &SqsMessage, class: ErrorClass) {
+        let (Some(queue_url), Some(receipt)) =
+            (&self.retry.queue_url, message.receipt_handle.as_deref())
+        else {
+            return;
+        };
+        let receive_count = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let delay = self.retry.delay(receive_count, class, fastrand::f64());
+        let result = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(delay.as_secs().max(1) as i32)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(
+                    receive_count,
+                    retry_in_s = delay.as_secs(),
+                    "conversation backed off"
+                );
+                metrics::counter!("conversations_backed_off").increment(1);
+            }
+            Err(e) => {
+                tracing::warn!(error = %DisplayErrorContext(&e), "could not back off; the queue's visibility timeout applies")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_up_to_the_cap_and_wait_for_the_allowance() {
+        let s = RetrySchedule {
+            queue_url: None,
+            base: Duration::from_secs(60),
+            cap: Duration::from_secs(43_200),
+        };
+        let full = |n, class| s.delay(n, class, 1.0).as_secs();
+        assert_eq!(full(1, ErrorClass::RetryNow), 60);
+        assert_eq!(full(2, ErrorClass::RetryNow), 120);
+        assert_eq!(full(5, ErrorClass::RetryNow), 960);
+        assert_eq!(full(11, ErrorClass::RetryNow), 43_200);
+        assert_eq!(full(400, ErrorClass::RetryNow), 43_200);
+        assert_eq!(full(1, ErrorClass::RetryLater), 3_600);
+        assert_eq!(s.delay(1, ErrorClass::RetryNow, 0.0).as_secs(), 30);
+        let short = RetrySchedule {
+            cap: Duration::from_secs(5),
+            ..s
+        };
+        assert_eq!(short.delay(1, ErrorClass::RetryLater, 1.0).as_secs(), 5);
+    }
+}
