@@ -56,6 +56,33 @@ impl RetrySchedule {
 }
 
 impl Worker {
+    /// Makes a record held back behind its group's failed head visible again
+    /// at once. On a FIFO queue SQS still delivers none of the group while
+    /// the head is hidden, so the group waits exactly the head's backoff
+    /// rather than the queue's visibility timeout. Elsewhere it would only
+    /// bring the record straight back, so it is left alone.
+    pub(crate) async fn release(&self, message: &SqsMessage) {
+        let (Some(queue_url), Some(receipt)) =
+            (&self.retry.queue_url, message.receipt_handle.as_deref())
+        else {
+            return;
+        };
+        if !queue_url.ends_with(".fifo") {
+            return;
+        }
+        if let Err(e) = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+        {
+            tracing::warn!(error = %DisplayErrorContext(&e), "could not release a held-back record; it returns after the queue's visibility timeout");
+        }
+    }
+
     /// Hides `message` for its next backoff; on failure the queue's own
     /// visibility timeout applies, which is only sooner.
     pub(crate) async fn back_off(&self, message: &SqsMessage, class: ErrorClass) {

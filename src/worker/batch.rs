@@ -83,6 +83,7 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
                         // A customer's messages are processed in order: once
                         // one is left for later, so are the ones after it
                         // (Lambda's rule for FIFO partial batch responses).
+                        worker.release(&record.message).await;
                         out.push((id, Disposition::RetryLater));
                         continue;
                     }

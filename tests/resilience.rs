@@ -1,0 +1,365 @@
+//! A bad week: FIFO ordering and deduplication, backoff that hides a failing
+//! conversation, parking and redrive that keep the customer's group, and a
+//! revoked webhook token that stops working on a warm instance. Against
+//! moto's FIFO queues and the local Salesforce.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_sdk_sqs::types::{Message, QueueAttributeName};
+use common::{event_file, salesforce_client, salesforce_secret, Moto};
+use local_salesforce::{Fault, LocalSalesforce};
+use serde_json::{json, Value};
+use witiop_salesforce::aws::SecretStore;
+use witiop_salesforce::config::WebhookEnv;
+use witiop_salesforce::ops::{redrive, Redrive};
+use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
+use witiop_salesforce::worker::{handle_batch, RetrySchedule, Worker};
+
+const TOKENS: &str = "salesforce-token";
+const WITIOP: &str = "witiop";
+
+/// A FIFO queue and its FIFO DLQ, as the template makes them.
+async fn fifo_queues(moto: &Moto, visibility: u32) -> (String, String) {
+    let sqs = moto.sqs();
+    let fifo = |name: &str| {
+        sqs.create_queue()
+            .queue_name(name)
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+            .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility.to_string(),
+            )
+    };
+    let dlq = fifo("conversations-dlq.fifo")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue = fifo("conversations.fifo")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (queue, dlq)
+}
+
+fn webhook(moto: &Moto, queue: &str, tokens: WebhookTokens) -> Webhook {
+    Webhook {
+        sqs: moto.sqs(),
+        tokens,
+        env: WebhookEnv {
+            queue_url: queue.to_owned(),
+            witiop_secret_id: WITIOP.to_owned(),
+            max_message_bytes: 262_144,
+        },
+    }
+}
+
+fn request(token: &str, body: &str) -> ApiGatewayV2httpRequest {
+    let mut r: ApiGatewayV2httpRequest =
+        serde_json::from_str(&event_file("webhook-request.json")).unwrap();
+    r.headers
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r.body = Some(body.to_owned());
+    r
+}
+
+fn conversation(id: u64, number: &str) -> Value {
+    let mut e: Value = serde_json::from_str(&event_file("conversation-closed.json")).unwrap();
+    e["conversation"]["id"] = json!(id);
+    e["conversation"]["customer"]["number"] = json!(number);
+    e["event_id"] = json!(format!("evt-{id}"));
+    e
+}
+
+/// What Lambda's SQS poller hands the function: the received messages with
+/// their system attributes (group id, receive count) and receipt handles.
+fn sqs_event(messages: &[Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for m in messages {
+        let mut r = SqsMessage::default();
+        r.message_id = m.message_id.clone();
+        r.receipt_handle = m.receipt_handle.clone();
+        r.body = m.body.clone();
+        r.attributes = m
+            .attributes()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                    .collect::<HashMap<_, _>>()
+            })
+            .unwrap_or_default();
+        r.message_attributes = m
+            .message_attributes()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| {
+                        let mut attr = SqsMessageAttribute::default();
+                        attr.string_value = v.string_value.clone();
+                        attr.data_type = Some(v.data_type.clone());
+                        (k.clone(), attr)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        event.records.push(r);
+    }
+    event
+}
+
+struct Stack {
+    moto: Moto,
+    sf: LocalSalesforce,
+    queue: String,
+    dlq: String,
+    worker: Worker,
+}
+
+async fn stack(retry: Duration, concurrency: usize) -> Stack {
+    let moto = common::moto().await;
+    moto.secret(TOKENS, "{}").await.unwrap();
+    let (queue, dlq) = fifo_queues(&moto, 30).await;
+    let sf = LocalSalesforce::start(0).await.unwrap();
+    sf.seed_example_users();
+    let secret = salesforce_secret(&sf.url, json!({}));
+    let worker = Worker::new(
+        Arc::new(salesforce_client(&moto, &secret, TOKENS)),
+        common::case_policy(&secret),
+        moto.sqs(),
+        dlq.clone(),
+        reqwest::Client::new(),
+        None,
+        concurrency,
+    )
+    .with_retry_schedule(RetrySchedule {
+        queue_url: Some(queue.clone()),
+        base: retry,
+        cap: retry * 4,
+    });
+    Stack {
+        moto,
+        sf,
+        queue,
+        dlq,
+        worker,
+    }
+}
+
+impl Stack {
+    async fn send(&self, event: &Value, group: &str) {
+        self.moto
+            .sqs()
+            .send_message()
+            .queue_url(&self.queue)
+            .message_body(event.to_string())
+            .message_group_id(group)
+            .message_deduplication_id(event["event_id"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// One pass of Lambda's poller; returns (received, failed ids).
+    async fn poll(&self) -> (usize, Vec<String>) {
+        let messages = self.moto.receive(&self.queue).await.unwrap();
+        let response = handle_batch(
+            &self.worker,
+            sqs_event(&messages),
+            Instant::now() + Duration::from_secs(60),
+        )
+        .await;
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        for m in &messages {
+            if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+                self.moto
+                    .sqs()
+                    .delete_message()
+                    .queue_url(&self.queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        (messages.len(), failed)
+    }
+}
+
+#[tokio::test]
+async fn the_webhook_groups_by_customer_and_a_retry_never_reaches_the_worker() {
+    let moto = common::moto().await;
+    let (queue, _) = fifo_queues(&moto, 30).await;
+    let hook = webhook(
+        &moto,
+        &queue,
+        WebhookTokens::for_tests(vec!["fifo-webhook-token-1".into()]),
+    );
+    let body = event_file("conversation-closed.json");
+    for _ in 0..2 {
+        let answer = handle_webhook(&hook, request("fifo-webhook-token-1", &body)).await;
+        assert_eq!(answer.status_code, 202);
+    }
+    // Without an event_id the conversation and its closing time deduplicate.
+    let mut anonymous: Value = serde_json::from_str(&body).unwrap();
+    anonymous.as_object_mut().unwrap().remove("event_id");
+    anonymous["conversation"]["customer"]["number"] = json!("0039 333 123 4567");
+    for _ in 0..2 {
+        let answer = handle_webhook(
+            &hook,
+            request("fifo-webhook-token-1", &anonymous.to_string()),
+        )
+        .await;
+        assert_eq!(answer.status_code, 202);
+    }
+    let messages = moto.receive(&queue).await.unwrap();
+    assert_eq!(messages.len(), 2, "each duplicate was dropped by SQS");
+    let group = |m: &Message| {
+        m.attributes().unwrap()[&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId]
+            .clone()
+    };
+    assert_eq!(group(&messages[0]), "393331234567");
+    assert_eq!(
+        group(&messages[1]),
+        "393331234567",
+        "0039… is the same customer"
+    );
+    assert_eq!(messages[0].body().unwrap(), body, "in the order they came");
+}
+
+#[tokio::test]
+async fn a_failing_conversation_backs_off_and_holds_back_its_customer_only() {
+    // One record at a time, so the faults meet Maria's first conversation.
+    let s = stack(Duration::from_secs(2), 1).await;
+    let maria = "+393331234567";
+    s.send(&conversation(1, maria), "393331234567").await;
+    s.send(&conversation(2, maria), "393331234567").await;
+    s.send(&conversation(3, "+447700900123"), "447700900123")
+        .await;
+    // Salesforce down for every attempt of the first conversation's first call.
+    s.sf.inject(Fault::Unavailable, 4);
+    let (received, failed) = s.poll().await;
+    assert_eq!(received, 3);
+    assert_eq!(failed.len(), 2, "Maria's two conversations: {failed:?}");
+    // The failed head is hidden by the backoff (at least half of 2 s), so
+    // nothing of Maria's group comes back at once, though the queue's own
+    // visibility timeout was not involved for the second message.
+    let (received, _) = s.poll().await;
+    assert_eq!(received, 0, "the whole group waits for its head");
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let mut cases = 0;
+    for _ in 0..10 {
+        let (received, failed) = s.poll().await;
+        assert!(failed.is_empty(), "{failed:?}");
+        if received == 0 && cases == 3 {
+            break;
+        }
+        cases = s.sf.records("Case").len();
+        if cases < 3 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let subjects: Vec<String> =
+        s.sf.records("Case")
+            .iter()
+            .map(|c| c["Subject"].as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    let one = subjects.iter().position(|x| x.ends_with("[1]")).unwrap();
+    let two = subjects.iter().position(|x| x.ends_with("[2]")).unwrap();
+    assert!(one < two, "the customer's order is kept: {subjects:?}");
+}
+
+#[tokio::test]
+async fn parking_and_redrive_keep_the_customers_group() {
+    let s = stack(Duration::from_secs(2), 4).await;
+    let mut poison = conversation(7, "+393331234567");
+    poison["conversation"]["messages"][0]["sender"] = json!("robot");
+    s.send(&poison, "393331234567").await;
+    let (_, failed) = s.poll().await;
+    assert!(failed.is_empty(), "parked, not retried");
+    let sqs = s.moto.sqs();
+    let outcome = redrive(&sqs, &s.dlq, &s.queue).await.unwrap();
+    assert!(
+        matches!(outcome, Redrive::Copied { moved: 1 }),
+        "{outcome:?}"
+    );
+    let back = s.moto.receive(&s.queue).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        back[0].attributes().unwrap()
+            [&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId],
+        "393331234567"
+    );
+    assert_eq!(back[0].body().unwrap(), poison.to_string());
+}
+
+#[tokio::test]
+async fn a_revoked_webhook_token_stops_working_on_a_warm_instance() {
+    let moto = common::moto().await;
+    let (queue, _) = fifo_queues(&moto, 30).await;
+    let value = |token: &str| json!({"webhook_token": token}).to_string();
+    moto.secret(WITIOP, &value("leaked-webhook-token-1"))
+        .await
+        .unwrap();
+    let tokens = WebhookTokens::load(SecretStore::new(&moto.sdk), WITIOP.into())
+        .await
+        .unwrap()
+        .with_max_age(Duration::from_millis(200));
+    let hook = webhook(&moto, &queue, tokens);
+    let body = event_file("conversation-closed.json");
+    let status = |token: &'static str| {
+        let hook = &hook;
+        let body = body.clone();
+        async move {
+            handle_webhook(hook, request(token, &body))
+                .await
+                .status_code
+        }
+    };
+    assert_eq!(status("leaked-webhook-token-1").await, 202);
+    // The runbook's emergency revocation: rotate twice, so the leaked token
+    // is neither AWSCURRENT nor AWSPREVIOUS.
+    moto.put_secret(WITIOP, &value("interim-webhook-token-2"))
+        .await
+        .unwrap();
+    moto.put_secret(WITIOP, &value("fresh-webhook-token-3"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The attacker keeps the instance warm with the leaked token: refused.
+    assert_eq!(status("leaked-webhook-token-1").await, 401);
+    assert_eq!(status("fresh-webhook-token-3").await, 202);
+}
+
+#[tokio::test]
+async fn a_body_is_measured_before_it_is_parsed() {
+    let moto = common::moto().await;
+    let (queue, _) = fifo_queues(&moto, 30).await;
+    let hook = webhook(
+        &moto,
+        &queue,
+        WebhookTokens::for_tests(vec!["fifo-webhook-token-1".into()]),
+    );
+    // Six megabytes of `[0,0,…]` would parse to far more memory.
+    let huge = format!("[{}0]", "0,".repeat(3_000_000));
+    let answer = handle_webhook(&hook, request("fifo-webhook-token-1", &huge)).await;
+    assert_eq!(answer.status_code, 413);
+    let mut base64 = request("fifo-webhook-token-1", "");
+    base64.is_base64_encoded = true;
+    base64.body = Some("A".repeat(1_000_000));
+    assert_eq!(handle_webhook(&hook, base64).await.status_code, 413);
+}
