@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::gate::Fault;
-use crate::org::Actor;
+use crate::org::{Actor, USER_TYPES};
 use crate::server::Shared;
 use crate::API_USERNAME;
 
@@ -27,6 +27,8 @@ pub(crate) struct NewUser {
     #[serde(default = "yes")]
     active: bool,
     password: Option<String>,
+    /// A licence other than `Standard` (see `LocalSalesforce::add_user_of_type`).
+    user_type: Option<String>,
 }
 
 fn yes() -> bool {
@@ -34,10 +36,23 @@ fn yes() -> bool {
 }
 
 pub(crate) async fn user(State(state): State<Shared>, Json(u): Json<NewUser>) -> Response {
+    let user_type = u.user_type.as_deref().unwrap_or("Standard");
+    if !USER_TYPES.contains(&user_type) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("unknown user_type {user_type}: one of {USER_TYPES:?}")})),
+        )
+            .into_response();
+    }
     let mut s = state.lock().expect("state lock");
-    let id = s
-        .org
-        .seed_user(&u.username, &u.email, &u.first_name, &u.last_name, u.active);
+    let id = s.org.seed_user_of_type(
+        &u.username,
+        &u.email,
+        &u.first_name,
+        &u.last_name,
+        u.active,
+        user_type,
+    );
     if let Some(p) = u.password {
         s.logins.add_password(u.username.clone(), p, id.clone());
     }

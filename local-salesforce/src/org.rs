@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-pub(crate) use schema::normalize_id;
 use schema::{id18, schema, AUDIT};
+pub(crate) use schema::{normalize_id, USER_TYPES};
 
 /// One error of a save result, in the per-record (`statusCode`) shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,11 +159,25 @@ impl Org {
         last: &str,
         active: bool,
     ) -> String {
+        self.seed_user_of_type(username, email, first, last, active, "Standard")
+    }
+
+    /// Adds a user of a licence `user_type` (one of [`USER_TYPES`]).
+    pub(crate) fn seed_user_of_type(
+        &mut self,
+        username: &str,
+        email: &str,
+        first: &str,
+        last: &str,
+        active: bool,
+        user_type: &str,
+    ) -> String {
         let id = self.new_id("005");
         let now = (self.now)();
         let record = json!({
             "Id": id, "Username": username, "Email": email, "FirstName": first, "LastName": last,
             "Name": format!("{first} {last}").trim().to_owned(), "IsActive": active,
+            "UserType": user_type,
             "CreatedDate": now, "LastModifiedDate": now, "CreatedById": Value::Null,
         });
         self.records

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::gate::{Fault, FaultPlan, Limits};
 use crate::oauth::Logins;
 use crate::operations::Cursors;
-use crate::org::{Actor, Org};
+use crate::org::{Actor, Org, USER_TYPES};
 use crate::{secret_for, ExampleUsers, API_PASSWORD, API_USERNAME};
 use crate::{EXAMPLE_AGENT_EMAIL, EXAMPLE_CUSTOMER_USERNAME};
 
@@ -116,7 +116,7 @@ impl LocalSalesforce {
         }
     }
 
-    /// Adds a user; returns its id.
+    /// Adds a user with a full (`Standard`) licence; returns its id.
     pub fn add_user(
         &self,
         username: &str,
@@ -126,6 +126,30 @@ impl LocalSalesforce {
         active: bool,
     ) -> String {
         self.with(|s| s.org.seed_user(username, email, first, last, active))
+    }
+
+    /// Adds a user of another licence, e.g. `PowerCustomerSuccess` (a
+    /// portal user) or `CsnOnly` (Chatter only); returns its id.
+    ///
+    /// # Panics
+    /// If `user_type` is not a documented UserType value.
+    pub fn add_user_of_type(
+        &self,
+        username: &str,
+        email: &str,
+        first: &str,
+        last: &str,
+        active: bool,
+        user_type: &str,
+    ) -> String {
+        assert!(
+            USER_TYPES.contains(&user_type),
+            "unknown UserType {user_type}: one of {USER_TYPES:?}"
+        );
+        self.with(|s| {
+            s.org
+                .seed_user_of_type(username, email, first, last, active, user_type)
+        })
     }
 
     /// Inserts a record as the API user, bypassing limits (seeding).

@@ -4,6 +4,9 @@
 pub(super) enum Kind {
     Id,
     Text(usize),
+    /// A picklist stored as text of at most this length; restricted ones
+    /// (`Org::restricted_picklists`) accept only their values.
+    Picklist(usize),
     /// Limit in bytes rather than characters.
     TextBytes(usize),
     Bool,
@@ -56,6 +59,13 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
                 f("LastName", Text(80), false, false),
                 f("Name", Text(121), false, false),
                 f("IsActive", Bool, false, false),
+                // A read-only picklist set by the licence ("User", Object
+                // Reference for the Salesforce Platform,
+                // sforce_api_objects_user.htm): Standard for a full
+                // licence, PowerPartner, PowerCustomerSuccess, CsnOnly
+                // (Chatter) and others for portal and Chatter users, who
+                // may share an internal user's e-mail.
+                f("UserType", Picklist(40), false, false),
             ],
         ),
         "contact" => (
@@ -79,9 +89,9 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
                 f("CaseNumber", Text(30), false, false),
                 f("Subject", Text(255), true, false),
                 f("Description", Text(32000), true, false),
-                f("Origin", Text(40), true, false),
-                f("Status", Text(40), true, false),
-                f("Priority", Text(40), true, false),
+                f("Origin", Picklist(40), true, false),
+                f("Status", Picklist(40), true, false),
+                f("Priority", Picklist(40), true, false),
                 f("OwnerId", Ref("User"), true, false),
                 f("ContactId", Ref("Contact"), true, false),
             ],
@@ -153,3 +163,15 @@ pub(crate) fn normalize_id(id: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// The UserType values the User object reference documents (API 10.0+).
+pub(crate) const USER_TYPES: [&str; 8] = [
+    "Standard",
+    "PowerPartner",
+    "CSPLitePortal",
+    "CustomerSuccess",
+    "PowerCustomerSuccess",
+    "CsnOnly",
+    "Guest",
+    "SelfService",
+];

@@ -56,7 +56,7 @@ impl Org {
                 continue;
             }
             let checked = match kind {
-                Kind::Text(max) | Kind::TextBytes(max) => {
+                Kind::Text(max) | Kind::Picklist(max) | Kind::TextBytes(max) => {
                     let text = match value {
                         Value::String(s) => s.clone(),
                         Value::Number(n) => n.to_string(),
