@@ -14,7 +14,7 @@ use local_salesforce::LocalSalesforce;
 use serde_json::{json, Value};
 use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::ops::{list_dead_letters, redrive, Redrive};
-use witiop_salesforce::worker::{handle_batch, SettingsSource, Worker};
+use witiop_salesforce::worker::{handle_batch, RetrySchedule, SettingsSource, Worker};
 
 const SF_SECRET: &str = "salesforce";
 const TOKENS: &str = "salesforce-token";
@@ -40,13 +40,18 @@ async fn ops() -> Ops {
         common::case_policy(&secret),
         moto.sqs(),
         dlq.clone(),
-        reqwest::Client::new(),
-        None,
+        witiop_salesforce::worker::MediaAccess::default(),
         4,
     )
+    .with_retry_schedule(RetrySchedule {
+        queue_url: Some(queue.clone()),
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(1),
+    })
     .with_settings_source(SettingsSource {
         store: SecretStore::new(&moto.sdk),
         secret_id: SF_SECRET.into(),
+        witiop_secret_id: None,
         token_secret_id: TOKENS.into(),
         interval: Duration::ZERO,
     });
@@ -86,6 +91,7 @@ impl Ops {
         for m in &messages {
             let mut r = SqsMessage::default();
             r.message_id = m.message_id.clone();
+            r.receipt_handle = m.receipt_handle.clone();
             r.body = m.body.clone();
             event.records.push(r);
         }
@@ -127,7 +133,7 @@ impl Ops {
 }
 
 #[tokio::test]
-async fn broken_password_parks_fix_and_redrive_give_the_case_exactly_once() {
+async fn an_expired_password_waits_in_the_queue_without_locking_the_user_out() {
     let o = ops().await;
     o.send(&conversation(1)).await;
     o.poll_once().await;
@@ -136,22 +142,69 @@ async fn broken_password_parks_fix_and_redrive_give_the_case_exactly_once() {
     // Someone changes the API user's password in Salesforce; sessions end.
     o.sf.set_password(local_salesforce::API_USERNAME, "changed-password");
     o.sf.expire_tokens();
-    o.send(&conversation(2)).await;
+    for id in 2..=4 {
+        o.send(&conversation(id)).await;
+    }
     o.poll_once().await;
     assert_eq!(o.cases_with(2), 0);
-
-    // The DLQ holds it, with a reason an admin can act on (the alarm's condition).
-    let parked = list_dead_letters(&o.moto.sqs(), &o.dlq).await.unwrap();
-    assert_eq!(parked.len(), 1);
-    assert_eq!(parked[0].conversation_id, "2");
-    assert_eq!(parked[0].error_code, "invalid_grant");
-    assert!(
-        parked[0]
-            .error_message
-            .contains("Check username, password and security token"),
-        "{}",
-        parked[0].error_message
+    assert_eq!(
+        o.sf.counters().failed_logins,
+        1,
+        "the batch stopped at the first refused login"
     );
+    // Nothing is parked: the conversations wait for the fix.
+    assert!(list_dead_letters(&o.moto.sqs(), &o.dlq)
+        .await
+        .unwrap()
+        .is_empty());
+    // Deliveries within the minute do not try the refused password again.
+    o.release_all().await;
+    o.poll_once().await;
+    assert_eq!(o.sf.counters().failed_logins, 1, "no lockout");
+
+    // The admin puts the new password in the secret: no redeploy, no redrive.
+    let fixed = salesforce_secret(&o.sf.url, json!({"password": "changed-password"}));
+    o.moto
+        .put_secret(SF_SECRET, &fixed.to_string())
+        .await
+        .unwrap();
+    o.release_all().await;
+    o.poll_once().await;
+    assert_eq!(
+        (o.cases_with(2), o.cases_with(3), o.cases_with(4)),
+        (1, 1, 1)
+    );
+
+    // Redelivering or redriving adds nothing.
+    o.send(&conversation(2)).await;
+    o.poll_once().await;
+    assert_eq!(o.redrive_again().await, 0);
+    assert_eq!(o.cases_with(2), 1);
+    assert_eq!(o.sf.records("CaseComment").len(), 12);
+}
+
+#[tokio::test]
+async fn a_parked_conversation_is_listed_with_its_reason_and_redriven_once() {
+    let o = ops().await;
+    // Audit fields asked for, but the org does not allow them: configuration.
+    let audited = salesforce_secret(
+        &o.sf.url,
+        json!({"set_audit_fields": true, "customer_comment_username": "nobody@acme.example"}),
+    );
+    o.moto
+        .put_secret(SF_SECRET, &audited.to_string())
+        .await
+        .unwrap();
+    o.sf.expire_tokens();
+    o.send(&conversation(5)).await;
+    // The worker picks the change up on its next re-read.
+    o.poll_once().await;
+    o.release_all().await;
+    o.poll_once().await;
+    let parked = list_dead_letters(&o.moto.sqs(), &o.dlq).await.unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0].conversation_id, "5");
+    assert_eq!(parked[0].error_code, "configuration");
     // Listing deleted nothing.
     assert_eq!(
         list_dead_letters(&o.moto.sqs(), &o.dlq)
@@ -160,11 +213,10 @@ async fn broken_password_parks_fix_and_redrive_give_the_case_exactly_once() {
             .len(),
         1
     );
-
-    // The admin puts the new password in the secret and redrives.
-    let fixed = salesforce_secret(&o.sf.url, json!({"password": "changed-password"}));
+    // The admin turns audit fields off and redrives.
+    let plain = salesforce_secret(&o.sf.url, json!({}));
     o.moto
-        .put_secret(SF_SECRET, &fixed.to_string())
+        .put_secret(SF_SECRET, &plain.to_string())
         .await
         .unwrap();
     let how = redrive(&o.moto.sqs(), &o.dlq, &o.queue).await.unwrap();
@@ -173,22 +225,19 @@ async fn broken_password_parks_fix_and_redrive_give_the_case_exactly_once() {
         Redrive::Copied { moved: 1 },
         "moto has no StartMessageMoveTask: the copy path runs"
     );
-    assert!(list_dead_letters(&o.moto.sqs(), &o.dlq)
-        .await
-        .unwrap()
-        .is_empty());
     o.poll_once().await;
-    assert_eq!(o.cases_with(2), 1);
-
-    // Redriving or redelivering again adds nothing.
-    o.send(&conversation(2)).await;
+    o.release_all().await;
     o.poll_once().await;
+    assert_eq!(o.cases_with(5), 1);
     assert_eq!(o.redrive_again().await, 0);
-    assert_eq!((o.cases_with(1), o.cases_with(2)), (1, 1));
-    assert_eq!(o.sf.records("CaseComment").len(), 6);
 }
 
 impl Ops {
+    /// Waits out the worker's backoff (one second in these tests).
+    async fn release_all(&self) {
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+
     async fn redrive_again(&self) -> usize {
         match redrive(&self.moto.sqs(), &self.dlq, &self.queue)
             .await

@@ -137,8 +137,7 @@ async fn stack(retry: Duration, concurrency: usize) -> Stack {
         common::case_policy(&secret),
         moto.sqs(),
         dlq.clone(),
-        reqwest::Client::new(),
-        None,
+        witiop_salesforce::worker::MediaAccess::default(),
         concurrency,
     )
     .with_retry_schedule(RetrySchedule {

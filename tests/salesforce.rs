@@ -366,7 +366,8 @@ async fn login_failures_name_flow_and_url_never_secrets() {
     assert!(
         !text.contains("wrong-password-123") && !text.contains(local_salesforce::SECURITY_TOKEN)
     );
-    assert_eq!(err.class(), ErrorClass::Permanent);
+    // Refused credentials wait for a fix instead of parking every conversation.
+    assert_eq!(err.class(), ErrorClass::RetryLater);
 
     let unreachable = salesforce_secret(
         &format!("http://127.0.0.1:{}", common::free_port()),

@@ -37,8 +37,7 @@ async fn stack(settings: Value) -> Stack {
         common::case_policy(&secret),
         moto.sqs(),
         dlq.clone(),
-        reqwest::Client::new(),
-        None,
+        witiop_salesforce::worker::MediaAccess::default(),
         4,
     );
     Stack {
@@ -429,40 +428,103 @@ async fn external_id_upsert_makes_one_case() {
     assert_eq!(s.comments().len(), 3);
 }
 
-/// A stand-in for WitiOp's media host: serves one file, 404 for anything else.
-async fn media_server(bytes: Vec<u8>) -> String {
+/// A stand-in for a web server: serves `/media/8f2c/invoice.pdf` to the
+/// holder of the media token, redirects `/media/moved.pdf` to `redirect_to`,
+/// 404 for anything else; counts every request and every token it saw.
+struct MediaServer {
+    url: String,
+    host: String,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+    tokens_seen: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn media_server(bytes: Vec<u8>, redirect_to: Option<String>) -> MediaServer {
     use axum::routing::get;
-    let app = axum::Router::new().route(
-        "/media/8f2c/invoice.pdf",
-        get(move |headers: http::HeaderMap| {
-            let bytes = bytes.clone();
-            async move {
-                if headers.get("authorization").and_then(|v| v.to_str().ok())
-                    != Some("Bearer media-token")
-                {
-                    return (http::StatusCode::UNAUTHORIZED, Vec::new());
-                }
-                (http::StatusCode::OK, bytes)
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let requests = Arc::new(AtomicUsize::new(0));
+    let tokens_seen = Arc::new(AtomicUsize::new(0));
+    let (r, t) = (requests.clone(), tokens_seen.clone());
+    let app = axum::Router::new().fallback(get(move |uri: http::Uri, headers: http::HeaderMap| {
+        let bytes = bytes.clone();
+        let redirect_to = redirect_to.clone();
+        let (r, t) = (r.clone(), t.clone());
+        async move {
+            r.fetch_add(1, Ordering::SeqCst);
+            let token = headers.get("authorization").and_then(|v| v.to_str().ok());
+            if token.is_some() {
+                t.fetch_add(1, Ordering::SeqCst);
             }
-        }),
-    );
+            match (uri.path(), redirect_to) {
+                ("/media/moved.pdf", Some(to)) => (
+                    http::StatusCode::FOUND,
+                    [(http::header::LOCATION, to)],
+                    Vec::new(),
+                ),
+                ("/media/8f2c/invoice.pdf", _) if token == Some("Bearer media-token") => (
+                    http::StatusCode::OK,
+                    [(http::header::CONTENT_TYPE, "application/pdf".to_owned())],
+                    bytes,
+                ),
+                _ => (
+                    http::StatusCode::NOT_FOUND,
+                    [(http::header::CONTENT_TYPE, "text/plain".to_owned())],
+                    Vec::new(),
+                ),
+            }
+        }
+    }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let host = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    MediaServer {
+        url: format!("http://{host}"),
+        host,
+        requests,
+        tokens_seen,
+    }
+}
+
+impl MediaServer {
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn tokens_seen(&self) -> usize {
+        self.tokens_seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn media_access(hosts: &[&str]) -> witiop_salesforce::worker::MediaAccess {
+    witiop_salesforce::worker::MediaAccess {
+        api_token: Some(secrecy::SecretString::from("media-token")),
+        hosts: Some(
+            hosts
+                .iter()
+                .map(|h| witiop_salesforce::config::MediaHost::parse_entry(h).unwrap())
+                .collect(),
+        ),
+    }
 }
 
 #[tokio::test]
-async fn attachments_are_uploaded_linked_and_a_missing_file_never_blocks_the_case() {
-    let mut s = stack(json!({"add_attachments": true})).await;
-    s.worker.witiop_api_token = Some(secrecy::SecretString::from("media-token"));
+async fn attachments_are_copied_from_media_hosts_only_and_never_block_the_case() {
+    let s = stack(json!({"add_attachments": true})).await;
     let pdf: Vec<u8> = (0..48_213u32).map(|i| (i * 7 % 256) as u8).collect();
-    let media = media_server(pdf.clone()).await;
+    // A host the secret does not list, e.g. an attacker's.
+    let attacker = media_server(Vec::new(), None).await;
+    let media = media_server(
+        pdf.clone(),
+        Some(format!("{}/media/8f2c/invoice.pdf", attacker.url)),
+    )
+    .await;
+    s.worker.set_media(media_access(&[&media.host]));
     let mut event = sample();
-    event["conversation"]["messages"][2]["attachments"][0]["url"] =
-        json!(format!("{media}/media/8f2c/invoice.pdf"));
+    event["conversation"]["messages"][2]["attachments"] = json!([
+        {"url": format!("{}/media/8f2c/invoice.pdf", media.url), "file_name": "invoice.pdf"},
+        {"url": format!("{}/media/8f2c/invoice.pdf?sig=abc", attacker.url), "file_name": "elsewhere.pdf"},
+        {"url": format!("{}/media/moved.pdf", media.url), "file_name": "moved.pdf"},
+    ]);
     event["conversation"]["messages"][1]["attachments"] =
-        json!([{"url": format!("{media}/media/gone/photo.jpg")}]);
+        json!([{"url": format!("{}/media/gone/photo.jpg", media.url)}]);
     s.warm().await;
     assert!(s.run(&[event.to_string()]).await.is_empty());
     assert_eq!(
@@ -470,6 +532,12 @@ async fn attachments_are_uploaded_linked_and_a_missing_file_never_blocks_the_cas
         3,
         "two composites and one upload"
     );
+    assert_eq!(
+        attacker.requests(),
+        0,
+        "neither a listed URL nor a redirect reaches another host"
+    );
+    assert_eq!(attacker.tokens_seen(), 0);
 
     let case = &s.cases()[0];
     let files = s.sf.records("ContentVersion");
@@ -478,21 +546,42 @@ async fn attachments_are_uploaded_linked_and_a_missing_file_never_blocks_the_cas
     assert_eq!(files[0]["Title"], "invoice.pdf");
     assert_eq!(s.sf.blob(files[0]["Id"].as_str().unwrap()).unwrap(), pdf);
     let comments = s.comments();
-    assert!(comments[2]["CommentBody"]
-        .as_str()
-        .unwrap()
-        .ends_with("📎 invoice.pdf (attached to this Case's Files)"));
-    let missing = comments[1]["CommentBody"].as_str().unwrap();
+    let body = comments[2]["CommentBody"].as_str().unwrap();
     assert!(
-        missing.contains("photo.jpg could not be attached (WitiOp answered HTTP 404)")
-            && missing.contains("/media/gone/photo.jpg"),
-        "{missing}"
+        body.contains(&format!(
+            "📎 invoice.pdf: {}/media/8f2c/invoice.pdf",
+            media.url
+        )),
+        "{body}"
     );
+    assert!(
+        body.contains("📎 elsewhere.pdf is not copied to Salesforce (not on a WitiOp media host)"),
+        "{body}"
+    );
+    let missing = comments[1]["CommentBody"].as_str().unwrap();
+    assert!(missing.contains("/media/gone/photo.jpg"), "{missing}");
 
     // Redelivered: the file is not uploaded twice.
     assert!(s.run(&[event.to_string()]).await.is_empty());
     assert_eq!(s.sf.records("ContentVersion").len(), 1);
     assert_eq!(s.comments().len(), 3);
+    assert_eq!(attacker.requests(), 0);
+}
+
+#[tokio::test]
+async fn without_media_hosts_nothing_is_downloaded() {
+    let s = stack(json!({"add_attachments": true})).await;
+    let media = media_server(vec![1, 2, 3], None).await;
+    let mut event = sample();
+    event["conversation"]["messages"][2]["attachments"][0]["url"] =
+        json!(format!("{}/media/8f2c/invoice.pdf", media.url));
+    assert!(s.run(&[event.to_string()]).await.is_empty());
+    assert_eq!(media.requests(), 0);
+    assert!(s.sf.records("ContentVersion").is_empty());
+    assert!(s.comments()[2]["CommentBody"]
+        .as_str()
+        .unwrap()
+        .ends_with("/media/8f2c/invoice.pdf"));
 }
 
 #[tokio::test]

@@ -112,8 +112,7 @@ async fn main() -> anyhow::Result<()> {
         settings.policy,
         aws_sdk_sqs::Client::new(&sdk),
         dlq_url.clone(),
-        http,
-        None,
+        witiop_salesforce::worker::MediaAccess::default(),
         4,
     )));
     let poller_sqs = aws_sdk_sqs::Client::new(&sdk);

@@ -8,7 +8,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use witiop_salesforce::aws::{load_sdk_config, SecretStore};
 use witiop_salesforce::config::{SalesforceSettings, WitiopSecret, WorkerEnv};
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
-use witiop_salesforce::worker::{handle_batch, BatchFailed, RetrySchedule, SettingsSource, Worker};
+use witiop_salesforce::worker::{
+    handle_batch, BatchFailed, MediaAccess, RetrySchedule, SettingsSource, Worker,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -46,10 +48,10 @@ async fn main() -> Result<(), Error> {
         settings.policy,
         aws_sdk_sqs::Client::new(&sdk),
         env.dlq_url.clone(),
-        http,
-        witiop.api_token,
+        MediaAccess::from_secret(&witiop),
         env.record_concurrency,
     )
+    .with_max_file_bytes(env.max_attachment_bytes)
     .with_retry_schedule(RetrySchedule {
         queue_url: env.queue_url.clone(),
         base: Duration::from_secs(env.retry_base_seconds),
@@ -58,6 +60,7 @@ async fn main() -> Result<(), Error> {
     .with_settings_source(SettingsSource {
         store,
         secret_id: env.salesforce_secret_id.clone(),
+        witiop_secret_id: Some(env.witiop_secret_id.clone()),
         token_secret_id: env.salesforce_token_secret_id.clone(),
         interval: Duration::from_secs(60),
     });

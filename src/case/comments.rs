@@ -28,15 +28,15 @@ pub struct Authors {
     pub customer_user_id: Option<String>,
 }
 
-/// What became of one attachment, as the comment reports it.
+/// What the comment says of one attachment. Comments are written before
+/// any file is uploaded, so they never claim a file is attached: a file
+/// copied to the Case's Files appears there, under the same name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttachmentFate {
-    /// Not uploaded by configuration: the comment carries the WitiOp link.
+    /// The WitiOp link (and, with `add_attachments`, a copy in Files later).
     Linked,
-    /// Uploaded (or being uploaded) to the Case's Files.
-    Uploaded,
-    /// Could not be taken from WitiOp: the reason, and the link.
-    NotUploaded(String),
+    /// Never downloaded, and why (a host not listed, too large): the link.
+    NotFetched(String),
 }
 
 /// A CaseComment to create.
@@ -181,12 +181,9 @@ pub(crate) fn attachment_line(a: &Attachment, fate: &AttachmentFate) -> String {
         .unwrap_or_else(|| file_name_from_url(&a.url));
     match fate {
         AttachmentFate::Linked => format!("{ATTACHMENT_MARK}{name}: {}", a.url),
-        AttachmentFate::Uploaded => {
-            format!("{ATTACHMENT_MARK}{name} (attached to this Case's Files)")
-        }
-        AttachmentFate::NotUploaded(reason) => {
+        AttachmentFate::NotFetched(reason) => {
             format!(
-                "{ATTACHMENT_MARK}{name} could not be attached ({reason}): {}",
+                "{ATTACHMENT_MARK}{name} is not copied to Salesforce ({reason}): {}",
                 a.url
             )
         }

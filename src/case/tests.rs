@@ -100,7 +100,7 @@ fn comments_with_and_without_audit_fields() {
         agent_user_id: Some("005A".into()),
         customer_user_id: Some("005C".into()),
     };
-    let audited = plan_comments(&c, &num(&c), &authors, &|_, _| AttachmentFate::Uploaded);
+    let audited = plan_comments(&c, &num(&c), &authors, &linked);
     assert_eq!(audited[0].body, "Hello, I was charged twice");
     assert_eq!(audited[0].created_by.as_deref(), Some("005C"));
     assert_eq!(
@@ -114,7 +114,7 @@ fn comments_with_and_without_audit_fields() {
     );
     assert_eq!(
         audited[2].body,
-        "📎 invoice.pdf (attached to this Case's Files)"
+        "📎 invoice.pdf: https://app.witiop.example/media/8f2c/invoice.pdf"
     );
 
     let no_agent_user = Authors {
@@ -357,12 +357,8 @@ fn attachment_lines_report_each_fate() {
         "📎 invoice.pdf: https://app.witiop.example/media/8f2c/invoice.pdf"
     );
     assert_eq!(
-        line(AttachmentFate::Uploaded),
-        "📎 invoice.pdf (attached to this Case's Files)"
-    );
-    assert_eq!(
-        line(AttachmentFate::NotUploaded("WitiOp answered HTTP 404".into())),
-        "📎 invoice.pdf could not be attached (WitiOp answered HTTP 404): https://app.witiop.example/media/8f2c/invoice.pdf"
+        line(AttachmentFate::NotFetched("not on a WitiOp media host".into())),
+        "📎 invoice.pdf is not copied to Salesforce (not on a WitiOp media host): https://app.witiop.example/media/8f2c/invoice.pdf"
     );
 }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::SalesforceClient;
 use super::error::SalesforceError;
-use crate::config::AuthFlow;
+use crate::config::{is_secure_base_url, AuthFlow};
 
 /// A live session: what every data call needs.
 #[derive(Clone)]
@@ -40,12 +40,59 @@ impl Session {
 }
 
 /// The token cache's JSON shape, shared by all worker instances.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Default)]
 struct StoredToken {
+    #[serde(default)]
     access_token: String,
+    #[serde(default)]
     instance_url: String,
     #[serde(default)]
     issued_at: String,
+    /// Which credentials the token came from (hash of login URL, flow,
+    /// consumer key and username): a token of other credentials, say after
+    /// the secret was pointed at another org, is ignored.
+    #[serde(default)]
+    credentials: String,
+    /// A refused login, shared so that no instance retries it for a while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused: Option<Refusal>,
+}
+
+/// A login Salesforce refused, and with which credentials.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(super) struct Refusal {
+    /// Epoch milliseconds.
+    at_ms: u64,
+    /// Hash of the credentials including their secret parts: a corrected
+    /// password is tried at once.
+    secrets: String,
+    error: String,
+    description: String,
+    status: u16,
+}
+
+/// How long a refused login is not retried: repeated failures lock the API
+/// user out ("Login attempts" lockout of the user's password policy).
+pub(crate) const REFUSAL_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn hex_sha256(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -114,32 +161,138 @@ impl SalesforceClient {
         Ok(session)
     }
 
-    async fn stored_session(&self) -> Result<Option<Session>, SalesforceError> {
-        let Some(text) = self.tokens.current(&self.token_secret_id).await? else {
-            return Ok(None);
+    /// The credentials' identity (no secret parts).
+    fn credentials(&self) -> String {
+        let c = &self.connection;
+        hex_sha256(&[
+            &c.login_url,
+            c.auth_flow.as_str(),
+            &c.consumer_key,
+            c.username.as_deref().unwrap_or(""),
+        ])
+    }
+
+    /// The credentials including their secret parts.
+    fn secrets_digest(&self) -> String {
+        let c = &self.connection;
+        let secret = |s: &Option<SecretString>| {
+            s.as_ref()
+                .map(|v| v.expose_secret().to_owned())
+                .unwrap_or_default()
         };
-        Ok(serde_json::from_str::<StoredToken>(&text)
-            .ok()
-            .filter(|t| !t.access_token.is_empty() && t.instance_url.starts_with("http"))
-            .map(|t| Session {
-                access_token: SecretString::from(t.access_token),
-                instance_url: t.instance_url.trim_end_matches('/').to_owned(),
-            }))
+        hex_sha256(&[
+            &self.credentials(),
+            c.consumer_secret.expose_secret(),
+            &secret(&c.password),
+            &secret(&c.security_token),
+        ])
+    }
+
+    async fn read_cache(&self) -> Result<StoredToken, SalesforceError> {
+        let Some(text) = self.tokens.current(&self.token_secret_id).await? else {
+            return Ok(StoredToken::default());
+        };
+        Ok(serde_json::from_str(&text).unwrap_or_default())
+    }
+
+    async fn write_cache(&self, stored: &StoredToken) {
+        let Ok(text) = serde_json::to_string(stored) else {
+            return;
+        };
+        if let Err(e) = self.tokens.write(&self.token_secret_id, &text).await {
+            // The token works without being shared; other instances will log in.
+            tracing::warn!(error = %e, "could not update the shared Salesforce token cache");
+        }
+    }
+
+    async fn stored_session(&self) -> Result<Option<Session>, SalesforceError> {
+        let stored = self.read_cache().await?;
+        if stored.access_token.is_empty() {
+            return Ok(None);
+        }
+        if stored.credentials != self.credentials() {
+            tracing::info!("the cached Salesforce token is for other credentials; ignoring it");
+            return Ok(None);
+        }
+        if !is_secure_base_url(&stored.instance_url) {
+            tracing::warn!("the cached Salesforce instance_url is not https; ignoring it");
+            return Ok(None);
+        }
+        Ok(Some(Session {
+            access_token: SecretString::from(stored.access_token),
+            instance_url: stored.instance_url.trim_end_matches('/').to_owned(),
+        }))
+    }
+
+    /// A refusal of these very credentials, here or by another instance,
+    /// younger than [`REFUSAL_MEMORY`].
+    async fn recent_refusal(&self) -> Result<Option<Refusal>, SalesforceError> {
+        let secrets = self.secrets_digest();
+        let fresh = |r: &Refusal| {
+            r.secrets == secrets
+                && now_ms().saturating_sub(r.at_ms) < REFUSAL_MEMORY.as_millis() as u64
+        };
+        if let Some(r) = self.refusal.lock().expect("refusal lock").clone() {
+            if fresh(&r) {
+                return Ok(Some(r));
+            }
+        }
+        Ok(self.read_cache().await?.refused.filter(fresh))
     }
 
     async fn login_and_store(&self) -> Result<Session, SalesforceError> {
-        let (session, issued_at) = self.login().await?;
-        let stored = StoredToken {
+        if let Some(r) = self.recent_refusal().await? {
+            let ago = now_ms().saturating_sub(r.at_ms) / 1000;
+            return Err(SalesforceError::Login {
+                flow: self.connection.auth_flow.as_str(),
+                login_url: self.connection.login_url.clone(),
+                error: r.error,
+                description: format!(
+                    "{} (refused {ago} s ago with these credentials; not retried for {} s so that the API user is not locked out)",
+                    r.description,
+                    REFUSAL_MEMORY.as_secs()
+                ),
+                status: r.status,
+            });
+        }
+        let (session, issued_at) = match self.login().await {
+            Ok(ok) => ok,
+            Err(e) => {
+                if let SalesforceError::Login {
+                    error,
+                    description,
+                    status,
+                    ..
+                } = &e
+                {
+                    if (400..500).contains(status) && *status != 429 {
+                        let refusal = Refusal {
+                            at_ms: now_ms(),
+                            secrets: self.secrets_digest(),
+                            error: error.clone(),
+                            description: description.clone(),
+                            status: *status,
+                        };
+                        *self.refusal.lock().expect("refusal lock") = Some(refusal.clone());
+                        self.write_cache(&StoredToken {
+                            credentials: self.credentials(),
+                            refused: Some(refusal),
+                            ..StoredToken::default()
+                        })
+                        .await;
+                    }
+                }
+                return Err(e);
+            }
+        };
+        self.write_cache(&StoredToken {
             access_token: session.access_token.expose_secret().to_owned(),
             instance_url: session.instance_url.clone(),
             issued_at,
-        };
-        let text =
-            serde_json::to_string(&stored).map_err(|e| SalesforceError::Decode(e.to_string()))?;
-        if let Err(e) = self.tokens.write(&self.token_secret_id, &text).await {
-            // The token works without being shared; other instances will log in.
-            tracing::warn!(error = %e, "could not store the Salesforce token for other instances");
-        }
+            credentials: self.credentials(),
+            refused: None,
+        })
+        .await;
         Ok(session)
     }
 
@@ -208,6 +361,14 @@ impl SalesforceClient {
         }
         let ok: LoginOk = serde_json::from_slice(&body)
             .map_err(|e| failed(status.as_u16(), "unexpected answer".into(), e.to_string()))?;
+        if !is_secure_base_url(&ok.instance_url) {
+            // The token would travel in clear text to every data call.
+            return Err(failed(
+                status.as_u16(),
+                "insecure instance_url".into(),
+                "Salesforce answered with an instance_url that is not https".into(),
+            ));
+        }
         self.logins.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("salesforce_logins").increment(1);
         tracing::info!(flow = flow.as_str(), instance_url = %ok.instance_url, "logged in to Salesforce");

@@ -74,6 +74,8 @@ pub struct SalesforceClient {
     pub(super) calls: AtomicU64,
     pub(super) logins: AtomicU64,
     pub(super) usage: Mutex<Option<ApiUsage>>,
+    /// The last login Salesforce refused, remembered for a minute.
+    pub(super) refusal: Mutex<Option<super::auth::Refusal>>,
     pub(super) retry: RetryPolicy,
 }
 
@@ -105,6 +107,7 @@ impl SalesforceClient {
             calls: AtomicU64::new(0),
             logins: AtomicU64::new(0),
             usage: Mutex::new(None),
+            refusal: Mutex::new(None),
             retry: RetryPolicy::default(),
         }
     }

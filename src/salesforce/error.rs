@@ -27,7 +27,9 @@ pub const ROLLED_BACK: &str = "ALL_OR_NONE_OPERATION_ROLLED_BACK";
 pub enum ErrorClass {
     /// Transient (503, row lock, timeout): retry soon, within the invocation.
     RetryNow,
-    /// The org's allowance is spent: stop calling, let SQS bring the message back later.
+    /// Nothing will get through for a while (the org's allowance is spent,
+    /// the credentials are refused): stop calling, let SQS bring the message
+    /// back later.
     RetryLater,
     /// The session is gone: log in again and retry once.
     Relogin,
@@ -124,7 +126,11 @@ impl SalesforceError {
             Self::Login { status, .. } if *status == 0 || *status >= 500 || *status == 429 => {
                 ErrorClass::RetryNow
             }
-            Self::Login { .. } => ErrorClass::Permanent,
+            // Refused credentials: no conversation can get through until
+            // someone fixes the secret, and parking them all would only add
+            // a redrive to the fix. They wait in the queue (the refused-login
+            // alarm wakes someone) and go through once the secret is right.
+            Self::Login { .. } => ErrorClass::RetryLater,
             Self::Decode(_) => ErrorClass::Permanent,
             Self::TokenStore(_) => ErrorClass::RetryLater,
         }

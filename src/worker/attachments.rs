@@ -1,6 +1,14 @@
-//! Attachments: downloaded from WitiOp to a spool file, then streamed to
-//! Salesforce as ContentVersions on the Case. A file that cannot be fetched
-//! never blocks the Case: its comment says why and links it.
+//! Attachments: after the Case and its comments are written, each file on a
+//! WitiOp media host is downloaded to a bounded spool file and streamed to
+//! Salesforce as a ContentVersion on the Case. Files never hold up the Case:
+//! a file that cannot be fetched is logged and stays linked in its comment,
+//! and a run that ends before every file is uploaded is resumed by the next
+//! delivery, which uploads only the files the Case lacks.
+//!
+//! Every URL is hostile: only `https` URLs (plain `http` only on a listed
+//! loopback host) on a host listed in the WitiOp secret's `media_hosts` are
+//! fetched, redirects are followed by hand and only within that list, and
+//! the API token goes nowhere else.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -8,27 +16,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use reqwest::header::LOCATION;
+use reqwest::Url;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::error::RecordError;
+use super::settings::MediaAccess;
 use super::Worker;
 use crate::case::{self, AttachmentFate};
+use crate::config::{is_loopback_host, CasePolicy};
 use crate::event::{Attachment, CloseEvent};
 use crate::salesforce::records::{case_files_query, FileRow};
 use crate::salesforce::SalesforceClient;
 
-/// Salesforce's limit for a multipart ContentVersion.
-const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest file downloaded, unless `MAX_ATTACHMENT_BYTES` says otherwise:
+/// ten records at once fit in Lambda's default 512 MB of `/tmp`.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_REDIRECTS: usize = 5;
 
-/// Why an attachment could not be taken from WitiOp. Its text goes into the
-/// comment, so it names no URL and no credential.
+/// Why a file is not downloaded, or why its download failed. The text goes
+/// into a comment or a log line, so it names no URL and no credential.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DownloadError {
-    #[error("larger than Salesforce's 2 GB file limit")]
-    TooLarge,
+    #[error("not on a WitiOp media host")]
+    HostNotAllowed,
+    #[error("a redirect left the WitiOp media hosts")]
+    RedirectNotAllowed,
+    #[error("too many redirects")]
+    TooManyRedirects,
+    #[error("larger than the {} MB limit", .0 / (1024 * 1024))]
+    TooLarge(u64),
     #[error("download failed: {0}")]
     Request(#[source] reqwest::Error),
     #[error("WitiOp answered HTTP {0}")]
@@ -39,48 +59,58 @@ pub(crate) enum DownloadError {
     Spool(#[from] std::io::Error),
 }
 
-/// An attachment downloaded to the spool directory, or why it could not be.
-pub(crate) struct Spooled {
-    message: usize,
-    attachment: usize,
-    key: String,
-    /// `None` inside `Ok`: already uploaded by an earlier run.
-    status: Result<Option<SpoolFile>, DownloadError>,
+/// The client for downloads: it follows no redirect by itself, so each hop
+/// is checked against the media hosts before the token is sent there.
+pub fn download_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(DOWNLOAD_TIMEOUT)
+        .user_agent(concat!("witiop-salesforce/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the TLS backend initialises")
 }
 
-struct SpoolFile {
-    path: PathBuf,
-    length: u64,
-    file_name: String,
-    content_type: String,
+/// Whether `url` may be fetched with the API token.
+fn allowed(media: &MediaAccess, url: &Url) -> bool {
+    let Some(hosts) = &media.hosts else {
+        return false;
+    };
+    let scheme_ok = match url.scheme() {
+        "https" => true,
+        "http" => url.host_str().is_some_and(is_loopback_host),
+        _ => false,
+    };
+    scheme_ok && url.username().is_empty() && hosts.iter().any(|h| h.matches(url))
 }
 
-impl Drop for SpoolFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-pub(crate) fn has_attachments(event: &CloseEvent) -> bool {
-    event
-        .conversation
-        .messages
-        .iter()
-        .any(|m| !m.attachments.is_empty())
-}
-
-/// What the comment of attachment `a` of message `m` says about it.
-pub(crate) fn fate(add_attachments: bool, files: &[Spooled], m: usize, a: usize) -> AttachmentFate {
-    if !add_attachments {
+/// What a comment says of attachment `a` of message `m`, decided before
+/// anything is written or downloaded.
+pub(crate) fn fate(
+    policy: &CasePolicy,
+    media: &MediaAccess,
+    max_bytes: u64,
+    attachment: &Attachment,
+) -> AttachmentFate {
+    if !policy.add_attachments || media.hosts.is_none() {
         return AttachmentFate::Linked;
     }
-    match files.iter().find(|f| f.message == m && f.attachment == a) {
-        Some(Spooled {
-            status: Err(reason),
-            ..
-        }) => AttachmentFate::NotUploaded(reason.to_string()),
-        _ => AttachmentFate::Uploaded,
+    let on_media_host = Url::parse(&attachment.url).is_ok_and(|u| allowed(media, &u));
+    if !on_media_host {
+        return AttachmentFate::NotFetched(DownloadError::HostNotAllowed.to_string());
     }
+    if attachment.size.is_some_and(|s| s > max_bytes) {
+        return AttachmentFate::NotFetched(DownloadError::TooLarge(max_bytes).to_string());
+    }
+    AttachmentFate::Linked
+}
+
+/// The host of a URL, for logs: never its path or query (signed URLs).
+fn host_of(url: &str) -> String {
+    Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "(not a URL)".to_owned())
 }
 
 /// The key stored in a ContentVersion's Description to recognise it later.
@@ -94,135 +124,89 @@ fn file_key(event: &CloseEvent, message: usize, attachment: usize) -> String {
     )
 }
 
-/// The keys of the files a Case already has.
-pub(crate) async fn existing_file_keys(
-    sf: &SalesforceClient,
-    case_id: &str,
-) -> Result<HashSet<String>, RecordError> {
-    let rows: Vec<FileRow> = sf.query(&case_files_query(case_id)).await?;
-    Ok(rows.into_iter().filter_map(|r| r.description).collect())
+/// A downloaded file, removed when dropped.
+struct SpoolFile {
+    path: PathBuf,
+    length: u64,
+    content_type: String,
+}
+
+impl Drop for SpoolFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 impl Worker {
-    pub(crate) async fn fetch_attachments(
-        &self,
-        event: &CloseEvent,
-        uploaded: &HashSet<String>,
-    ) -> Vec<Spooled> {
-        let mut out = Vec::new();
-        for (m, message) in event.conversation.messages.iter().enumerate() {
-            for (a, attachment) in message.attachments.iter().enumerate() {
-                let key = file_key(event, m, a);
-                let status = if uploaded.contains(&key) {
-                    Ok(None)
-                } else {
-                    self.download(attachment, m, a).await.map(Some)
-                };
-                if let Err(reason) = &status {
-                    tracing::warn!(conversation_id = %event.conversation.id, url = attachment.url, reason = %reason, "attachment not uploaded; the comment links to WitiOp");
-                }
-                out.push(Spooled {
-                    message: m,
-                    attachment: a,
-                    key,
-                    status,
-                });
-            }
-        }
-        out
-    }
-
-    async fn download(
-        &self,
-        attachment: &Attachment,
-        m: usize,
-        a: usize,
-    ) -> Result<SpoolFile, DownloadError> {
-        if attachment.size.is_some_and(|s| s > MAX_FILE_BYTES) {
-            return Err(DownloadError::TooLarge);
-        }
-        let mut request = self.http.get(&attachment.url).timeout(DOWNLOAD_TIMEOUT);
-        if let Some(token) = &self.witiop_api_token {
-            request = request.bearer_auth(token.expose_secret());
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| DownloadError::Request(e.without_url()))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(DownloadError::Status(status.as_u16()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|l| l > MAX_FILE_BYTES)
-        {
-            return Err(DownloadError::TooLarge);
-        }
-        let content_type = attachment
-            .content_type
-            .clone()
-            .or_else(|| {
-                response
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| "application/octet-stream".into());
-        let path = self.spool_dir.join(format!(
-            "witiop-{}-{m}-{a}-{}",
-            std::process::id(),
-            next_spool_number()
-        ));
-        let mut spool = SpoolFile {
-            path: path.clone(),
-            length: 0,
-            file_name: attachment
-                .file_name
-                .clone()
-                .unwrap_or_else(|| case::comments::file_name_from_url(&attachment.url)),
-            content_type,
-        };
-        let mut file = tokio::fs::File::create(&path).await?;
-        let mut stream = response.bytes_stream();
-        let mut total: u64 = 0;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| DownloadError::Interrupted(e.without_url()))?;
-            total += chunk.len() as u64;
-            if total > MAX_FILE_BYTES {
-                return Err(DownloadError::TooLarge);
-            }
-            file.write_all(&chunk).await?;
-        }
-        file.flush().await?;
-        spool.length = total;
-        Ok(spool)
-    }
-
+    /// Uploads the files the Case lacks; returns how many were uploaded.
+    /// A Salesforce failure fails the record (the next delivery resumes);
+    /// a file that cannot be fetched is logged and skipped.
     pub(crate) async fn upload_attachments(
         &self,
         sf: &SalesforceClient,
+        policy: &CasePolicy,
+        media: &MediaAccess,
         event: &CloseEvent,
         case_id: &str,
-        files: &[Spooled],
+        case_is_new: bool,
     ) -> Result<usize, RecordError> {
+        let mut wanted = Vec::new();
+        for (m, message) in event.conversation.messages.iter().enumerate() {
+            for (a, attachment) in message.attachments.iter().enumerate() {
+                if policy.add_attachments
+                    && media.hosts.is_some()
+                    && fate(policy, media, self.max_file_bytes, attachment)
+                        == AttachmentFate::Linked
+                {
+                    wanted.push((file_key(event, m, a), m, a, attachment));
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        // A Case created by this run has no files yet: no need to ask.
+        let existing: HashSet<String> = if case_is_new {
+            HashSet::new()
+        } else {
+            let rows: Vec<FileRow> = sf.query(&case_files_query(case_id)).await?;
+            rows.into_iter().filter_map(|r| r.description).collect()
+        };
         let mut uploaded = 0;
-        for f in files {
-            let Ok(Some(spool)) = &f.status else { continue };
+        for (key, m, a, attachment) in wanted {
+            if existing.contains(&key) {
+                continue;
+            }
+            let spool = match self.download(media, attachment, m, a).await {
+                Ok(s) => s,
+                Err(reason) => {
+                    tracing::warn!(
+                        host = host_of(&attachment.url),
+                        message = m,
+                        attachment = a,
+                        reason = %reason,
+                        "attachment not copied to Salesforce; its comment links to WitiOp"
+                    );
+                    metrics::counter!("attachments_not_copied").increment(1);
+                    continue;
+                }
+            };
+            let file_name = attachment
+                .file_name
+                .clone()
+                .unwrap_or_else(|| case::comments::file_name_from_url(&attachment.url));
             let entity = json!({
-                "Title": spool.file_name,
-                "PathOnClient": spool.file_name,
+                "Title": file_name,
+                "PathOnClient": file_name,
                 "FirstPublishLocationId": case_id,
-                "Description": f.key,
+                "Description": key,
             });
             let path = spool.path.clone();
-            let length = spool.length;
             sf.upload_content_version(
                 &entity,
-                &spool.file_name,
+                &file_name,
                 &spool.content_type,
-                length,
+                spool.length,
                 move || {
                     // Re-opened on every attempt, so a retry streams the file again.
                     match std::fs::File::open(&path) {
@@ -235,9 +219,92 @@ impl Worker {
             )
             .await?;
             uploaded += 1;
-            tracing::debug!(conversation_id = %event.conversation.id, file = spool.file_name, "attachment uploaded");
         }
         Ok(uploaded)
+    }
+
+    /// Downloads one attachment to a spool file, following redirects only
+    /// within the media hosts and stopping at the size limit.
+    async fn download(
+        &self,
+        media: &MediaAccess,
+        attachment: &Attachment,
+        m: usize,
+        a: usize,
+    ) -> Result<SpoolFile, DownloadError> {
+        let max = self.max_file_bytes;
+        let mut url = Url::parse(&attachment.url).map_err(|_| DownloadError::HostNotAllowed)?;
+        let mut hops = 0;
+        let response = loop {
+            if !allowed(media, &url) {
+                return Err(if hops == 0 {
+                    DownloadError::HostNotAllowed
+                } else {
+                    DownloadError::RedirectNotAllowed
+                });
+            }
+            let mut request = self.http.get(url.clone());
+            if let Some(token) = &media.api_token {
+                request = request.bearer_auth(token.expose_secret());
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| DownloadError::Request(e.without_url()))?;
+            if !response.status().is_redirection() {
+                break response;
+            }
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(DownloadError::TooManyRedirects);
+            }
+            let next = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .ok_or(DownloadError::RedirectNotAllowed)?;
+            url = next;
+        };
+        let status = response.status();
+        if !status.is_success() {
+            return Err(DownloadError::Status(status.as_u16()));
+        }
+        if response.content_length().is_some_and(|l| l > max) {
+            return Err(DownloadError::TooLarge(max));
+        }
+        let content_type = attachment
+            .content_type
+            .clone()
+            .or_else(|| {
+                response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let mut spool = SpoolFile {
+            path: self.spool_dir.join(format!(
+                "witiop-{}-{m}-{a}-{}",
+                std::process::id(),
+                next_spool_number()
+            )),
+            length: 0,
+            content_type,
+        };
+        let mut file = tokio::fs::File::create(&spool.path).await?;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| DownloadError::Interrupted(e.without_url()))?;
+            spool.length += chunk.len() as u64;
+            if spool.length > max {
+                return Err(DownloadError::TooLarge(max));
+            }
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        Ok(spool)
     }
 }
 
@@ -245,4 +312,53 @@ impl Worker {
 fn next_spool_number() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WitiopSecret;
+
+    fn media(hosts: &str) -> MediaAccess {
+        let secret = WitiopSecret::parse(
+            "w",
+            &format!(r#"{{"webhook_token":"0123456789abcdef","media_hosts":{hosts}}}"#),
+        )
+        .unwrap();
+        MediaAccess::from_secret(&secret)
+    }
+
+    #[test]
+    fn only_listed_hosts_over_https_are_fetched() {
+        let m = media(r#"["media.witiop.example", "127.0.0.1:9100"]"#);
+        let ok = |u: &str| allowed(&m, &Url::parse(u).unwrap());
+        assert!(ok("https://media.witiop.example/a.pdf?sig=x"));
+        assert!(ok("https://MEDIA.witiop.example:443/a.pdf"));
+        assert!(
+            !ok("http://media.witiop.example/a.pdf"),
+            "no plain http off loopback"
+        );
+        assert!(
+            !ok("https://media.witiop.example:8443/a.pdf"),
+            "another port"
+        );
+        assert!(!ok("https://media.witiop.example.attacker.example/a"));
+        assert!(!ok("https://attacker.example/media.witiop.example"));
+        assert!(!ok("https://user@media.witiop.example/a"));
+        assert!(ok("http://127.0.0.1:9100/a"));
+        assert!(!ok("http://127.0.0.1:9101/a"));
+        assert!(!ok("http://169.254.169.254/latest/meta-data/"));
+        assert!(!allowed(
+            &MediaAccess::default(),
+            &Url::parse("https://media.witiop.example/a").unwrap()
+        ));
+    }
+
+    #[test]
+    fn logs_name_the_host_only() {
+        assert_eq!(
+            host_of("https://media.witiop.example/x.pdf?sig=secret"),
+            "media.witiop.example"
+        );
+    }
 }

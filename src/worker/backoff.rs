@@ -11,13 +11,31 @@ use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::error::DisplayErrorContext;
 
 use super::Worker;
-use crate::salesforce::ErrorClass;
 
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 /// The rolling 24-hour API allowance recovers slowly: no point looking
 /// again sooner than this.
 const ALLOWANCE_WAIT: Duration = Duration::from_secs(60 * 60);
+
+/// What a record waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A transient failure: the usual doubling.
+    Backoff,
+    /// The org's API allowance to recover: at least an hour.
+    ForAllowance,
+}
+
+impl Wait {
+    pub(crate) fn after(code: &str) -> Self {
+        if code == "REQUEST_LIMIT_EXCEEDED" {
+            Self::ForAllowance
+        } else {
+            Self::Backoff
+        }
+    }
+}
 
 /// When to look at a failed record again.
 #[derive(Debug, Clone)]
@@ -43,11 +61,11 @@ impl RetrySchedule {
     /// The delay before delivery `receive_count + 1`: doubling from the base,
     /// capped, with "equal jitter" (between half and all of it) so that a
     /// batch failing together does not come back together. `jitter` ∈ [0, 1].
-    pub fn delay(&self, receive_count: u32, class: ErrorClass, jitter: f64) -> Duration {
+    pub fn delay(&self, receive_count: u32, wait: Wait, jitter: f64) -> Duration {
         let cap = self.cap.min(MAX_VISIBILITY);
         let doubling = 2u32.saturating_pow(receive_count.saturating_sub(1).min(30));
         let mut delay = self.base.saturating_mul(doubling).min(cap);
-        if class == ErrorClass::RetryLater {
+        if wait == Wait::ForAllowance {
             delay = delay.max(ALLOWANCE_WAIT.min(cap));
         }
         let half = delay / 2;
@@ -56,19 +74,19 @@ impl RetrySchedule {
 }
 
 impl Worker {
-    /// Makes a record held back behind its group's failed head visible again
-    /// at once. On a FIFO queue SQS still delivers none of the group while
-    /// the head is hidden, so the group waits exactly the head's backoff
-    /// rather than the queue's visibility timeout. Elsewhere it would only
-    /// bring the record straight back, so it is left alone.
-    pub(crate) async fn release(&self, message: &SqsMessage) {
+    /// A record held back behind its customer's failed conversation. On a
+    /// FIFO queue it is made visible again at once: SQS delivers none of the
+    /// group while the head is hidden, so the group waits exactly the head's
+    /// backoff rather than the queue's visibility timeout. On a standard
+    /// queue it backs off like the head.
+    pub(crate) async fn hold_back(&self, message: &SqsMessage) {
         let (Some(queue_url), Some(receipt)) =
             (&self.retry.queue_url, message.receipt_handle.as_deref())
         else {
             return;
         };
         if !queue_url.ends_with(".fifo") {
-            return;
+            return self.back_off(message, Wait::Backoff).await;
         }
         if let Err(e) = self
             .sqs
@@ -85,7 +103,7 @@ impl Worker {
 
     /// Hides `message` for its next backoff; on failure the queue's own
     /// visibility timeout applies, which is only sooner.
-    pub(crate) async fn back_off(&self, message: &SqsMessage, class: ErrorClass) {
+    pub(crate) async fn back_off(&self, message: &SqsMessage, wait: Wait) {
         let (Some(queue_url), Some(receipt)) =
             (&self.retry.queue_url, message.receipt_handle.as_deref())
         else {
@@ -96,7 +114,7 @@ impl Worker {
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
-        let delay = self.retry.delay(receive_count, class, fastrand::f64());
+        let delay = self.retry.delay(receive_count, wait, fastrand::f64());
         let result = self
             .sqs
             .change_message_visibility()
@@ -132,18 +150,18 @@ mod tests {
             base: Duration::from_secs(60),
             cap: Duration::from_secs(43_200),
         };
-        let full = |n, class| s.delay(n, class, 1.0).as_secs();
-        assert_eq!(full(1, ErrorClass::RetryNow), 60);
-        assert_eq!(full(2, ErrorClass::RetryNow), 120);
-        assert_eq!(full(5, ErrorClass::RetryNow), 960);
-        assert_eq!(full(11, ErrorClass::RetryNow), 43_200);
-        assert_eq!(full(400, ErrorClass::RetryNow), 43_200);
-        assert_eq!(full(1, ErrorClass::RetryLater), 3_600);
-        assert_eq!(s.delay(1, ErrorClass::RetryNow, 0.0).as_secs(), 30);
+        let full = |n, wait| s.delay(n, wait, 1.0).as_secs();
+        assert_eq!(full(1, Wait::Backoff), 60);
+        assert_eq!(full(2, Wait::Backoff), 120);
+        assert_eq!(full(5, Wait::Backoff), 960);
+        assert_eq!(full(11, Wait::Backoff), 43_200);
+        assert_eq!(full(400, Wait::Backoff), 43_200);
+        assert_eq!(full(1, Wait::ForAllowance), 3_600);
+        assert_eq!(s.delay(1, Wait::Backoff, 0.0).as_secs(), 30);
         let short = RetrySchedule {
             cap: Duration::from_secs(5),
             ..s
         };
-        assert_eq!(short.delay(1, ErrorClass::RetryLater, 1.0).as_secs(), 5);
+        assert_eq!(short.delay(1, Wait::ForAllowance, 1.0).as_secs(), 5);
     }
 }

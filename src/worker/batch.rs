@@ -9,13 +9,14 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use tracing::Instrument;
 
+use super::backoff::Wait;
 use super::conversation::{process_conversation, CaseOutcome, Job};
 use super::error::RecordError;
 use super::settings::Reload;
 use super::Worker;
 use crate::event::{parse_body, InvalidEvent, ParsedBody};
 use crate::salesforce::client::count_calls;
-use crate::salesforce::{ErrorClass, SalesforceError};
+use crate::salesforce::ErrorClass;
 
 /// Time kept back from the invocation's deadline to report results.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
@@ -57,6 +58,32 @@ impl From<BatchFailed> for lambda_runtime::Diagnostic {
     }
 }
 
+/// Set when Salesforce refuses everything for a while: the rest of the
+/// batch is not tried, and waits for the same reason.
+#[derive(Default)]
+struct Stop {
+    stopped: AtomicBool,
+    for_allowance: AtomicBool,
+}
+
+impl Stop {
+    fn stop(&self, wait: Wait) {
+        self.for_allowance
+            .fetch_or(wait == Wait::ForAllowance, Ordering::Relaxed);
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    fn reason(&self) -> Option<Wait> {
+        self.stopped.load(Ordering::Relaxed).then(|| {
+            if self.for_allowance.load(Ordering::Relaxed) {
+                Wait::ForAllowance
+            } else {
+                Wait::Backoff
+            }
+        })
+    }
+}
+
 /// A record with its body parsed, or why it could not be.
 struct Record {
     message: SqsMessage,
@@ -70,7 +97,7 @@ enum Parsed {
 
 /// Handles one SQS batch; the response lists exactly the records to retry.
 pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-    let limit_hit = AtomicBool::new(false);
+    let limit_hit = Stop::default();
     let results: Vec<Vec<(String, Disposition)>> = futures::stream::iter(group_by_customer(event))
         .map(|group| {
             let limit_hit = &limit_hit;
@@ -83,7 +110,7 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
                         // A customer's messages are processed in order: once
                         // one is left for later, so are the ones after it
                         // (Lambda's rule for FIFO partial batch responses).
-                        worker.release(&record.message).await;
+                        worker.hold_back(&record.message).await;
                         out.push((id, Disposition::RetryLater));
                         continue;
                     }
@@ -153,7 +180,7 @@ async fn process_record(
     worker: &Worker,
     record: Record,
     deadline: Instant,
-    limit_hit: &AtomicBool,
+    limit_hit: &Stop,
 ) -> Disposition {
     let message = &record.message;
     let message_id = message.message_id.as_deref().unwrap_or("");
@@ -177,14 +204,14 @@ async fn process_record(
     };
     let conversation_id = job.event.conversation.id.to_string();
     tracing::Span::current().record("conversation_id", conversation_id.as_str());
-    if limit_hit.load(Ordering::Relaxed) {
+    if let Some(wait) = limit_hit.reason() {
         tracing::warn!(
             message_id,
             conversation_id,
             outcome = "deferred",
-            "Salesforce API limit reached earlier in this batch"
+            "Salesforce refused earlier in this batch (API allowance or credentials)"
         );
-        worker.back_off(message, ErrorClass::RetryLater).await;
+        worker.back_off(message, wait).await;
         return Disposition::RetryLater;
     }
     let Some(remaining) = deadline.checked_duration_since(Instant::now() + DEADLINE_MARGIN) else {
@@ -197,10 +224,15 @@ async fn process_record(
                 Err(_) => Err(RecordError::OutOfTime),
             }
         };
+        // The secrets are re-read on a timer, so an admin's fix reaches
+        // warm workers without a redeploy.
+        worker.reload_settings().await;
         match attempt().await {
-            // A refused login may mean the secret was fixed since the cold start.
-            Err(RecordError::Salesforce(SalesforceError::Login { .. }))
-                if worker.reload_settings().await == Reload::Changed =>
+            // A refused login or a configuration failure may mean the secret
+            // was fixed since it was last read.
+            Err(e)
+                if e.may_be_fixed_by_settings()
+                    && worker.reload_settings().await == Reload::Changed =>
             {
                 attempt().await
             }
@@ -217,10 +249,11 @@ async fn process_record(
         Err(e) => match e.class() {
             ErrorClass::Permanent => worker.park(message, Some(&job.event), &e).await,
             class => {
-                // The org's allowance is spent: calling on for the rest of the
-                // batch would only spend what is left of it.
+                // The allowance is spent or the credentials refused: calling
+                // on for the rest of the batch would only spend what is left
+                // of it, or lock the API user out.
                 if class == ErrorClass::RetryLater {
-                    limit_hit.store(true, Ordering::Relaxed);
+                    limit_hit.stop(Wait::after(&e.code()));
                 }
                 tracing::warn!(
                     message_id,
@@ -236,7 +269,7 @@ async fn process_record(
                 // Running out of the invocation's time says nothing about
                 // Salesforce: the next delivery may simply come sooner.
                 if !matches!(e, RecordError::OutOfTime) {
-                    worker.back_off(message, class).await;
+                    worker.back_off(message, Wait::after(&e.code())).await;
                 }
                 Disposition::RetryLater
             }

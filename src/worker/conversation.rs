@@ -1,9 +1,7 @@
 //! One conversation: read what exists, plan, write what is missing, upload
 //! the files.
 
-use std::collections::HashSet;
-
-use super::attachments::{self, has_attachments};
+use super::attachments;
 use super::error::RecordError;
 use super::write::{write_comments, write_new_case};
 use super::Worker;
@@ -49,7 +47,7 @@ pub(crate) async fn process_conversation(
     job: &Job,
 ) -> Result<CaseOutcome, RecordError> {
     let active = worker.active();
-    let (sf, policy) = (&*active.client, &*active.policy);
+    let (sf, policy, media) = (&*active.client, &*active.policy, &*active.media);
     let conversation = &job.event.conversation;
     let mut raced = false;
     loop {
@@ -62,21 +60,16 @@ pub(crate) async fn process_conversation(
             );
         }
 
-        // Attachments: fetched before anything is written, so each comment can
-        // say truthfully what became of its files.
-        let uploaded_keys = match (
-            &found.case,
-            policy.add_attachments && has_attachments(&job.event),
-        ) {
-            (Some(c), true) => attachments::existing_file_keys(sf, &c.id).await?,
-            _ => HashSet::new(),
+        // What each comment says of its files is decided before anything is
+        // written or downloaded; files are copied after the comments.
+        let fate = |m: usize, a: usize| {
+            attachments::fate(
+                policy,
+                media,
+                worker.max_file_bytes,
+                &conversation.messages[m].attachments[a],
+            )
         };
-        let files = if policy.add_attachments {
-            worker.fetch_attachments(&job.event, &uploaded_keys).await
-        } else {
-            Vec::new()
-        };
-        let fate = |m: usize, a: usize| attachments::fate(policy.add_attachments, &files, m, a);
         let writes = case::plan_case_writes(conversation, &job.number, &found, policy, &fate)?;
 
         let mut outcome = CaseOutcome {
@@ -124,7 +117,14 @@ pub(crate) async fn process_conversation(
             remaining = &remaining[written..];
         }
         outcome.attachments_uploaded = worker
-            .upload_attachments(sf, &job.event, &outcome.case_id, &files)
+            .upload_attachments(
+                sf,
+                policy,
+                media,
+                &job.event,
+                &outcome.case_id,
+                outcome.case_created,
+            )
             .await?;
         return Ok(outcome);
     }

@@ -36,6 +36,16 @@ impl RecordError {
         }
     }
 
+    /// A refused login or a configuration problem: new settings may fix it.
+    pub(crate) fn may_be_fixed_by_settings(&self) -> bool {
+        match self {
+            Self::Configuration(_) => true,
+            Self::Salesforce(SalesforceError::Login { .. }) => true,
+            Self::Salesforce(e) => e.class() == ErrorClass::Permanent,
+            Self::InvalidEvent(_) | Self::OutOfTime => false,
+        }
+    }
+
     /// A bounded version of [`Self::code`] for metric dimensions.
     pub fn metric_code(&self) -> &'static str {
         match self {

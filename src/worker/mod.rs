@@ -60,13 +60,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use secrecy::SecretString;
-
 pub use backoff::RetrySchedule;
 pub use batch::{handle_batch, BatchFailed, Disposition};
 pub use conversation::CaseOutcome;
 pub use error::RecordError;
-pub use settings::SettingsSource;
+pub use settings::{MediaAccess, SettingsSource};
 
 use crate::config::CasePolicy;
 use crate::salesforce::SalesforceClient;
@@ -76,6 +74,7 @@ use crate::salesforce::SalesforceClient;
 pub(crate) struct Active {
     pub(crate) client: Arc<SalesforceClient>,
     pub(crate) policy: Arc<CasePolicy>,
+    pub(crate) media: Arc<MediaAccess>,
 }
 
 /// What the worker needs, built once per cold start.
@@ -85,9 +84,10 @@ pub struct Worker {
     last_reload: Mutex<Option<std::time::Instant>>,
     pub sqs: aws_sdk_sqs::Client,
     pub dlq_url: String,
-    /// For attachment downloads from WitiOp.
-    pub http: reqwest::Client,
-    pub witiop_api_token: Option<SecretString>,
+    /// For attachment downloads: follows no redirect by itself.
+    http: reqwest::Client,
+    /// Largest attachment downloaded.
+    pub max_file_bytes: u64,
     /// Records of one batch processed at the same time.
     pub concurrency: usize,
     /// Where attachments wait between download and upload.
@@ -105,26 +105,35 @@ impl Worker {
         policy: CasePolicy,
         sqs: aws_sdk_sqs::Client,
         dlq_url: String,
-        http: reqwest::Client,
-        witiop_api_token: Option<SecretString>,
+        media: MediaAccess,
         concurrency: usize,
     ) -> Self {
+        if policy.add_attachments && media.hosts.is_none() {
+            settings::warn_no_media_hosts();
+        }
         Self {
             active: RwLock::new(Arc::new(Active {
                 client: salesforce,
                 policy: Arc::new(policy),
+                media: Arc::new(media),
             })),
             settings_source: None,
             last_reload: Mutex::new(None),
             sqs,
             dlq_url,
-            http,
-            witiop_api_token,
+            http: attachments::download_client(),
+            max_file_bytes: attachments::DEFAULT_MAX_FILE_BYTES,
             concurrency: concurrency.max(1),
             spool_dir: std::env::temp_dir(),
             retry: RetrySchedule::default(),
             users: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Caps the size of a downloaded attachment.
+    pub fn with_max_file_bytes(mut self, max: u64) -> Self {
+        self.max_file_bytes = max;
+        self
     }
 
     /// Backs off records that failed for a transient reason.
@@ -147,6 +156,16 @@ impl Worker {
     /// The Case policy in force.
     pub fn policy(&self) -> Arc<CasePolicy> {
         self.active().policy.clone()
+    }
+
+    /// Replaces the media settings (tests and local runs).
+    pub fn set_media(&self, media: MediaAccess) {
+        let current = self.active();
+        *self.active.write().expect("settings lock") = Arc::new(Active {
+            client: current.client.clone(),
+            policy: current.policy.clone(),
+            media: Arc::new(media),
+        });
     }
 
     fn active(&self) -> Arc<Active> {
