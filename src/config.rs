@@ -108,6 +108,24 @@ impl WorkerEnv {
     }
 }
 
+/// Settings of the links function.
+#[derive(Debug, Clone)]
+pub struct LinksEnv {
+    pub witiop_secret_id: String,
+    pub salesforce_secret_id: String,
+    pub salesforce_token_secret_id: String,
+}
+
+impl LinksEnv {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            witiop_secret_id: env("WITIOP_SECRET_ID")?,
+            salesforce_secret_id: env("SALESFORCE_SECRET_ID")?,
+            salesforce_token_secret_id: env("SALESFORCE_TOKEN_SECRET_ID")?,
+        })
+    }
+}
+
 /// The `WITIOP_SECRET_ID` value.
 #[derive(Debug, Clone)]
 pub struct WitiopSecret {

@@ -1,9 +1,10 @@
 //! WitiOp → Salesforce: every WhatsApp conversation an agent closes in WitiOp
 //! becomes one Salesforce Case.
 //!
-//! Two Lambda functions are thin binaries over this crate: `webhook`
+//! Three Lambda functions are thin binaries over this crate: `webhook`
 //! authenticates and validates WitiOp's close event and queues it in SQS;
-//! `worker` turns each queued event into a Case.
+//! `worker` turns each queued event into a Case; `links` takes the agent
+//! from a signed link to that Case.
 //!
 //! # Layout
 //!
@@ -17,6 +18,7 @@
 //! - [`salesforce`]: typed REST client (login, token cache, query, composite,
 //!   files) and the records a conversation reads.
 //! - [`worker`]: SQS batch → one conversation each → Salesforce; exactly-once argument.
+//! - [`links`]: the agent's signed link to the Case (the `links` function).
 //! - [`ops`]: dead-letter queue listing and redrive, for operators.
 //! - [`telemetry`]: JSON logging and metrics set-up.
 
@@ -24,6 +26,7 @@ pub mod aws;
 pub mod case;
 pub mod config;
 pub mod event;
+pub mod links;
 pub mod ops;
 pub(crate) mod phone;
 pub mod queue;

@@ -24,10 +24,16 @@ struct Stack {
 }
 
 async fn stack(settings: Value) -> Stack {
+    stack_seeded(settings, |_| {}).await
+}
+
+/// The same, with records seeded before the example users.
+async fn stack_seeded(settings: Value, before: impl FnOnce(&LocalSalesforce)) -> Stack {
     let moto = common::moto().await;
     moto.secret(TOKENS, "{}").await.unwrap();
     let (_queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
+    before(&sf);
     let users = sf.seed_example_users();
     let (agent_id, customer_id) = (users.agent, users.customer);
     let secret = salesforce_secret(&sf.url, settings);
@@ -630,4 +636,22 @@ async fn the_sample_sqs_batch_event() {
         parked[0].message_attributes().unwrap()["original_message_id"].string_value(),
         Some("2e1424d4-f796-459a-8184-9c92662be6da")
     );
+}
+
+#[tokio::test]
+async fn a_portal_user_with_the_agents_email_never_owns_the_case() {
+    // Older than the agent's Standard user, so "the oldest" would pick it.
+    let s = stack_seeded(json!({}), |sf| {
+        sf.add_user_of_type(
+            "agent.portal@acme.example",
+            "agent.demo@acme.example",
+            "Agent",
+            "Portal",
+            true,
+            "PowerCustomerSuccess",
+        );
+    })
+    .await;
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    assert_eq!(s.cases()[0]["OwnerId"], s.agent_id.as_str());
 }

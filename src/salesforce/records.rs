@@ -44,7 +44,9 @@ impl ConversationReads<'_> {
         let mut reads = vec![Subrequest::query(
             data_path,
             USERS,
-            &format!("SELECT Id, Email, Username FROM User WHERE IsActive = true AND {user_filter} ORDER BY CreatedDate, Id LIMIT 50"),
+            // Only Standard users may own a Case or author as the agent: a
+            // portal or Chatter user can share the agent's e-mail.
+            &format!("SELECT Id, Email, Username FROM User WHERE IsActive = true AND UserType = 'Standard' AND {user_filter} ORDER BY CreatedDate, Id LIMIT 50"),
         )];
         let variants: Vec<String> = self
             .number
@@ -66,16 +68,10 @@ impl ConversationReads<'_> {
                 &format!("SELECT Id, Phone, MobilePhone FROM Contact WHERE Phone LIKE {like} OR MobilePhone LIKE {like} ORDER BY CreatedDate, Id LIMIT 200"),
             ));
         }
-        let case_filter = match self.case {
-            CaseKey::ExternalId { field, value } => format!("{field} = {}", soql_literal(value)),
-            CaseKey::Subject(subject) => format!("Subject = {}", soql_literal(subject)),
-        };
         reads.push(Subrequest::query(
             data_path,
             EXISTING,
-            &format!(
-                "SELECT Id, CaseNumber FROM Case WHERE {case_filter} ORDER BY CreatedDate, Id LIMIT 1"
-            ),
+            &case_lookup_query(self.case),
         ));
         // Resolved by Salesforce only when the Case exists; otherwise this
         // subrequest fails on its reference, which means "no comments".
@@ -86,6 +82,15 @@ impl ConversationReads<'_> {
         ));
         reads
     }
+}
+
+/// The conversation's Case, the oldest if several.
+pub fn case_lookup_query(key: CaseKey<'_>) -> String {
+    let filter = match key {
+        CaseKey::ExternalId { field, value } => format!("{field} = {}", soql_literal(value)),
+        CaseKey::Subject(subject) => format!("Subject = {}", soql_literal(subject)),
+    };
+    format!("SELECT Id, CaseNumber FROM Case WHERE {filter} ORDER BY CreatedDate, Id LIMIT 1")
 }
 
 /// The files already on a Case, recognised by their Description.

@@ -87,6 +87,8 @@ pub struct Prepared {
     group_id: String,
     /// FIFO deduplication id: the event.
     deduplication_id: String,
+    /// The agent's signed link to the Case, when links are on.
+    case_url: Option<String>,
 }
 
 type Answer = (Outcome, Option<String>, ApiGatewayV2httpResponse);
@@ -167,6 +169,16 @@ pub async fn prepare(
     };
     let conversation_id = event.conversation.id.to_string();
     let group_id = queue::message_group_id(&event.conversation.customer.number);
+    let case_url = webhook.tokens.link_key().await.map(|key| {
+        let context = &request.request_context;
+        crate::links::signing::case_url(
+            &key,
+            context.domain_name.as_deref().unwrap_or("localhost"),
+            context.stage.as_deref().unwrap_or("$default"),
+            &conversation_id,
+            &group_id,
+        )
+    });
     let deduplication_id = queue::deduplication_id(&event);
 
     let message_body = sqs_safe_body(&body);
@@ -189,6 +201,7 @@ pub async fn prepare(
         attributes,
         group_id,
         deduplication_id,
+        case_url,
     })
 }
 
@@ -199,6 +212,7 @@ async fn enqueue(webhook: &Webhook, prepared: Prepared) -> Answer {
         attributes,
         group_id,
         deduplication_id,
+        case_url,
     } = prepared;
 
     let mut request = webhook
@@ -216,11 +230,14 @@ async fn enqueue(webhook: &Webhook, prepared: Prepared) -> Answer {
     match sent {
         Ok(out) => {
             let message_id = out.message_id().unwrap_or_default().to_owned();
-            let body = json!({
+            let mut body = json!({
                 "status": "queued",
                 "conversation_id": conversation_id,
                 "message_id": message_id,
             });
+            if let Some(url) = case_url {
+                body["case_url"] = json!(url);
+            }
             (
                 Outcome::Queued,
                 Some(conversation_id),

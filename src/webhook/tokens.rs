@@ -33,6 +33,8 @@ pub enum TokenError {
 /// the previous one.
 struct TokenSet {
     accepted: Vec<SecretString>,
+    /// The current version's key for signed Case links.
+    link_key: Option<SecretString>,
     loaded_at: Instant,
 }
 
@@ -67,6 +69,7 @@ impl WebhookTokens {
             secret_id: String::new(),
             tokens: Mutex::new(TokenSet {
                 accepted: tokens.into_iter().map(SecretString::from).collect(),
+                link_key: None,
                 loaded_at: Instant::now(),
             }),
             refresh_interval: Duration::MAX,
@@ -77,6 +80,19 @@ impl WebhookTokens {
     /// Changes how often a mismatch may trigger a re-read (tests use zero).
     pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
         self.refresh_interval = interval;
+        self
+    }
+
+    /// The key of signed Case links, as of the last read of the secret.
+    pub async fn link_key(&self) -> Option<SecretString> {
+        self.tokens.lock().await.link_key.clone()
+    }
+
+    /// Sets the link key (tests that run without a secret).
+    #[cfg(feature = "testing")]
+    pub fn with_link_key(self, key: &str) -> Self {
+        self.tokens.try_lock().expect("not shared yet").link_key =
+            Some(SecretString::from(key.to_owned()));
         self
     }
 
@@ -129,7 +145,9 @@ async fn read_tokens(store: &SecretStore, secret_id: &str) -> Result<TokenSet, T
         store.read(secret_id, Some(PREVIOUS_STAGE))
     );
     let current = current?.ok_or_else(|| TokenError::Empty(secret_id.to_owned()))?;
-    let mut accepted = vec![WitiopSecret::parse(secret_id, &current)?.webhook_token];
+    let current = WitiopSecret::parse(secret_id, &current)?;
+    let link_key = current.link_key;
+    let mut accepted = vec![current.webhook_token];
     if let Some(previous) = previous? {
         // A previous version in an old shape must not break the current one.
         match WitiopSecret::parse(secret_id, &previous) {
@@ -139,6 +157,7 @@ async fn read_tokens(store: &SecretStore, secret_id: &str) -> Result<TokenSet, T
     }
     Ok(TokenSet {
         accepted,
+        link_key,
         loaded_at: Instant::now(),
     })
 }
