@@ -26,9 +26,10 @@ use local_salesforce::LocalSalesforce;
 use proof::Moto;
 use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::config::{SalesforceSettings, WebhookEnv};
+use witiop_salesforce::links::{handle_link, Links};
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
-use witiop_salesforce::worker::{handle_batch, Worker};
+use witiop_salesforce::worker::{handle_batch, RetrySchedule, Worker};
 
 const MOTO_PORT: u16 = 4566;
 const WEBHOOK_PORT: u16 = 9000;
@@ -39,6 +40,8 @@ const TOKEN_SECRET: &str = "witiop-local/salesforce-token";
 const SALESFORCE_PORT: u16 = 8900;
 const CUSTOMER_USER: &str = "witiop.customer@acme.example";
 const WEBHOOK_PATH: &str = "/witiop/conversation-closed";
+const LINKS_PATH: &str = "/witiop/cases/{conversation_id}";
+const LINK_KEY: &str = "local-link-key-0123456789abcdef0123456789";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -48,9 +51,12 @@ async fn main() -> anyhow::Result<()> {
     let moto = Moto::start_on(MOTO_PORT).await?;
     let sdk = moto.sdk.clone();
     // The queue, DLQ and secrets of `template.yaml`, with local values.
-    let (queue_url, dlq_url) = moto.queues("witiop-conversations", 720, 5).await?;
-    let witiop =
-        serde_json::json!({"webhook_token": WEBHOOK_TOKEN, "api_token": "local-media-token"});
+    let (queue_url, dlq_url) = fifo_queues(&moto).await?;
+    let witiop = serde_json::json!({
+        "webhook_token": WEBHOOK_TOKEN,
+        "api_token": "local-media-token",
+        "link_key": LINK_KEY,
+    });
     moto.secret(WITIOP_SECRET, &witiop.to_string()).await?;
     println!("moto (SQS, Secrets Manager) on {}", moto.endpoint);
     println!("queue {queue_url}\ndead-letter queue {dlq_url}");
@@ -65,13 +71,7 @@ async fn main() -> anyhow::Result<()> {
             max_message_bytes: 1_048_576,
         },
     }));
-    let app = axum::Router::new()
-        .route(WEBHOOK_PATH, any(serve_webhook))
-        .with_state(webhook);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", WEBHOOK_PORT)).await?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
     let url = format!("http://127.0.0.1:{WEBHOOK_PORT}{WEBHOOK_PATH}");
-    println!("webhook on {url}");
 
     let sf = LocalSalesforce::start(SALESFORCE_PORT)
         .await
@@ -107,14 +107,39 @@ async fn main() -> anyhow::Result<()> {
         store,
         TOKEN_SECRET.into(),
     );
-    let worker: &'static Worker = Box::leak(Box::new(Worker::new(
-        Arc::new(client),
-        settings.policy,
-        aws_sdk_sqs::Client::new(&sdk),
-        dlq_url.clone(),
-        witiop_salesforce::worker::MediaAccess::default(),
-        4,
+    let client = Arc::new(client);
+    let links: &'static Links = Box::leak(Box::new(Links::new(
+        client.clone(),
+        settings.policy.case_external_id_field.clone(),
+        Some(LINK_KEY.to_owned().into()),
     )));
+    let worker: &'static Worker = Box::leak(Box::new(
+        Worker::new(
+            client,
+            settings.policy,
+            aws_sdk_sqs::Client::new(&sdk),
+            dlq_url.clone(),
+            witiop_salesforce::worker::MediaAccess::default(),
+            4,
+        )
+        .with_retry_schedule(RetrySchedule {
+            queue_url: Some(queue_url.clone()),
+            base: Duration::from_secs(5),
+            cap: Duration::from_secs(60),
+        }),
+    ));
+    // One HTTP API, two routes, as in the template.
+    let app = axum::Router::new()
+        .route(WEBHOOK_PATH, any(serve_webhook))
+        .with_state(webhook)
+        .merge(
+            axum::Router::new()
+                .route(LINKS_PATH, axum::routing::get(serve_links))
+                .with_state(links),
+        );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", WEBHOOK_PORT)).await?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    println!("webhook on {url}, case links on http://127.0.0.1:{WEBHOOK_PORT}/witiop/cases/…");
     let poller_sqs = aws_sdk_sqs::Client::new(&sdk);
     let poller_queue = queue_url.clone();
     tokio::spawn(async move { poll(poller_sqs, poller_queue, worker).await });
@@ -122,8 +147,11 @@ async fn main() -> anyhow::Result<()> {
 
     let sample = std::fs::read_to_string("events/conversation-closed.json")
         .context("events/conversation-closed.json")?;
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let mut calls = Vec::new();
+    let mut case_url = None;
     for attempt in ["first delivery", "duplicate delivery (WitiOp retried)"] {
         let r = client
             .post(&url)
@@ -132,11 +160,14 @@ async fn main() -> anyhow::Result<()> {
             .body(sample.clone())
             .send()
             .await?;
-        println!(
-            "POST sample event, {attempt}: {} {}",
-            r.status().as_u16(),
-            r.text().await?
-        );
+        let status = r.status().as_u16();
+        let answer = r.text().await?;
+        println!("POST sample event, {attempt}: {status} {answer}");
+        if case_url.is_none() {
+            case_url = serde_json::from_str::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| v["case_url"].as_str().map(str::to_owned));
+        }
         wait_until_drained(&moto, &queue_url).await?;
         calls.push(sf.counters().api_calls);
     }
@@ -155,6 +186,22 @@ async fn main() -> anyhow::Result<()> {
         calls[1] - calls[0],
         sf.counters().logins
     );
+
+    if let Some(link) = &case_url {
+        // The throttle allows one Salesforce call per link every 2 s.
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        let opened = client.get(link).send().await?;
+        println!(
+            "\nThe agent's link {link}\n  opens with {} Location: {}",
+            opened.status().as_u16(),
+            opened
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(none)")
+        );
+        println!("  curl -i '{link}'");
+    }
 
     println!("\ntry:\n  curl -i -H 'Authorization: Bearer {WEBHOOK_TOKEN}' -H 'Content-Type: application/json' \\\n       --data @events/conversation-closed.json {url}");
     println!("  curl -s {}/__control/dump | python3 -m json.tool", sf.url);
@@ -195,6 +242,15 @@ async fn poll(sqs: aws_sdk_sqs::Client, queue_url: String, worker: &'static Work
             record.message_id = m.message_id.clone();
             record.receipt_handle = m.receipt_handle.clone();
             record.body = m.body.clone();
+            // The system attributes Lambda passes on: group, receive count.
+            record.attributes = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
             event.records.push(record);
         }
         let response = handle_batch(worker, event, Instant::now() + Duration::from_secs(120)).await;
@@ -280,6 +336,51 @@ fn print_cases(sf: &LocalSalesforce) {
     }
 }
 
+/// The queue and its dead-letter queue, FIFO as in `template.yaml`.
+async fn fifo_queues(moto: &Moto) -> anyhow::Result<(String, String)> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = moto.sqs();
+    let create = |name: &str, visibility: &str| {
+        sqs.create_queue()
+            .queue_name(name)
+            .attributes(A::FifoQueue, "true")
+            .attributes(A::DeduplicationScope, "messageGroup")
+            .attributes(A::FifoThroughputLimit, "perMessageGroupId")
+            .attributes(A::VisibilityTimeout, visibility)
+            .attributes(A::MessageRetentionPeriod, "1209600")
+    };
+    let dlq = create("witiop-conversations-dlq.fifo", "30")
+        .send()
+        .await?
+        .queue_url
+        .context("dlq")?;
+    let queue = create("witiop-conversations.fifo", "720")
+        .send()
+        .await?
+        .queue_url
+        .context("queue")?;
+    Ok((queue, dlq))
+}
+
+/// The links route: the HTTP request as API Gateway hands it to the function.
+async fn serve_links(
+    State(links): State<&'static Links>,
+    axum::extract::Path(conversation_id): axum::extract::Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    request: http::Request<axum::body::Body>,
+) -> Response {
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.raw_path = Some(request.uri().path().to_owned());
+    event.raw_query_string = request.uri().query().map(str::to_owned);
+    event.query_string_parameters = query.into_iter().collect::<HashMap<_, _>>().into();
+    event.path_parameters = [("conversation_id".to_owned(), conversation_id)]
+        .into_iter()
+        .collect();
+    event.headers = request.headers().clone();
+    event.request_context.http.method = request.method().clone();
+    into_http(handle_link(links, event).await)
+}
+
 /// Translates an HTTP request into the event API Gateway sends a Lambda.
 async fn serve_webhook(
     State(webhook): State<&'static Webhook>,
@@ -298,6 +399,8 @@ async fn serve_webhook(
     event.headers = parts.headers;
     event.request_context.http.method = parts.method;
     event.request_context.http.path = Some(parts.uri.path().to_owned());
+    event.request_context.domain_name = Some(format!("127.0.0.1:{WEBHOOK_PORT}"));
+    event.request_context.stage = Some("$default".to_owned());
     match String::from_utf8(body.to_vec()) {
         Ok(text) => event.body = Some(text),
         Err(_) => {
