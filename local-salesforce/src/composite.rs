@@ -1,6 +1,9 @@
 //! Composite: up to 25 subrequests in one API call, later ones referring to
-//! earlier results as `@{reference.path}`; with `allOrNone` they roll back
-//! together.
+//! earlier results as `@{reference.path}` (`composite/refs.rs`); with
+//! `allOrNone` they roll back together. Each subrequest carries only its own
+//! `httpHeaders`.
+
+mod refs;
 
 use std::collections::HashMap;
 
@@ -8,17 +11,28 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::gate::{finish, pass};
 use crate::operations::{
-    run_collection, run_create, run_query, run_query_more, run_update, run_upsert, DEFAULT_BATCH,
+    run_collection, run_create, run_query, run_query_more, run_retrieve, run_update, run_upsert,
+    SaveHeaders, DEFAULT_BATCH,
 };
+use crate::org::object_name;
 use crate::routes::parse_json;
 use crate::server::{Inner, Shared};
 
 const MAX_COMPOSITE: usize = 25;
 const MAX_COMPOSITE_QUERIES: usize = 5;
+
+/// Headers a subrequest inherits from the top-level request and must not
+/// name ("Composite Request Body", REST API Developer Guide: "Don't specify
+/// these headers in a subrequest. If you do, the top-level request fails and
+/// returns an HTTP 400 response").
+const INHERITED: [&str; 3] = ["Accept", "Authorization", "Content-Type"];
+
+const HALTED: &str =
+    "The transaction was rolled back since another operation in the same transaction failed.";
 
 pub(crate) async fn composite(
     State(state): State<Shared>,
@@ -35,23 +49,88 @@ pub(crate) async fn composite(
         .get("allOrNone")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let Some(subs) = value
-        .get("compositeRequest")
-        .and_then(Value::as_array)
-        .cloned()
-    else {
-        return finish(
-            &state,
-            StatusCode::BAD_REQUEST,
-            json!([{"message": "compositeRequest is required", "errorCode": "INVALID_FIELD"}]),
+    let subs = match check_request(&value) {
+        Ok(subs) => subs,
+        Err(errors) => return finish(&state, StatusCode::BAD_REQUEST, errors),
+    };
+
+    let mut s = state.lock().expect("state lock");
+    s.org.begin();
+    let mut results: Vec<(String, StatusCode, Value, Map<String, Value>)> = Vec::new();
+    let mut outputs: HashMap<String, Value> = HashMap::new();
+    let mut failed_at: Option<usize> = None;
+    for (i, sub) in subs.iter().enumerate() {
+        let reference = sub["referenceId"].as_str().unwrap_or_default().to_owned();
+        if failed_at.is_some() && all_or_none {
+            let halted = json!([{"errorCode": "PROCESSING_HALTED", "message": HALTED}]);
+            results.push((reference, StatusCode::BAD_REQUEST, halted, Map::new()));
+            continue;
+        }
+        // Only the subrequest's own headers: the top-level request's
+        // Sforce-Auto-Assign or duplicate-rule header does not reach it.
+        let save = SaveHeaders::from_pairs(
+            sub.get("httpHeaders")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))),
         );
+        let call = Call {
+            user_id: &user_id,
+            api: &api,
+            save,
+            all_or_none,
+        };
+        let (status, body, headers) = match refs::resolve(sub, &outputs) {
+            Ok((method, url, body)) => execute_sub(&mut s, &call, &method, &url, &body),
+            // "Invalid reference specified…" answers PROCESSING_HALTED, 400.
+            Err(message) => (
+                StatusCode::BAD_REQUEST,
+                json!([{"errorCode": "PROCESSING_HALTED", "message": message}]),
+                Map::new(),
+            ),
+        };
+        if status.is_success() {
+            outputs.insert(reference.clone(), body.clone());
+        } else if failed_at.is_none() {
+            failed_at = Some(i);
+        }
+        results.push((reference, status, body, headers));
+    }
+    if let (Some(at), true) = (failed_at, all_or_none) {
+        s.org.rollback();
+        // "Composite Subrequest Result": under allOrNone, once one fails
+        // "all other subrequests return the 400 HTTP status code".
+        for r in results.iter_mut().take(at) {
+            r.1 = StatusCode::BAD_REQUEST;
+            r.2 = json!([{"errorCode": "PROCESSING_HALTED", "message": HALTED}]);
+            r.3 = Map::new();
+        }
+    } else {
+        s.org.commit();
+    }
+    drop(s);
+    let body: Vec<Value> = results
+        .into_iter()
+        .map(|(reference, status, body, headers)| {
+            json!({"body": body, "httpHeaders": headers, "httpStatusCode": status.as_u16(), "referenceId": reference})
+        })
+        .collect();
+    finish(&state, StatusCode::OK, json!({"compositeResponse": body}))
+}
+
+/// The checks made on the whole request before any subrequest runs; a
+/// failure is the top-level 400 with its error array.
+fn check_request(value: &Value) -> Result<Vec<Value>, Value> {
+    let bad = |code: &str, message: String| json!([{"message": message, "errorCode": code}]);
+    let Some(subs) = value.get("compositeRequest").and_then(Value::as_array) else {
+        return Err(bad("INVALID_FIELD", "compositeRequest is required".into()));
     };
     if subs.len() > MAX_COMPOSITE {
-        return finish(
-            &state,
-            StatusCode::BAD_REQUEST,
-            json!([{"message": format!("Composite requests cannot have more than {MAX_COMPOSITE} subrequests"), "errorCode": "LIMIT_EXCEEDED"}]),
-        );
+        return Err(bad(
+            "LIMIT_EXCEEDED",
+            format!("Composite requests cannot have more than {MAX_COMPOSITE} subrequests"),
+        ));
     }
     let heavy = subs
         .iter()
@@ -61,171 +140,74 @@ pub(crate) async fn composite(
         })
         .count();
     if heavy > MAX_COMPOSITE_QUERIES {
-        return finish(
-            &state,
-            StatusCode::BAD_REQUEST,
-            json!([{"message": format!("Composite requests cannot have more than {MAX_COMPOSITE_QUERIES} query or sObject Collections subrequests"), "errorCode": "LIMIT_EXCEEDED"}]),
-        );
+        return Err(bad(
+            "LIMIT_EXCEEDED",
+            format!("Composite requests cannot have more than {MAX_COMPOSITE_QUERIES} query or sObject Collections subrequests"),
+        ));
     }
     let mut ref_ids = std::collections::HashSet::new();
-    for sub in &subs {
+    for sub in subs {
         let r = sub.get("referenceId").and_then(Value::as_str).unwrap_or("");
         let valid = !r.is_empty()
             && r.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid || !ref_ids.insert(r.to_owned()) {
-            return finish(
-                &state,
-                StatusCode::BAD_REQUEST,
-                json!([{"message": format!("Invalid or duplicate referenceId '{r}'"), "errorCode": "INVALID_FIELD"}]),
-            );
+            return Err(bad(
+                "INVALID_FIELD",
+                format!("Invalid or duplicate referenceId '{r}'"),
+            ));
         }
-    }
-
-    let mut s = state.lock().expect("state lock");
-    s.in_composite = true;
-    s.org.begin();
-    let mut results: Vec<(String, StatusCode, Value)> = Vec::new();
-    let mut outputs: HashMap<String, Value> = HashMap::new();
-    let mut failed_at: Option<usize> = None;
-    for (i, sub) in subs.iter().enumerate() {
-        let reference = sub["referenceId"].as_str().unwrap_or_default().to_owned();
-        if failed_at.is_some() && all_or_none {
-            results.push((reference, StatusCode::BAD_REQUEST, json!([{"errorCode": "PROCESSING_HALTED", "message": "The transaction was rolled back since another operation in the same transaction failed."}])));
-            continue;
-        }
-        let outcome = resolve_refs(sub, &outputs)
-            .map(|(method, url, body)| execute_sub(&mut s, &method, &url, &body, &user_id, &api));
-        let (status, body) = match outcome {
-            Ok(r) => r,
-            Err(message) => (
-                StatusCode::BAD_REQUEST,
-                json!([{"errorCode": "PROCESSING_HALTED", "message": message}]),
-            ),
-        };
-        if !status.is_success() && failed_at.is_none() {
-            failed_at = Some(i);
-        }
-        if status.is_success() {
-            outputs.insert(reference.clone(), body.clone());
-        }
-        results.push((reference, status, body));
-    }
-    if let (Some(at), true) = (failed_at, all_or_none) {
-        s.org.rollback();
-        // Subrequests that had succeeded are reported as rolled back too.
-        for (i, r) in results.iter_mut().enumerate() {
-            if i < at {
-                r.1 = StatusCode::BAD_REQUEST;
-                r.2 = json!([{"errorCode": "PROCESSING_HALTED", "message": "The transaction was rolled back since another operation in the same transaction failed."}]);
+        match sub.get("httpHeaders") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(h)) => {
+                if let Some((name, _)) = h.iter().find(|(_, v)| !v.is_string()) {
+                    return Err(bad(
+                        "JSON_PARSER_ERROR",
+                        format!("httpHeaders: the value of header '{name}' must be a string"),
+                    ));
+                }
+                // The guide names no error code for this refusal; the code
+                // Salesforce gives its other checks of the request body
+                // before any subrequest runs ("Handle Errors with Composite
+                // Resources", Salesforce Developers blog) is used.
+                if let Some(name) = h
+                    .keys()
+                    .find(|k| INHERITED.iter().any(|i| i.eq_ignore_ascii_case(k)))
+                {
+                    return Err(bad(
+                        "JSON_PARSER_ERROR",
+                        format!("The header '{name}' of subrequest '{r}' is inherited from the composite request and cannot be set in httpHeaders"),
+                    ));
+                }
+            }
+            Some(_) => {
+                return Err(bad(
+                    "JSON_PARSER_ERROR",
+                    format!("httpHeaders of subrequest '{r}' must be an object"),
+                ))
             }
         }
-    } else {
-        s.org.commit();
     }
-    s.in_composite = false;
-    let body: Vec<Value> = results
-        .into_iter()
-        .map(|(reference, status, body)| json!({"body": if body.is_null() { Value::Null } else { body }, "httpHeaders": {}, "httpStatusCode": status.as_u16(), "referenceId": reference}))
-        .collect();
-    drop(s);
-    finish(&state, StatusCode::OK, json!({"compositeResponse": body}))
+    Ok(subs.clone())
 }
 
-/// Replaces `@{ref.path}` in the url and body with earlier results.
-fn resolve_refs(
-    sub: &Value,
-    outputs: &HashMap<String, Value>,
-) -> Result<(String, String, Value), String> {
-    let method = sub
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    let url = sub
-        .get("url")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let url = substitute(&url, outputs, true)?;
-    let body = match sub.get("body") {
-        Some(b) => {
-            let text = substitute(&b.to_string(), outputs, false)?;
-            serde_json::from_str(&text).map_err(|e| e.to_string())?
-        }
-        None => Value::Null,
-    };
-    Ok((method, url, body))
-}
-
-fn substitute(
-    text: &str,
-    outputs: &HashMap<String, Value>,
-    in_url: bool,
-) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("@{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').ok_or("unterminated reference")?;
-        let expr = &after[..end];
-        let value = lookup(expr, outputs).ok_or_else(|| {
-            let reference = expr.split(['.', '[']).next().unwrap_or(expr);
-            format!("Invalid reference specified. No value for {expr} found in {reference}. Provided referenceId ({reference}) must be a reference to a previously successful subrequest.")
-        })?;
-        let text = match value {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        if in_url {
-            out.push_str(&text);
-        } else {
-            // Inside a JSON string literal: keep it a valid literal.
-            let quoted = serde_json::to_string(&text).map_err(|e| e.to_string())?;
-            out.push_str(&quoted[1..quoted.len() - 1]);
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn lookup(expr: &str, outputs: &HashMap<String, Value>) -> Option<Value> {
-    let mut parts = Vec::new();
-    for seg in expr.split('.') {
-        let mut seg = seg;
-        let name_end = seg.find('[').unwrap_or(seg.len());
-        parts.push(seg[..name_end].to_owned());
-        seg = &seg[name_end..];
-        while let Some(close) = seg.find(']') {
-            parts.push(seg[1..close].to_owned());
-            seg = &seg[close + 1..];
-        }
-    }
-    let (first, path) = parts.split_first()?;
-    let mut v = outputs.get(first)?.clone();
-    for p in path.iter().filter(|p| !p.is_empty()) {
-        v = match p.parse::<usize>() {
-            Ok(i) => v.get(i)?.clone(),
-            Err(_) => v.get(p.as_str())?.clone(),
-        };
-    }
-    if v.is_null() {
-        None
-    } else {
-        Some(v)
-    }
+/// One subrequest's caller, headers and the Composite's allOrNone.
+struct Call<'a> {
+    user_id: &'a str,
+    api: &'a str,
+    save: SaveHeaders,
+    all_or_none: bool,
 }
 
 fn execute_sub(
     s: &mut Inner,
+    call: &Call,
     method: &str,
     url: &str,
     body: &Value,
-    user_id: &str,
-    api: &str,
-) -> (StatusCode, Value) {
+) -> (StatusCode, Value, Map<String, Value>) {
+    let api = call.api;
+    let actor = call.save.actor(call.user_id);
     let not_found = || {
         (
             StatusCode::NOT_FOUND,
@@ -234,10 +216,11 @@ fn execute_sub(
     };
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let Some(rest) = path.strip_prefix(&format!("/services/data/v{api}/")) else {
-        return not_found();
+        let (status, body) = not_found();
+        return (status, body, Map::new());
     };
     let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-    match (method, segs.as_slice()) {
+    let (status, body) = match (method, segs.as_slice()) {
         ("GET", ["query"]) => {
             let q = query
                 .split('&')
@@ -247,14 +230,33 @@ fn execute_sub(
             run_query(s, &q, api, DEFAULT_BATCH)
         }
         ("GET", ["query", cursor]) => run_query_more(s, cursor, api, DEFAULT_BATCH),
-        ("POST", ["sobjects", object]) => run_create(s, object, body, user_id),
-        ("PATCH", ["sobjects", object, id]) => run_update(s, object, id, body),
+        ("GET", ["sobjects", object, id]) => run_retrieve(s, object, id, api),
+        ("POST", ["sobjects", object]) => run_create(s, object, body, &actor),
+        ("PATCH", ["sobjects", object, id]) => run_update(s, object, id, body, &actor),
         ("PATCH", ["sobjects", object, field, value]) => {
-            run_upsert(s, object, field, &percent_decode(value), body, user_id, api)
+            run_upsert(s, object, field, &percent_decode(value), body, &actor, api)
         }
-        ("POST", ["composite", "sobjects"]) => run_collection(s, body, user_id),
+        ("POST", ["composite", "sobjects"]) => {
+            run_collection(s, body, &actor, Some(call.all_or_none))
+        }
         _ => not_found(),
+    };
+    let mut headers = Map::new();
+    // A created record's result carries its location ("Composite Subrequest
+    // Result", REST API Developer Guide, whose example shows
+    // `"Location": "/services/data/vXX.X/sobjects/Account/001…"`).
+    if status == StatusCode::CREATED {
+        if let (Some(object), Some(id)) = (
+            segs.get(1).and_then(|o| object_name(o)),
+            body.get("id").and_then(Value::as_str),
+        ) {
+            headers.insert(
+                "Location".into(),
+                json!(format!("/services/data/v{api}/sobjects/{object}/{id}")),
+            );
+        }
     }
+    (status, body, headers)
 }
 
 fn percent_decode(s: &str) -> String {

@@ -71,7 +71,7 @@ pub(crate) async fn record(
         .map(str::to_owned)
         .unwrap_or_default();
     let map = fields.as_object().cloned().unwrap_or_default();
-    match s.org.insert(&object, &map, &Actor { user_id: &api }) {
+    match s.org.insert(&object, &map, &Actor::seeding(&api)) {
         Ok(id) => Json(json!({"id": id})).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, Json(e.rest())).into_response(),
     }
@@ -87,6 +87,16 @@ pub(crate) struct Settings {
     expire_tokens_every: Option<u64>,
     /// username → new password
     password: Option<(String, String)>,
+    /// `{"owner": "005…"}` activates the Case assignment rule, `{"owner":
+    /// null}` deactivates it (`LocalSalesforce::set_case_assignment_rule`).
+    case_assignment_rule: Option<CaseAssignment>,
+    /// `LocalSalesforce::set_contact_duplicate_rule`.
+    contact_duplicate_rule: Option<bool>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CaseAssignment {
+    owner: Option<String>,
 }
 
 pub(crate) async fn settings(State(state): State<Shared>, Json(c): Json<Settings>) -> Response {
@@ -112,6 +122,31 @@ pub(crate) async fn settings(State(state): State<Shared>, Json(c): Json<Settings
     if let Some((user, password)) = c.password {
         s.logins.set_password(&user, password);
     }
+    if let Some(rule) = c.case_assignment_rule {
+        s.org.case_assignment_owner = rule.owner;
+    }
+    if let Some(v) = c.contact_duplicate_rule {
+        s.org.contact_duplicate_rule = v;
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `{"object": "Case", "field": "Origin", "values": [...]}`: restricts a
+/// picklist (`LocalSalesforce::restrict_picklist`).
+#[derive(Deserialize)]
+pub(crate) struct Picklist {
+    object: String,
+    field: String,
+    values: Vec<String>,
+}
+
+pub(crate) async fn picklist(State(state): State<Shared>, Json(p): Json<Picklist>) -> Response {
+    state
+        .lock()
+        .expect("state lock")
+        .org
+        .restricted_picklists
+        .insert((p.object, p.field), p.values);
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -155,5 +190,12 @@ pub(crate) async fn dump(State(state): State<Shared>, RawQuery(_): RawQuery) -> 
             )
         })
         .collect();
-    Json(json!({"records": records, "counters": s.counters, "audit_fields": s.org.audit_fields_enabled})).into_response()
+    Json(json!({
+        "records": records,
+        "counters": s.counters,
+        "audit_fields": s.org.audit_fields_enabled,
+        "case_assignment_owner": s.org.case_assignment_owner,
+        "contact_duplicate_rule": s.org.contact_duplicate_rule,
+    }))
+    .into_response()
 }

@@ -202,6 +202,24 @@ macro_rules! pass {
 }
 pub(crate) use pass;
 
+/// Every answer under `/services/data`, refusals included, reports the
+/// allowance ("Limit Info Header", REST API Developer Guide: "This response
+/// header is returned in each request to REST API"); handlers that already
+/// set it keep theirs.
+pub(crate) async fn limit_info_on_data_calls(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let data = request.uri().path().starts_with("/services/data");
+    let response = next.run(request).await;
+    if !data || response.headers().contains_key("sforce-limit-info") {
+        return response;
+    }
+    let s = state.lock().expect("state lock");
+    with_limit_info(&s, response)
+}
+
 /// An answer after the gate, with the allowance it leaves.
 pub(crate) fn finish(state: &Shared, status: StatusCode, body: Value) -> Response {
     let s = state.lock().expect("state lock");

@@ -13,24 +13,32 @@
 //! - this file: the credentials the server accepts and the public API.
 //! - `server`: [`LocalSalesforce`]: start-up, the shared state (one struct
 //!   per concern, each owned by the module below that uses it) and the
-//!   in-process controls.
+//!   in-process controls (org settings, rules, users, faults).
 //! - `oauth`: the token endpoint, logins and the sessions they issue
-//!   (`Logins`).
+//!   (`Logins`); inactive users cannot log in.
 //! - `gate`: what every data call passes before it reaches the org: API
 //!   version, session, injected latency and faults (`FaultPlan`), the API
-//!   allowance (`Limits`); and the `Sforce-Limit-Info` header.
-//! - `operations`: query with paging (`Cursors`), create, update, upsert and
-//!   sObject Collections, each shared by its route and Composite.
+//!   allowance (`Limits`); and the `Sforce-Limit-Info` header on every
+//!   answer under `/services/data`.
+//! - `operations`: query with paging (`Cursors`), create, read, update,
+//!   upsert and sObject Collections, each shared by its route and
+//!   Composite; `SaveHeaders` reads `Sforce-Auto-Assign` and
+//!   `Sforce-Duplicate-Rule-Header`.
 //! - `sosl`: the SOSL phone search.
 //! - `routes`: the router, the REST handlers and the ContentVersion
 //!   multipart upload.
-//! - `composite`: Composite: its limits, `@{reference}` resolution and the
-//!   `allOrNone` transaction.
+//! - `composite`: Composite: its limits, the checks of the whole request
+//!   (inherited headers), per-subrequest headers, the `allOrNone`
+//!   transaction and `Location` headers; `composite/refs.rs` resolves
+//!   `@{reference}` in the url and in every string of the body.
 //! - `control`: the `/__control/` surface.
 //! - `org`: the records and their rules, with `org/schema.rs` (objects,
-//!   fields, ids), `org/validate.rs` (field checks on save) and
-//!   `org/query.rs` (SOQL over the records); `org.rs` itself saves records
-//!   and keeps the rollback journal.
+//!   fields, ids, audit fields), `org/validate.rs` (field checks on save:
+//!   types, UTF-16 lengths, restricted picklists), `org/rules.rs` (Unique
+//!   External IDs, the Contact duplicate rule, the Case assignment rule)
+//!   and `org/query.rs` (SOQL over the records, with its type checks, and
+//!   single-record reads); `org.rs` itself saves records and keeps the
+//!   rollback journal with its savepoints.
 //! - [`soql`]: the SOQL subset, parsed strictly.
 
 mod composite;

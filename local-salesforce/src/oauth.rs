@@ -136,6 +136,18 @@ pub(crate) async fn token(
             }
         }
     };
+    // An inactive user cannot log in. Resource-owner credentials that do not
+    // authenticate are `invalid_grant` (RFC 6749 section 5.2, which the token
+    // endpoint follows), and Salesforce's description is "authentication
+    // failure" whatever the reason, so an inactive user looks exactly like a
+    // wrong password.
+    let active = s
+        .org
+        .get("User", &user_id)
+        .is_some_and(|u| u.get("IsActive") == Some(&serde_json::Value::Bool(true)));
+    if !active {
+        return fail(&mut s, "invalid_grant", "authentication failure");
+    }
     s.counters.logins += 1;
     let org_id = "00DWt0000000001";
     let secret: String = (0..96)

@@ -3,11 +3,65 @@
 
 use std::collections::HashMap;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
 use crate::org::{Actor, SaveError, UpsertError};
 use crate::server::Inner;
+
+/// The request headers that change how records save: a direct call's own,
+/// or a Composite subrequest's `httpHeaders` (which are all a subrequest
+/// gets besides Accept, Authorization and Content-Type: "Composite Request
+/// Body", REST API Developer Guide).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SaveHeaders {
+    pub(crate) auto_assign: bool,
+    pub(crate) allow_duplicates: bool,
+}
+
+impl SaveHeaders {
+    pub(crate) fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
+        let absent = Actor::new("");
+        let mut h = Self {
+            auto_assign: absent.auto_assign,
+            allow_duplicates: absent.allow_duplicates,
+        };
+        for (name, value) in pairs {
+            if name.eq_ignore_ascii_case("sforce-auto-assign") {
+                // "Assignment Rule Header": TRUE, FALSE (either case) or an
+                // AssignmentRule id, which runs that rule; only FALSE stops
+                // the rules.
+                h.auto_assign = !value.trim().eq_ignore_ascii_case("false");
+            } else if name.eq_ignore_ascii_case("sforce-duplicate-rule-header") {
+                // "Duplicate Rule Header": `allowSave=true;
+                // includeRecordDetails=…; runAsCurrentUser=…`.
+                h.allow_duplicates = value.split([';', ',']).any(|part| {
+                    part.split_once('=').is_some_and(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("allowSave")
+                            && v.trim().eq_ignore_ascii_case("true")
+                    })
+                });
+            }
+        }
+        h
+    }
+
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
+        Self::from_pairs(
+            headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+        )
+    }
+
+    pub(crate) fn actor(self, user_id: &str) -> Actor<'_> {
+        Actor {
+            user_id,
+            auto_assign: self.auto_assign,
+            allow_duplicates: self.allow_duplicates,
+        }
+    }
+}
 
 /// Records per query page unless `Sforce-Query-Options` asks for fewer.
 pub(crate) const DEFAULT_BATCH: usize = 2000;
@@ -77,7 +131,7 @@ pub(crate) fn run_create(
     s: &mut Inner,
     object: &str,
     body: &Value,
-    user_id: &str,
+    actor: &Actor,
 ) -> (StatusCode, Value) {
     let Some(map) = body.as_object() else {
         return (
@@ -85,7 +139,7 @@ pub(crate) fn run_create(
             json!([{"message": "Json Deserialization failed on token 'null' and has left off in the middle of parsing a row", "errorCode": "JSON_PARSER_ERROR"}]),
         );
     };
-    match s.org.insert(object, map, &Actor { user_id }) {
+    match s.org.insert(object, map, actor) {
         Ok(id) => (
             StatusCode::CREATED,
             json!({"id": id, "success": true, "errors": []}),
@@ -100,9 +154,10 @@ pub(crate) fn run_update(
     object: &str,
     id: &str,
     body: &Value,
+    actor: &Actor,
 ) -> (StatusCode, Value) {
     let map = body.as_object().cloned().unwrap_or_default();
-    match s.org.update(object, id, &map) {
+    match s.org.update(object, id, &map, actor) {
         Ok(()) => (StatusCode::NO_CONTENT, Value::Null),
         Err(e) if e.code == "NOT_FOUND" => (StatusCode::NOT_FOUND, e.rest()),
         Err(e) => (StatusCode::BAD_REQUEST, e.rest()),
@@ -115,11 +170,11 @@ pub(crate) fn run_upsert(
     field: &str,
     value: &str,
     body: &Value,
-    user_id: &str,
+    actor: &Actor,
     api: &str,
 ) -> (StatusCode, Value) {
     let map = body.as_object().cloned().unwrap_or_default();
-    match s.org.upsert(object, field, value, &map, &Actor { user_id }) {
+    match s.org.upsert(object, field, value, &map, actor) {
         Ok((id, true)) => (
             StatusCode::CREATED,
             json!({"id": id, "success": true, "errors": [], "created": true}),
@@ -140,11 +195,37 @@ pub(crate) fn run_upsert(
     }
 }
 
-pub(crate) fn run_collection(s: &mut Inner, body: &Value, user_id: &str) -> (StatusCode, Value) {
+/// `GET sobjects/{Type}/{id}`: every field of the record, with its
+/// `attributes` ("Get Field Values from a Standard Object Record", REST API
+/// Developer Guide: without `fields`, "the request retrieves all standard
+/// and custom fields").
+pub(crate) fn run_retrieve(s: &Inner, object: &str, id: &str, api: &str) -> (StatusCode, Value) {
+    match s.org.retrieve(object, id, api) {
+        Some(row) => (StatusCode::OK, row),
+        None => (
+            StatusCode::NOT_FOUND,
+            json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
+        ),
+    }
+}
+
+/// sObject Collections create. Inside a Composite, `composite_all_or_none`
+/// is the Composite's own flag: when true it overrides the collection's
+/// ("allOrNone Parameters in Composite and Collections Requests", REST API
+/// Developer Guide: "the all-or-none behavior also applies to each of the
+/// sObject Collections subrequests, overriding the value of allOrNone in the
+/// subrequests").
+pub(crate) fn run_collection(
+    s: &mut Inner,
+    body: &Value,
+    actor: &Actor,
+    composite_all_or_none: Option<bool>,
+) -> (StatusCode, Value) {
     let all_or_none = body
         .get("allOrNone")
         .and_then(Value::as_bool)
-        .unwrap_or(false);
+        .unwrap_or(false)
+        || composite_all_or_none == Some(true);
     let Some(records) = body.get("records").and_then(Value::as_array) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -157,10 +238,13 @@ pub(crate) fn run_collection(s: &mut Inner, body: &Value, user_id: &str) -> (Sta
             json!([{"message": "record limit reached. cannot submit more than 200 records into this call", "errorCode": "EXCEEDED_ID_LIMIT"}]),
         );
     }
-    let nested = s.in_composite;
-    if all_or_none && !nested {
+    // A Composite's transaction is already open: roll back to where this
+    // collection began, leaving the Composite's earlier saves to its flag.
+    let own_transaction = !s.org.in_transaction();
+    if own_transaction {
         s.org.begin();
     }
+    let savepoint = s.org.savepoint();
     let mut results = Vec::with_capacity(records.len());
     let mut failed = false;
     for r in records {
@@ -174,7 +258,7 @@ pub(crate) fn run_collection(s: &mut Inner, body: &Value, user_id: &str) -> (Sta
                 "When creating a record, the type must be specified in attributes",
                 &[],
             )),
-            Some(map) => s.org.insert(object, map, &Actor { user_id }),
+            Some(map) => s.org.insert(object, map, actor),
             None => Err(SaveError::new(
                 "JSON_PARSER_ERROR",
                 "record is not an object",
@@ -190,12 +274,11 @@ pub(crate) fn run_collection(s: &mut Inner, body: &Value, user_id: &str) -> (Sta
         }
     }
     if all_or_none && failed {
-        // Every record that did not fail itself reports the rollback.
-        if nested {
-            // Inside a composite the enclosing transaction undoes the inserts.
-        } else {
-            s.org.rollback();
+        s.org.rollback_to(savepoint);
+        if own_transaction {
+            s.org.commit();
         }
+        // Every record that did not fail itself reports the rollback.
         for r in results.iter_mut() {
             if r["success"] == json!(true) {
                 *r = json!({"id": Value::Null, "success": false, "errors": [{
@@ -205,10 +288,10 @@ pub(crate) fn run_collection(s: &mut Inner, body: &Value, user_id: &str) -> (Sta
                 }]});
             }
         }
-        // Signal the enclosing composite that this subrequest failed as a whole.
+        // Signal an enclosing composite that this subrequest failed as a whole.
         return (StatusCode::BAD_REQUEST, Value::Array(results));
     }
-    if all_or_none && !nested {
+    if own_transaction {
         s.org.commit();
     }
     (StatusCode::OK, Value::Array(results))

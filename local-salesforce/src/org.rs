@@ -1,8 +1,9 @@
 //! The org: records, schema, validation and the journal that makes
 //! `allOrNone` roll back. This file saves records and keeps the journal;
-//! `schema`, `validate` and `query` hold the rest.
+//! `schema`, `validate`, `rules` and `query` hold the rest.
 
 mod query;
+mod rules;
 mod schema;
 mod validate;
 
@@ -10,8 +11,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use schema::{id18, schema, AUDIT};
+use schema::{id18, schema};
 pub(crate) use schema::{normalize_id, USER_TYPES};
+
+/// An object's API name, from its name in any case.
+pub(crate) fn object_name(object: &str) -> Option<&'static str> {
+    schema(object).map(|(name, _, _)| name)
+}
 
 /// One error of a save result, in the per-record (`statusCode`) shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +25,8 @@ pub(crate) struct SaveError {
     pub(crate) code: &'static str,
     pub(crate) message: String,
     pub(crate) fields: Vec<String>,
+    /// The `duplicateResult` of a `DUPLICATES_DETECTED` error.
+    pub(crate) duplicate_result: Option<Box<Value>>,
 }
 
 impl SaveError {
@@ -27,6 +35,7 @@ impl SaveError {
             code,
             message: message.into(),
             fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            duplicate_result: None,
         }
     }
     /// The REST error-array shape (`errorCode`).
@@ -35,11 +44,19 @@ impl SaveError {
         if !self.fields.is_empty() {
             e["fields"] = json!(self.fields);
         }
+        if let Some(d) = &self.duplicate_result {
+            e["duplicateResult"] = (**d).clone();
+        }
         json!([e])
     }
     /// The collections shape (`statusCode`).
     pub(crate) fn record(&self) -> Value {
-        json!({"statusCode": self.code, "message": self.message, "fields": self.fields})
+        let mut e =
+            json!({"statusCode": self.code, "message": self.message, "fields": self.fields});
+        if let Some(d) = &self.duplicate_result {
+            e["duplicateResult"] = (**d).clone();
+        }
+        e
     }
 }
 
@@ -49,6 +66,24 @@ enum Undo {
     Updated(String, String, Map<String, Value>),
 }
 
+/// Which save a body is checked for: the fields it may carry differ.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Insert,
+    Update,
+    /// An upsert that found no match: createable fields, but never audit
+    /// fields.
+    UpsertInsert,
+    /// An upsert that matched one record.
+    UpsertUpdate,
+}
+
+impl Mode {
+    fn inserts(self) -> bool {
+        matches!(self, Mode::Insert | Mode::UpsertInsert)
+    }
+}
+
 /// Everything the org holds.
 pub(crate) struct Org {
     /// Records by object name, then by id (ids sort by creation).
@@ -56,8 +91,14 @@ pub(crate) struct Org {
     counter: u64,
     case_number: u64,
     pub(crate) audit_fields_enabled: bool,
-    /// (object, field) pairs that are External ID fields.
+    /// (object, field) pairs that are External ID fields, all of them Unique.
     pub(crate) external_ids: HashSet<(String, String)>,
+    /// The owner the active Case assignment rule gives every Case it assigns.
+    pub(crate) case_assignment_owner: Option<String>,
+    /// An alert-type duplicate rule on Contact (same first and last name).
+    pub(crate) contact_duplicate_rule: bool,
+    /// (object, field) → the only values a restricted picklist accepts.
+    pub(crate) restricted_picklists: HashMap<(String, String), Vec<String>>,
     /// Saves since `begin`, to roll back; `None` outside a transaction.
     journal: Option<Vec<Undo>>,
     /// Bytes of ContentVersion data by id, kept out of the JSON records.
@@ -80,6 +121,9 @@ impl Default for Org {
             case_number: 1000,
             audit_fields_enabled: false,
             external_ids: HashSet::new(),
+            case_assignment_owner: None,
+            contact_duplicate_rule: false,
+            restricted_picklists: HashMap::new(),
             journal: None,
             blobs: HashMap::new(),
             now: now_iso,
@@ -87,9 +131,41 @@ impl Default for Org {
     }
 }
 
-/// The user a request runs as (for CreatedById defaults).
+/// The user a request runs as, and the request headers that change how its
+/// records save.
+#[derive(Clone, Copy)]
 pub(crate) struct Actor<'a> {
     pub(crate) user_id: &'a str,
+    /// `Sforce-Auto-Assign` was absent or not `FALSE`: active assignment
+    /// rules run on the Cases it saves.
+    pub(crate) auto_assign: bool,
+    /// `Sforce-Duplicate-Rule-Header: allowSave=true`: alert-type duplicate
+    /// rules let its saves through.
+    pub(crate) allow_duplicates: bool,
+}
+
+impl<'a> Actor<'a> {
+    /// A request that carried neither header ("Assignment Rule Header",
+    /// REST API Developer Guide: "If the header is not provided in the
+    /// request, the default value is TRUE"; "Duplicate Rule Header": "The
+    /// default value for all fields is false").
+    pub(crate) fn new(user_id: &'a str) -> Self {
+        Self {
+            user_id,
+            auto_assign: true,
+            allow_duplicates: false,
+        }
+    }
+
+    /// Test data seeded behind the API's back: org automation stays out of
+    /// the way, hard constraints (types, uniqueness) still hold.
+    pub(crate) fn seeding(user_id: &'a str) -> Self {
+        Self {
+            user_id,
+            auto_assign: false,
+            allow_duplicates: true,
+        }
+    }
 }
 
 impl Org {
@@ -114,8 +190,31 @@ impl Org {
         self.journal = None;
     }
 
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    /// A point inside the open transaction to roll back to.
+    pub(crate) fn savepoint(&self) -> usize {
+        self.journal.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Undoes every save since `savepoint`; the transaction stays open.
+    pub(crate) fn rollback_to(&mut self, savepoint: usize) {
+        let undone = match &mut self.journal {
+            Some(j) if j.len() > savepoint => j.split_off(savepoint),
+            _ => return,
+        };
+        self.undo(undone);
+    }
+
     pub(crate) fn rollback(&mut self) {
-        for undo in self.journal.take().unwrap_or_default().into_iter().rev() {
+        let undone = self.journal.take().unwrap_or_default();
+        self.undo(undone);
+    }
+
+    fn undo(&mut self, undone: Vec<Undo>) {
+        for undo in undone.into_iter().rev() {
             match undo {
                 Undo::Created(object, id) => {
                     if let Some(t) = self.table_mut(&object) {
@@ -179,6 +278,7 @@ impl Org {
             "Name": format!("{first} {last}").trim().to_owned(), "IsActive": active,
             "UserType": user_type,
             "CreatedDate": now, "LastModifiedDate": now, "CreatedById": Value::Null,
+            "LastModifiedById": Value::Null,
         });
         self.records
             .entry("User")
@@ -194,7 +294,7 @@ impl Org {
         body: &Map<String, Value>,
         actor: &Actor,
     ) -> Result<String, SaveError> {
-        self.insert_with_blob(object, body, actor, None)
+        self.save_new(object, body, actor, None, Mode::Insert)
     }
 
     /// Inserts a record whose binary field may have arrived as a multipart part.
@@ -204,6 +304,17 @@ impl Org {
         body: &Map<String, Value>,
         actor: &Actor,
         blob: Option<Vec<u8>>,
+    ) -> Result<String, SaveError> {
+        self.save_new(object, body, actor, blob, Mode::Insert)
+    }
+
+    fn save_new(
+        &mut self,
+        object: &str,
+        body: &Map<String, Value>,
+        actor: &Actor,
+        blob: Option<Vec<u8>>,
+        mode: Mode,
     ) -> Result<String, SaveError> {
         let Some((name, prefix, fields)) = schema(object) else {
             return Err(SaveError::new(
@@ -219,18 +330,17 @@ impl Org {
                 &[],
             ));
         }
-        let mut record = self.check_fields(name, &fields, body, true)?;
-        let id = self.new_id(prefix);
-        let now = (self.now)();
-        record.insert("Id".into(), json!(id));
-        record
-            .entry("CreatedById")
-            .or_insert_with(|| json!(actor.user_id));
-        if record.get("CreatedById").is_some_and(Value::is_null) {
-            record.insert("CreatedById".into(), json!(actor.user_id));
+        let mut record = self.check_fields(name, &fields, body, mode)?;
+        for audit in ["CreatedById", "LastModifiedById"] {
+            if record.get(audit).is_none_or(Value::is_null) {
+                record.insert(audit.into(), json!(actor.user_id));
+            }
         }
+        let now = (self.now)();
         record.entry("CreatedDate").or_insert_with(|| json!(now));
-        record.insert("LastModifiedDate".into(), json!(now));
+        record
+            .entry("LastModifiedDate")
+            .or_insert_with(|| json!(now));
         match name {
             "Contact" => {
                 let first = record
@@ -245,11 +355,6 @@ impl Org {
                     .or_insert_with(|| json!(actor.user_id));
             }
             "Case" => {
-                self.case_number += 1;
-                record.insert(
-                    "CaseNumber".into(),
-                    json!(format!("{:08}", self.case_number)),
-                );
                 record.entry("Status").or_insert_with(|| json!("New"));
                 record
                     .entry("OwnerId")
@@ -258,49 +363,29 @@ impl Org {
             "CaseComment" => {
                 record.entry("IsPublished").or_insert(json!(false));
             }
-            "ContentVersion" => {
-                let doc = self.new_id("069");
-                record.insert("ContentDocumentId".into(), json!(doc));
-                let path = record.get("PathOnClient").cloned().unwrap_or(Value::Null);
-                record.entry("Title").or_insert(path);
-                let inline = match record.remove("VersionData") {
-                    Some(Value::String(b64)) => {
-                        use base64::Engine;
-                        Some(
-                            base64::engine::general_purpose::STANDARD
-                                .decode(b64.as_bytes())
-                                .map_err(|_| {
-                                    SaveError::new(
-                                        "INVALID_FIELD",
-                                        "VersionData: not valid base64",
-                                        &["VersionData"],
-                                    )
-                                })?,
-                        )
-                    }
-                    _ => None,
-                };
-                let bytes = match (inline, blob) {
-                    (Some(_), Some(_)) => {
-                        return Err(SaveError::new(
-                            "INVALID_MULTIPART_REQUEST",
-                            "VersionData sent both in JSON and as a binary part",
-                            &["VersionData"],
-                        ))
-                    }
-                    (Some(b), None) | (None, Some(b)) => b,
-                    (None, None) => {
-                        return Err(SaveError::new(
-                            "REQUIRED_FIELD_MISSING",
-                            "Required fields are missing: [VersionData]",
-                            &["VersionData"],
-                        ))
-                    }
-                };
-                record.insert("ContentSize".into(), json!(bytes.len().to_string()));
-                self.blobs.insert(id.clone(), bytes);
-            }
             _ => {}
+        }
+        self.apply_rules(name, &mut record, None, actor)?;
+        let bytes = match name {
+            "ContentVersion" => Some(version_data(&mut record, blob)?),
+            _ => None,
+        };
+        let id = self.new_id(prefix);
+        record.insert("Id".into(), json!(id));
+        if name == "Case" {
+            self.case_number += 1;
+            record.insert(
+                "CaseNumber".into(),
+                json!(format!("{:08}", self.case_number)),
+            );
+        }
+        if let Some(bytes) = bytes {
+            let doc = self.new_id("069");
+            record.insert("ContentDocumentId".into(), json!(doc));
+            let path = record.get("PathOnClient").cloned().unwrap_or(Value::Null);
+            record.entry("Title").or_insert(path);
+            record.insert("ContentSize".into(), json!(bytes.len().to_string()));
+            self.blobs.insert(id.clone(), bytes);
         }
         self.table_mut(name)
             .expect("known")
@@ -316,30 +401,43 @@ impl Org {
         object: &str,
         id: &str,
         body: &Map<String, Value>,
+        actor: &Actor,
     ) -> Result<(), SaveError> {
+        self.save_existing(object, id, body, actor, Mode::Update)
+    }
+
+    fn save_existing(
+        &mut self,
+        object: &str,
+        id: &str,
+        body: &Map<String, Value>,
+        actor: &Actor,
+        mode: Mode,
+    ) -> Result<(), SaveError> {
+        let not_found =
+            || SaveError::new("NOT_FOUND", "The requested resource does not exist", &[]);
         let Some((name, _, fields)) = schema(object) else {
-            return Err(SaveError::new(
-                "NOT_FOUND",
-                "The requested resource does not exist",
-                &[],
-            ));
+            return Err(not_found());
         };
         let Some(id) = normalize_id(id).filter(|i| self.get(name, i).is_some()) else {
-            return Err(SaveError::new(
-                "NOT_FOUND",
-                "The requested resource does not exist",
-                &[],
-            ));
+            return Err(not_found());
         };
-        let changes = self.check_fields(name, &fields, body, false)?;
-        let now = (self.now)();
+        let mut changes = self.check_fields(name, &fields, body, mode)?;
+        changes.insert("LastModifiedById".into(), json!(actor.user_id));
+        changes.insert("LastModifiedDate".into(), json!((self.now)()));
+        self.apply_rules(name, &mut changes, Some(&id), actor)?;
         let table = self.table_mut(name).expect("known");
         let row = table.get_mut(&id).expect("checked");
         let old = row.clone();
         for (k, v) in changes {
             row.insert(k, v);
         }
-        row.insert("LastModifiedDate".into(), json!(now));
+        if name == "Contact" {
+            let first = row.get("FirstName").and_then(Value::as_str).unwrap_or("");
+            let last = row.get("LastName").and_then(Value::as_str).unwrap_or("");
+            let full = format!("{first} {last}").trim().to_owned();
+            row.insert("Name".into(), json!(full));
+        }
         if let Some(j) = &mut self.journal {
             j.push(Undo::Updated(name.to_owned(), id, old));
         }
@@ -374,6 +472,31 @@ impl Org {
                 &[],
             )));
         };
+        let mut body = body.clone();
+        // "Upsert Records Using sObject Rows by External ID" (REST API
+        // Developer Guide; older editions: "Do not specify Id or an
+        // external ID field in the request body or an error is generated"):
+        // the URL names the record, so a body naming another value is a
+        // contradiction Salesforce refuses. The same value is tolerated.
+        let in_body: Vec<String> = body
+            .keys()
+            .filter(|k| k.eq_ignore_ascii_case(&ext))
+            .cloned()
+            .collect();
+        for key in in_body {
+            let same = body
+                .get(&key)
+                .and_then(Value::as_str)
+                .is_some_and(|v| v == value);
+            if !same {
+                return Err(UpsertError::Save(SaveError::new(
+                    "INVALID_FIELD",
+                    format!("The value of {ext} in the request body does not match the value in the URL: {value}"),
+                    &[&ext],
+                )));
+            }
+            body.remove(&key);
+        }
         let matches: Vec<String> = self
             .records
             .get(name)
@@ -388,26 +511,57 @@ impl Org {
                     .collect()
             })
             .unwrap_or_default();
-        let mut body = body.clone();
-        body.retain(|k, _| !k.eq_ignore_ascii_case(&ext));
         match matches.as_slice() {
             [] => {
                 body.insert(ext.clone(), json!(value));
-                self.insert(name, &body, actor)
+                self.save_new(name, &body, actor, None, Mode::UpsertInsert)
                     .map(|id| (id, true))
                     .map_err(UpsertError::Save)
             }
-            [one] => {
-                // Audit fields can only be set on insert; an upsert that updates drops them.
-                for a in AUDIT {
-                    body.remove(a);
-                }
-                self.update(name, one, &body)
-                    .map(|_| (one.clone(), false))
-                    .map_err(UpsertError::Save)
-            }
+            [one] => self
+                .save_existing(name, one, &body, actor, Mode::UpsertUpdate)
+                .map(|_| (one.clone(), false))
+                .map_err(UpsertError::Save),
             many => Err(UpsertError::Multiple(many.to_vec())),
         }
+    }
+}
+
+/// A ContentVersion's bytes: base64 `VersionData` in the JSON, or a binary
+/// multipart part, never both.
+fn version_data(
+    record: &mut Map<String, Value>,
+    blob: Option<Vec<u8>>,
+) -> Result<Vec<u8>, SaveError> {
+    let inline = match record.remove("VersionData") {
+        Some(Value::String(b64)) => {
+            use base64::Engine;
+            Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .map_err(|_| {
+                        SaveError::new(
+                            "INVALID_FIELD",
+                            "VersionData: not valid base64",
+                            &["VersionData"],
+                        )
+                    })?,
+            )
+        }
+        _ => None,
+    };
+    match (inline, blob) {
+        (Some(_), Some(_)) => Err(SaveError::new(
+            "INVALID_MULTIPART_REQUEST",
+            "VersionData sent both in JSON and as a binary part",
+            &["VersionData"],
+        )),
+        (Some(b), None) | (None, Some(b)) => Ok(b),
+        (None, None) => Err(SaveError::new(
+            "REQUIRED_FIELD_MISSING",
+            "Required fields are missing: [VersionData]",
+            &["VersionData"],
+        )),
     }
 }
 
@@ -435,7 +589,7 @@ mod tests {
     fn validation_and_rollback() {
         let mut org = Org::default();
         let api = org.seed_user("api@x", "api@x", "API", "User", true);
-        let actor = Actor { user_id: &api };
+        let actor = Actor::new(&api);
         let body = |v: Value| v.as_object().cloned().unwrap();
         let err = org
             .insert("Contact", &body(json!({"FirstName": "A"})), &actor)

@@ -12,9 +12,10 @@ use serde_json::{json, Value};
 
 use crate::gate::{finish, pass, rest_error, with_limit_info};
 use crate::operations::{
-    run_collection, run_create, run_query, run_query_more, run_update, run_upsert, DEFAULT_BATCH,
+    run_collection, run_create, run_query, run_query_more, run_retrieve, run_update, run_upsert,
+    SaveHeaders, DEFAULT_BATCH,
 };
-use crate::org::{self, Actor};
+use crate::org::Actor;
 use crate::server::Shared;
 use crate::sosl::sosl_phone_search;
 use crate::{composite, control, oauth};
@@ -46,6 +47,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/__control/users", post(control::user))
         .route("/__control/records/{object}", post(control::record))
         .route("/__control/settings", post(control::settings))
+        .route("/__control/picklists", post(control::picklist))
         .route("/__control/faults", post(control::faults))
         .route("/__control/expire-tokens", post(control::expire_tokens))
         .route("/__control/dump", get(control::dump))
@@ -56,6 +58,10 @@ pub(crate) fn router(state: Shared) -> Router {
                 "The requested resource does not exist",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::gate::limit_info_on_data_calls,
+        ))
         .with_state(state)
 }
 
@@ -138,8 +144,9 @@ async fn create(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let actor = SaveHeaders::from_headers(&headers).actor(&user_id);
     if content_type.starts_with("multipart/form-data") {
-        let (status, body) = create_multipart(&state, &object, &content_type, body, &user_id);
+        let (status, body) = create_multipart(&state, &object, &content_type, body, &actor);
         return finish(&state, status, body);
     }
     let value = match parse_json(&body) {
@@ -150,7 +157,7 @@ async fn create(
         &mut state.lock().expect("state lock"),
         &object,
         &value,
-        &user_id,
+        &actor,
     );
     finish(&state, status, body)
 }
@@ -161,7 +168,7 @@ fn create_multipart(
     object: &str,
     content_type: &str,
     body: Bytes,
-    user_id: &str,
+    actor: &Actor,
 ) -> (StatusCode, Value) {
     let bad = |m: &str| {
         (
@@ -206,10 +213,7 @@ fn create_multipart(
         return bad("Binary parts are only accepted for ContentVersion here");
     }
     let mut s = state.lock().expect("state lock");
-    match s
-        .org
-        .insert_with_blob(object, &entity, &Actor { user_id }, Some(data))
-    {
+    match s.org.insert_with_blob(object, &entity, actor, Some(data)) {
         Ok(id) => (
             StatusCode::CREATED,
             json!({"id": id, "success": true, "errors": []}),
@@ -255,19 +259,9 @@ async fn retrieve(
     Path((version, object, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let (_, _) = pass!(state, headers, version);
-    let row = {
-        let s = state.lock().expect("state lock");
-        org::normalize_id(&id).and_then(|id| s.org.get(&object, &id).cloned())
-    };
-    match row {
-        Some(row) => finish(&state, StatusCode::OK, Value::Object(row)),
-        None => finish(
-            &state,
-            StatusCode::NOT_FOUND,
-            json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
-        ),
-    }
+    let (_, api) = pass!(state, headers, version);
+    let (status, body) = run_retrieve(&state.lock().expect("state lock"), &object, &id, &api);
+    finish(&state, status, body)
 }
 
 async fn update(
@@ -276,12 +270,19 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (_, _) = pass!(state, headers, version);
+    let (user_id, _) = pass!(state, headers, version);
     let value = match parse_json(&body) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let (status, body) = run_update(&mut state.lock().expect("state lock"), &object, &id, &value);
+    let actor = SaveHeaders::from_headers(&headers).actor(&user_id);
+    let (status, body) = run_update(
+        &mut state.lock().expect("state lock"),
+        &object,
+        &id,
+        &value,
+        &actor,
+    );
     if status == StatusCode::NO_CONTENT {
         let s = state.lock().expect("state lock");
         return with_limit_info(&s, StatusCode::NO_CONTENT.into_response());
@@ -300,13 +301,14 @@ async fn upsert(
         Ok(v) => v,
         Err(r) => return r,
     };
+    let actor = SaveHeaders::from_headers(&headers).actor(&user_id);
     let (status, body) = run_upsert(
         &mut state.lock().expect("state lock"),
         &object,
         &field,
         &value,
         &json_body,
-        &user_id,
+        &actor,
         &api,
     );
     finish(&state, status, body)
@@ -323,7 +325,10 @@ async fn collection(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let (status, body) = run_collection(&mut state.lock().expect("state lock"), &value, &user_id);
+    // Called directly, the request's own headers apply to every record.
+    let actor = SaveHeaders::from_headers(&headers).actor(&user_id);
+    let (status, body) =
+        run_collection(&mut state.lock().expect("state lock"), &value, &actor, None);
     // A collection answers 200 with per-record results even when records fail.
     let status = if status == StatusCode::BAD_REQUEST
         && body.is_array()

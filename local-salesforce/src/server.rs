@@ -36,8 +36,6 @@ pub(crate) struct Inner {
     pub(crate) limits: Limits,
     pub(crate) cursors: Cursors,
     pub(crate) counters: Counters,
-    /// Inside a Composite, whose own transaction covers nested collections.
-    pub(crate) in_composite: bool,
 }
 
 pub(crate) type Shared = Arc<Mutex<Inner>>;
@@ -65,7 +63,6 @@ impl LocalSalesforce {
             limits: Limits::default(),
             cursors: Cursors::default(),
             counters: Counters::default(),
-            in_composite: false,
         }));
         // Salesforce accepts a trailing slash on every resource; routing here does not.
         let app = tower::Layer::layer(
@@ -152,13 +149,15 @@ impl LocalSalesforce {
         })
     }
 
-    /// Inserts a record as the API user, bypassing limits (seeding).
+    /// Inserts a record as the API user, bypassing limits (seeding): the
+    /// field rules and Unique fields hold, the assignment and duplicate
+    /// rules stay out of the way.
     pub fn insert(&self, object: &str, fields: Value) -> Result<String, String> {
         let api = self.api_user_id.clone();
         self.with(|s| {
             let body = fields.as_object().cloned().unwrap_or_default();
             s.org
-                .insert(object, &body, &Actor { user_id: &api })
+                .insert(object, &body, &Actor::seeding(&api))
                 .map_err(|e| e.message)
         })
     }
@@ -183,11 +182,42 @@ impl LocalSalesforce {
         self.with(|s| s.org.audit_fields_enabled = enabled);
     }
 
+    /// Makes `field` of `object` an External ID field with the Unique
+    /// attribute: upserts key on it, and a second record with a value
+    /// already held is `DUPLICATE_VALUE`.
     pub fn add_external_id(&self, object: &str, field: &str) {
         self.with(|s| {
             s.org
                 .external_ids
                 .insert((object.to_owned(), field.to_owned()))
+        });
+    }
+
+    /// Activates a Case assignment rule giving every Case it assigns to
+    /// `owner` (a user id), or deactivates it (`None`, the default). It runs
+    /// on each Case created or updated by a request that did not send
+    /// `Sforce-Auto-Assign: FALSE`.
+    pub fn set_case_assignment_rule(&self, owner: Option<String>) {
+        self.with(|s| s.org.case_assignment_owner = owner);
+    }
+
+    /// Activates (or deactivates, the default) an alert-type duplicate rule
+    /// on Contact matching first and last name: a duplicate save is
+    /// `DUPLICATES_DETECTED` unless the request sends
+    /// `Sforce-Duplicate-Rule-Header: allowSave=true`.
+    pub fn set_contact_duplicate_rule(&self, active: bool) {
+        self.with(|s| s.org.contact_duplicate_rule = active);
+    }
+
+    /// Makes a picklist (e.g. Case.Origin) restricted to `values`: any other
+    /// value is `INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST`. Picklists are
+    /// unrestricted by default and store any text.
+    pub fn restrict_picklist(&self, object: &str, field: &str, values: &[&str]) {
+        let values = values.iter().map(|v| (*v).to_owned()).collect();
+        self.with(|s| {
+            s.org
+                .restricted_picklists
+                .insert((object.to_owned(), field.to_owned()), values)
         });
     }
 

@@ -5,6 +5,19 @@
 //! `OR`, `NOT` and parentheses. As in Salesforce, `AND` and `OR` cannot be
 //! mixed at one level without parentheses, string comparison ignores case,
 //! and a backslash in a literal must start one of the documented escapes.
+//! The org checks each literal against its field's type before running
+//! (`org/query.rs`).
+//!
+//! Where this subset is stricter than Salesforce, a query Salesforce accepts
+//! is refused here (`MALFORMED_QUERY` or `INVALID_FIELD`), never answered
+//! differently:
+//! - escapes: only the lower-case forms; "Quoted String Escape Sequences"
+//!   (SOQL and SOSL Reference) also accepts `\N`, `\R`, `\T`, `\B`, `\F`;
+//! - date and date-time literals (`2026-01-01T00:00:00Z`, `TODAY`,
+//!   `LAST_N_DAYS:n`) are not parsed;
+//! - relationship fields (`Owner.Email`) are unknown columns;
+//! - aggregate functions (`COUNT()`), `GROUP BY`, `OFFSET`, `FOR UPDATE`,
+//!   semi-joins and `INCLUDES` are not parsed.
 
 use serde_json::Value;
 

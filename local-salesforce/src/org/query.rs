@@ -1,18 +1,42 @@
-//! SOQL over the org's records.
+//! SOQL over the org's records, with the type checks Salesforce makes on a
+//! filter before it runs.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::schema::schema;
+use super::schema::{normalize_id, schema, Kind};
 use super::{Org, SaveError};
-use crate::soql::{self, Query};
+use crate::soql::{self, Expr, Literal, Query};
 
 impl Org {
+    /// A record as `GET sobjects/{Type}/{id}` answers it: `attributes`, then
+    /// every field, binary ones as the URL of their content.
+    pub(crate) fn retrieve(&self, object: &str, id: &str, api: &str) -> Option<Value> {
+        let (name, _, fields) = schema(object)?;
+        let id = normalize_id(id)?;
+        let row = self.records.get(name)?.get(&id)?;
+        let url = format!("/services/data/v{api}/sobjects/{name}/{id}");
+        let mut out = Map::new();
+        out.insert("attributes".into(), json!({"type": name, "url": url}));
+        for f in &fields {
+            let value = if f.kind == Kind::Base64 {
+                json!(format!("{url}/{}", f.name))
+            } else {
+                row.get(f.name).cloned().unwrap_or(Value::Null)
+            };
+            out.insert(f.name.into(), value);
+        }
+        for (_, f) in self.external_ids.iter().filter(|(o, _)| o == name) {
+            out.insert(f.clone(), row.get(f).cloned().unwrap_or(Value::Null));
+        }
+        Some(Value::Object(out))
+    }
+
     /// Runs a query: the matching rows after ORDER BY and LIMIT, shaped as
     /// the REST API returns them (paging is the caller's).
     pub(crate) fn query(&self, text: &str, api: &str) -> Result<Vec<Value>, SaveError> {
-        let q: Query =
+        let mut q: Query =
             soql::parse(text).map_err(|m| SaveError::new("MALFORMED_QUERY", m.0, &[]))?;
         let Some((name, _, fields)) = schema(&q.object) else {
             return Err(SaveError::new(
@@ -45,6 +69,30 @@ impl Org {
                     format!("\n{text}\n^\nERROR at Row:1:Column:1\nNo such column '{f}' on entity '{name}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."),
                     &[],
                 ));
+            }
+        }
+        let kind_of = |f: &str| -> Kind {
+            fields
+                .iter()
+                .find(|x| x.name.eq_ignore_ascii_case(f))
+                .map_or(Kind::Text(255), |x| x.kind)
+        };
+        let located = |(code, message): (&'static str, String)| {
+            SaveError::new(
+                code,
+                format!("\n{text}\n^\nERROR at Row:1:Column:1\n{message}"),
+                &[],
+            )
+        };
+        if let Some(filter) = &mut q.filter {
+            check_filter(filter, &kind_of).map_err(located)?;
+        }
+        for o in &q.order {
+            if !sortable(kind_of(&o.field)) {
+                return Err(located((
+                    "INVALID_FIELD",
+                    format!("field '{}' can not be sorted in a query call", o.field),
+                )));
             }
         }
         let empty = BTreeMap::new();
@@ -115,6 +163,117 @@ impl Org {
                 Value::Object(out)
             })
             .collect())
+    }
+}
+
+/// Long text areas and binary fields can be selected but neither filtered
+/// nor sorted ("fieldExpression Syntax", SOQL and SOSL Reference: "It can be
+/// any field except a long text area field, encrypted data field, or
+/// base64-encoded field").
+fn sortable(kind: Kind) -> bool {
+    !matches!(kind, Kind::LongText(_) | Kind::TextBytes(_) | Kind::Base64)
+}
+
+/// The value of a filter must have its field's type ("fieldExpression
+/// Syntax": "Supply a value whose data type matches the field type of the
+/// specified field"). A mismatch is an error, never zero rows. The codes and
+/// messages are those Salesforce answers: `INVALID_FIELD` "value of filter
+/// criterion for field 'X' must be of type T and should [not] be enclosed in
+/// quotes", `INVALID_QUERY_FILTER_OPERATOR` "invalid ID field: …" and
+/// "invalid operator on T field", `INVALID_FIELD` "field 'X' can not be
+/// filtered in a query call". Id literals are read in their 18-character
+/// form, so a 15-character id matches.
+fn check_filter(
+    e: &mut Expr,
+    kind_of: &dyn Fn(&str) -> Kind,
+) -> Result<(), (&'static str, String)> {
+    let operator = |kind: Kind| -> (&'static str, String) {
+        (
+            "INVALID_QUERY_FILTER_OPERATOR",
+            format!("invalid operator on {} field", type_name(kind)),
+        )
+    };
+    match e {
+        Expr::And(v) | Expr::Or(v) => v.iter_mut().try_for_each(|e| check_filter(e, kind_of)),
+        Expr::Not(e) => check_filter(e, kind_of),
+        Expr::Like { field, .. } => {
+            let kind = kind_of(field);
+            filterable(field, kind)?;
+            match kind {
+                Kind::Text(_) | Kind::Picklist(_) => Ok(()),
+                _ => Err(operator(kind)),
+            }
+        }
+        Expr::Cmp { field, op, value } => {
+            let kind = kind_of(field);
+            filterable(field, kind)?;
+            if kind == Kind::Bool && !matches!(op.as_str(), "=" | "!=" | "<>") {
+                return Err(operator(kind));
+            }
+            check_literal(field, kind, value)
+        }
+        Expr::In { field, values, .. } => {
+            let kind = kind_of(field);
+            filterable(field, kind)?;
+            values
+                .iter_mut()
+                .try_for_each(|v| check_literal(field, kind, v))
+        }
+    }
+}
+
+fn filterable(field: &str, kind: Kind) -> Result<(), (&'static str, String)> {
+    if sortable(kind) {
+        Ok(())
+    } else {
+        Err((
+            "INVALID_FIELD",
+            format!("field '{field}' can not be filtered in a query call"),
+        ))
+    }
+}
+
+fn type_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Bool => "boolean",
+        Kind::DateTime => "dateTime",
+        Kind::Id | Kind::Ref(_) => "id",
+        Kind::Base64 => "base64",
+        Kind::Text(_) | Kind::LongText(_) | Kind::TextBytes(_) | Kind::Picklist(_) => "string",
+    }
+}
+
+fn check_literal(
+    field: &str,
+    kind: Kind,
+    value: &mut Literal,
+) -> Result<(), (&'static str, String)> {
+    let wrong = |quoted: bool| {
+        let should = if quoted { "should" } else { "should not" };
+        Err((
+            "INVALID_FIELD",
+            format!(
+                "value of filter criterion for field '{field}' must be of type {} and {should} be enclosed in quotes",
+                type_name(kind)
+            ),
+        ))
+    };
+    match (kind, &*value) {
+        (_, Literal::Null) => Ok(()),
+        (Kind::Bool, Literal::Bool(_)) => Ok(()),
+        (Kind::Bool | Kind::DateTime, _) => wrong(false),
+        (Kind::Id | Kind::Ref(_), Literal::Str(s)) => match normalize_id(s) {
+            Some(id) => {
+                *value = Literal::Str(id);
+                Ok(())
+            }
+            None => Err((
+                "INVALID_QUERY_FILTER_OPERATOR",
+                format!("invalid ID field: {s}"),
+            )),
+        },
+        (_, Literal::Str(_)) => Ok(()),
+        _ => wrong(true),
     }
 }
 

@@ -7,7 +7,11 @@ pub(super) enum Kind {
     /// A picklist stored as text of at most this length; restricted ones
     /// (`Org::restricted_picklists`) accept only their values.
     Picklist(usize),
-    /// Limit in bytes rather than characters.
+    /// A Long Text Area: a length limit like `Text`, but SOQL can neither
+    /// filter nor sort on it.
+    LongText(usize),
+    /// A text area whose limit is in bytes rather than characters (and which,
+    /// like a Long Text Area, SOQL can neither filter nor sort on).
     TextBytes(usize),
     Bool,
     DateTime,
@@ -34,8 +38,16 @@ const fn f(name: &'static str, kind: Kind, createable: bool, required: bool) -> 
 }
 
 /// Writable only on insert, and only while the org lets the API set audit
-/// fields (`Org::audit_fields_enabled`).
-pub(super) const AUDIT: [&str; 2] = ["CreatedById", "CreatedDate"];
+/// fields (`Org::audit_fields_enabled`): never by an update, nor by an upsert
+/// even when it ends up inserting ("Considerations and Activation of Create
+/// Audit Fields in Salesforce", help article 000176484: "this only works for
+/// INSERT, not UPSERT"; the same article lists the four fields).
+pub(super) const AUDIT: [&str; 4] = [
+    "CreatedById",
+    "CreatedDate",
+    "LastModifiedById",
+    "LastModifiedDate",
+];
 
 /// An object's API name, id key prefix and fields; `object` in any case.
 pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Field>)> {
@@ -45,6 +57,7 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
             f("Id", Id, false, false),
             f("CreatedById", Ref("User"), false, false),
             f("CreatedDate", DateTime, false, false),
+            f("LastModifiedById", Ref("User"), false, false),
             f("LastModifiedDate", DateTime, false, false),
         ]
     };
@@ -78,7 +91,7 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
                 f("Phone", Text(40), true, false),
                 f("MobilePhone", Text(40), true, false),
                 f("Email", Text(80), true, false),
-                f("Description", Text(32000), true, false),
+                f("Description", LongText(32000), true, false),
                 f("OwnerId", Ref("User"), true, false),
             ],
         ),
@@ -88,7 +101,7 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
             vec![
                 f("CaseNumber", Text(30), false, false),
                 f("Subject", Text(255), true, false),
-                f("Description", Text(32000), true, false),
+                f("Description", LongText(32000), true, false),
                 f("Origin", Picklist(40), true, false),
                 f("Status", Picklist(40), true, false),
                 f("Priority", Picklist(40), true, false),

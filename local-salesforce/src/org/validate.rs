@@ -1,10 +1,10 @@
 //! The checks a record passes on insert and update: known, writable fields,
-//! types, lengths and references.
+//! types, lengths, restricted picklist values and references.
 
 use serde_json::{Map, Value};
 
 use super::schema::{key_prefix, normalize_id, Field, Kind, AUDIT};
-use super::{Org, SaveError};
+use super::{Mode, Org, SaveError};
 
 impl Org {
     /// The body's fields, checked and under their schema names.
@@ -13,7 +13,7 @@ impl Org {
         object: &'static str,
         fields: &[Field],
         body: &Map<String, Value>,
-        insert: bool,
+        mode: Mode,
     ) -> Result<Map<String, Value>, SaveError> {
         let mut clean = Map::new();
         let mut not_writable = Vec::new();
@@ -30,8 +30,8 @@ impl Org {
                 (Some(f), _) => {
                     let audit = AUDIT.contains(&f.name);
                     let writable = if audit {
-                        insert && self.audit_fields_enabled
-                    } else if insert {
+                        mode == Mode::Insert && self.audit_fields_enabled
+                    } else if mode.inserts() {
                         f.createable
                     } else {
                         f.updateable
@@ -56,7 +56,10 @@ impl Org {
                 continue;
             }
             let checked = match kind {
-                Kind::Text(max) | Kind::Picklist(max) | Kind::TextBytes(max) => {
+                Kind::Text(max)
+                | Kind::LongText(max)
+                | Kind::Picklist(max)
+                | Kind::TextBytes(max) => {
                     let text = match value {
                         Value::String(s) => s.clone(),
                         Value::Number(n) => n.to_string(),
@@ -64,9 +67,18 @@ impl Org {
                         _ => return Err(bad_value(object, &name, value)),
                     };
                     let len = if matches!(kind, Kind::TextBytes(_)) {
+                        // "Multi-line text and rich text fields limits and
+                        // restrictions" (help article 000382141): fields like
+                        // CaseComment's body hold 4,000 *bytes* through the
+                        // API. Counting UTF-8 bytes is the stricter reading
+                        // of an encoding the article leaves open.
                         text.len()
                     } else {
-                        text.chars().count()
+                        // "Surrogate Pair Characters Are Treated as Two
+                        // Characters" (help article 005166849): Salesforce
+                        // counts UTF-16 code units, so an emoji takes two of
+                        // a field's characters.
+                        text.encode_utf16().count()
                     };
                     if len > max {
                         return Err(SaveError::new(
@@ -77,6 +89,9 @@ impl Org {
                             ),
                             &[&name],
                         ));
+                    }
+                    if matches!(kind, Kind::Picklist(_)) {
+                        self.check_picklist(object, &name, &text)?;
                     }
                     Value::String(text)
                 }
@@ -184,7 +199,7 @@ impl Org {
                 &refs,
             ));
         }
-        if insert {
+        if mode.inserts() {
             let missing: Vec<&str> = fields
                 .iter()
                 .filter(|f| f.required && clean.get(f.name).is_none_or(|v| v.is_null() || v == ""))
@@ -199,6 +214,29 @@ impl Org {
             }
         }
         Ok(clean)
+    }
+}
+
+impl Org {
+    /// A restricted picklist accepts only its values ("Restricted picklist"
+    /// in the Metadata API's Picklist type: "users can't load or remove
+    /// values through the API"); an unrestricted one stores any text. The
+    /// comparison is exact, the stricter reading where the documentation
+    /// says nothing about case.
+    fn check_picklist(&self, object: &str, field: &str, value: &str) -> Result<(), SaveError> {
+        let allowed = self
+            .restricted_picklists
+            .iter()
+            .find(|((o, f), _)| o.eq_ignore_ascii_case(object) && f.eq_ignore_ascii_case(field))
+            .map(|(_, v)| v);
+        match allowed {
+            Some(values) if !values.iter().any(|v| v == value) => Err(SaveError::new(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                format!("{field}: bad value for restricted picklist field: {value}"),
+                &[field],
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

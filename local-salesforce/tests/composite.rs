@@ -1,0 +1,247 @@
+//! Composite: subrequest headers, references anywhere in a body, nested
+//! collections, Location headers and reads.
+
+mod common;
+
+use common::{code, url, Org};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn naming_an_inherited_header_fails_the_whole_request() {
+    let org = Org::start().await;
+    for header in ["Accept", "authorization", "CONTENT-TYPE"] {
+        let r = org
+            .composite(
+                false,
+                json!([
+                    {"method": "POST", "url": url("sobjects/Case"), "referenceId": "ok",
+                     "body": {"Subject": "fine"}},
+                    {"method": "POST", "url": url("sobjects/Case"), "referenceId": "bad",
+                     "body": {"Subject": "s"}, "httpHeaders": {header: "application/json"}},
+                ]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{header}");
+        assert!(r.body.is_array(), "{}", r.body);
+        assert_eq!(code(&r.body), "JSON_PARSER_ERROR");
+        assert!(r.headers.contains_key("sforce-limit-info"));
+    }
+    assert!(org.sf.records("Case").is_empty(), "no subrequest ran");
+    // Other headers are the subrequest's own business.
+    let r = org
+        .composite(
+            true,
+            json!([{"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
+                    "body": {"Subject": "s"},
+                    "httpHeaders": {"Sforce-Auto-Assign": "FALSE",
+                                    "Sforce-Duplicate-Rule-Header": "allowSave=true"}}]),
+        )
+        .await;
+    assert_eq!(r.body["compositeResponse"][0]["httpStatusCode"], 201);
+}
+
+#[tokio::test]
+async fn references_resolve_inside_any_body_string() {
+    let org = Org::start().await;
+    let r = org
+        .composite(
+            true,
+            json!([
+                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
+                 "body": {"Subject": "s"}},
+                {"method": "POST", "url": url("composite/sobjects"), "referenceId": "m",
+                 "body": {"allOrNone": true, "records": [
+                     {"attributes": {"type": "CaseComment"}, "ParentId": "@{c.id}",
+                      "CommentBody": "case @{c.id} is open"}]}},
+                {"method": "GET", "url": url("sobjects/Case/@{c.id}"), "referenceId": "g"},
+            ]),
+        )
+        .await;
+    let res = &r.body["compositeResponse"];
+    let case_id = res[0]["body"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(res[1]["httpStatusCode"], 200, "{}", res[1]);
+    let comment = &org.sf.records("CaseComment")[0];
+    assert_eq!(comment["ParentId"], case_id.as_str());
+    assert_eq!(comment["CommentBody"], format!("case {case_id} is open"));
+    assert_eq!(res[2]["body"]["Id"], case_id.as_str());
+
+    // A reference to nothing fails its subrequest with PROCESSING_HALTED;
+    // under allOrNone the whole request rolls back.
+    let before = (
+        org.sf.records("Case").len(),
+        org.sf.records("CaseComment").len(),
+    );
+    let r = org
+        .composite(
+            true,
+            json!([
+                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
+                 "body": {"Subject": "s"}},
+                {"method": "POST", "url": url("sobjects/CaseComment"), "referenceId": "m",
+                 "body": {"ParentId": "@{c.id}", "CommentBody": "my code is @{x}"}},
+            ]),
+        )
+        .await;
+    let res = &r.body["compositeResponse"];
+    assert_eq!(res[1]["httpStatusCode"], 400);
+    assert_eq!(code(&res[1]["body"]), "PROCESSING_HALTED");
+    assert!(res[1]["body"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Invalid reference specified"));
+    assert_eq!(res[0]["httpStatusCode"], 400);
+    assert_eq!(
+        (
+            org.sf.records("Case").len(),
+            org.sf.records("CaseComment").len()
+        ),
+        before
+    );
+    // Nested in a collection's record, without allOrNone: only that
+    // subrequest fails.
+    let r = org
+        .composite(
+            false,
+            json!([
+                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
+                 "body": {"Subject": "kept"}},
+                {"method": "POST", "url": url("composite/sobjects"), "referenceId": "m",
+                 "body": {"records": [{"attributes": {"type": "CaseComment"},
+                     "ParentId": "@{c.id}", "CommentBody": "see @{c.records[0].Id}"}]}},
+            ]),
+        )
+        .await;
+    let res = &r.body["compositeResponse"];
+    assert_eq!(res[0]["httpStatusCode"], 201);
+    assert_eq!(code(&res[1]["body"]), "PROCESSING_HALTED");
+    assert_eq!(org.sf.records("Case").len(), before.0 + 1);
+
+    // Outside a Composite, `@{` is text like any other.
+    let text = "my code is @{x}";
+    let r = org
+        .post(
+            "sobjects/CaseComment",
+            json!({"ParentId": case_id, "CommentBody": text}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = org
+        .post(
+            "composite/sobjects",
+            json!({"records": [{"attributes": {"type": "Case"}, "Subject": "@{c.id}"}]}),
+        )
+        .await;
+    assert_eq!(r.body[0]["success"], true);
+    assert!(org
+        .sf
+        .records("Case")
+        .iter()
+        .any(|c| c["Subject"] == "@{c.id}"));
+}
+
+#[tokio::test]
+async fn a_composite_all_or_none_overrides_its_collections() {
+    let org = Org::start().await;
+    let records = json!([
+        {"attributes": {"type": "Case"}, "Subject": "good"},
+        {"attributes": {"type": "Case"}, "Subject": "x".repeat(256)},
+    ]);
+    let coll = |inner: bool| {
+        json!([{"method": "POST", "url": url("composite/sobjects"), "referenceId": "coll",
+                "body": {"allOrNone": inner, "records": records}}])
+    };
+    // Outer true, inner false: the outer flag wins, nothing is saved.
+    let r = org.composite(true, coll(false)).await;
+    let res = &r.body["compositeResponse"][0];
+    assert_eq!(res["httpStatusCode"], 400);
+    assert_eq!(
+        res["body"][0]["errors"][0]["statusCode"],
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    );
+    assert!(org.sf.records("Case").is_empty());
+    // Outer false, inner true: the collection rolls back by itself.
+    org.composite(false, coll(true)).await;
+    assert!(org.sf.records("Case").is_empty());
+    // Outer false, inner false: the valid record stays.
+    let r = org.composite(false, coll(false)).await;
+    assert_eq!(r.body["compositeResponse"][0]["httpStatusCode"], 200);
+    assert_eq!(org.sf.records("Case").len(), 1);
+    // Under an outer allOrNone=false, a failed inner-allOrNone collection
+    // leaves the other subrequests' saves alone.
+    let r = org
+        .composite(
+            false,
+            json!([
+                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
+                 "body": {"Subject": "kept"}},
+                {"method": "POST", "url": url("composite/sobjects"), "referenceId": "coll",
+                 "body": {"allOrNone": true, "records": records}},
+            ]),
+        )
+        .await;
+    assert_eq!(r.body["compositeResponse"][0]["httpStatusCode"], 201);
+    assert_eq!(org.sf.records("Case").len(), 2);
+}
+
+#[tokio::test]
+async fn created_records_carry_their_location_and_can_be_read() {
+    let org = Org::start().await;
+    org.sf.add_external_id("Case", "Ext__c");
+    let r = org
+        .composite(
+            true,
+            json!([
+                {"method": "POST", "url": url("sobjects/case"), "referenceId": "c",
+                 "body": {"Subject": "s"}},
+                {"method": "PATCH", "url": url("sobjects/Case/Ext__c/9"), "referenceId": "u",
+                 "body": {"Subject": "u"}},
+                {"method": "GET", "url": url("sobjects/Case/@{c.id}"), "referenceId": "g"},
+                {"method": "PATCH", "url": url("sobjects/Case/@{c.id}"), "referenceId": "p",
+                 "body": {"Subject": "t"}},
+            ]),
+        )
+        .await;
+    let res = &r.body["compositeResponse"];
+    let id = res[0]["body"]["id"].as_str().unwrap();
+    assert_eq!(
+        res[0]["httpHeaders"]["Location"],
+        format!("/services/data/v{}/sobjects/Case/{id}", common::V)
+    );
+    let upserted = res[1]["body"]["id"].as_str().unwrap();
+    assert_eq!(
+        res[1]["httpHeaders"]["Location"],
+        format!("/services/data/v{}/sobjects/Case/{upserted}", common::V)
+    );
+    let read = &res[2]["body"];
+    assert_eq!(res[2]["httpStatusCode"], 200);
+    assert_eq!(read["attributes"]["type"], "Case");
+    assert_eq!(read["Subject"], "s");
+    assert!(read.get("Description").is_some_and(|d| d.is_null()));
+    assert!(read.get("Ext__c").is_some());
+    assert!(read["CaseNumber"].is_string());
+    assert_eq!(res[3]["httpStatusCode"], 204);
+    assert_eq!(res[3]["httpHeaders"], json!({}));
+
+    // Directly too, by its 15-character id as well.
+    let r = org
+        .call(
+            Method::GET,
+            &format!("sobjects/Case/{}", &id[..15]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["Id"], id);
+    assert_eq!(r.body["Subject"], "t");
+    assert_eq!(
+        r.body["attributes"]["url"],
+        format!("/services/data/v{}/sobjects/Case/{id}", common::V)
+    );
+    let r = org
+        .call(Method::GET, &format!("sobjects/Contact/{id}"), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(code(&r.body), "NOT_FOUND");
+}

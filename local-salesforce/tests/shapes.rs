@@ -1,0 +1,206 @@
+//! Wire shapes: ill-typed SOQL is an error, never zero rows; every data
+//! response reports the allowance; an inactive user cannot log in.
+
+mod common;
+
+use common::{code, Org};
+use local_salesforce::{CONSUMER_KEY, CONSUMER_SECRET, SECURITY_TOKEN};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn ill_typed_filters_are_refused() {
+    let org = Org::start().await;
+    let contact = org
+        .sf
+        .insert("Contact", json!({"LastName": "Rossi"}))
+        .unwrap();
+    org.sf.insert("Case", json!({"Subject": "s"})).unwrap();
+    for (soql, expected) in [
+        (
+            "SELECT Id FROM User WHERE IsActive = 'true'",
+            "INVALID_FIELD",
+        ),
+        (
+            "SELECT Id FROM User WHERE IsActive IN ('true')",
+            "INVALID_FIELD",
+        ),
+        ("SELECT Id FROM User WHERE IsActive = 1", "INVALID_FIELD"),
+        (
+            "SELECT Id FROM Contact WHERE Id = 'nope'",
+            "INVALID_QUERY_FILTER_OPERATOR",
+        ),
+        (
+            "SELECT Id FROM Case WHERE ContactId IN ('nope')",
+            "INVALID_QUERY_FILTER_OPERATOR",
+        ),
+        ("SELECT Id FROM Contact WHERE LastName = 5", "INVALID_FIELD"),
+        (
+            "SELECT Id FROM Contact WHERE LastName = true",
+            "INVALID_FIELD",
+        ),
+        (
+            "SELECT Id FROM User WHERE IsActive LIKE 'tr%'",
+            "INVALID_QUERY_FILTER_OPERATOR",
+        ),
+        (
+            "SELECT Id FROM User WHERE IsActive > false",
+            "INVALID_QUERY_FILTER_OPERATOR",
+        ),
+        (
+            "SELECT Id FROM Case WHERE Description = 'x'",
+            "INVALID_FIELD",
+        ),
+        (
+            "SELECT Id FROM Contact WHERE Description LIKE '%x%'",
+            "INVALID_FIELD",
+        ),
+        (
+            "SELECT Id FROM CaseComment WHERE CommentBody LIKE '%x%'",
+            "INVALID_FIELD",
+        ),
+        ("SELECT Id FROM Case ORDER BY Description", "INVALID_FIELD"),
+        (
+            "SELECT Id FROM Case WHERE CreatedDate > '2026-01-01'",
+            "INVALID_FIELD",
+        ),
+        // Date-time literals are not in the local subset (stricter).
+        (
+            "SELECT Id FROM Case WHERE CreatedDate > 2026-01-01T00:00:00Z",
+            "MALFORMED_QUERY",
+        ),
+    ] {
+        let r = org.query(soql).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{soql}: {}", r.body);
+        assert_eq!(code(&r.body), expected, "{soql}: {}", r.body);
+    }
+    let r = org
+        .query("SELECT Id FROM User WHERE IsActive = 'true'")
+        .await;
+    assert!(r.body[0]["message"].as_str().unwrap().ends_with(
+        "value of filter criterion for field 'IsActive' must be of type boolean and should not be enclosed in quotes"
+    ));
+    let r = org.query("SELECT Id FROM Contact WHERE Id = 'nope'").await;
+    assert!(r.body[0]["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("invalid ID field: nope"));
+
+    // Well-typed filters run; a 15-character id finds its record.
+    for soql in [
+        "SELECT Id FROM User WHERE IsActive = true AND UserType = 'Standard'".to_owned(),
+        format!("SELECT Id FROM Contact WHERE Id = '{}'", &contact[..15]),
+        format!("SELECT Id FROM Contact WHERE Id IN ('{contact}') AND LastName != null"),
+        "SELECT Id, Description FROM Case WHERE ContactId = null".to_owned(),
+    ] {
+        let r = org.query(&soql).await;
+        assert_eq!(r.status, StatusCode::OK, "{soql}: {}", r.body);
+        assert_eq!(r.body["totalSize"], 1, "{soql}");
+    }
+}
+
+#[tokio::test]
+async fn every_data_response_reports_the_allowance() {
+    let org = Org::start().await;
+    let has = |headers: &reqwest::header::HeaderMap| -> bool {
+        headers
+            .get("sforce-limit-info")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("api-usage=") && v.contains('/'))
+    };
+    let case = org.sf.insert("Case", json!({"Subject": "s"})).unwrap();
+    let calls: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, "query?q=SELECT+Id+FROM+Case".into(), None),
+        (Method::GET, "query?q=SELECT+Nope+FROM+Case".into(), None),
+        (
+            Method::POST,
+            "sobjects/Case".into(),
+            Some(json!({"Nope": 1})),
+        ),
+        (
+            Method::PATCH,
+            format!("sobjects/Case/{case}"),
+            Some(json!({"Subject": "t"})),
+        ),
+        (Method::GET, format!("sobjects/Case/{case}"), None),
+        (Method::GET, "no/such/resource".into(), None),
+    ];
+    for (method, path, body) in calls {
+        let r = org.call(method, &path, body, &[]).await;
+        assert!(has(&r.headers), "{path}: {}", r.status);
+    }
+    // A body that is not JSON, a bad token, an unknown version.
+    let base = format!("{}/services/data", org.sf.url);
+    let r = org
+        .http
+        .post(format!("{base}/v{}/sobjects/Case", common::V))
+        .bearer_auth(&org.token)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(has(r.headers()));
+    let r = org
+        .http
+        .get(format!("{base}/v{}/query?q=SELECT+Id+FROM+Case", common::V))
+        .bearer_auth("00Dbogus!AQnot-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(has(r.headers()));
+    let r = org
+        .http
+        .get(format!("{base}/v20.0/query?q=SELECT+Id+FROM+Case"))
+        .bearer_auth(&org.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(has(r.headers()));
+}
+
+#[tokio::test]
+async fn an_inactive_user_cannot_log_in() {
+    let org = Org::start().await;
+    let login = |username: &'static str| {
+        let http = org.http.clone();
+        let url = format!("{}/services/oauth2/token", org.sf.url);
+        async move {
+            let password = format!("pw{SECURITY_TOKEN}");
+            let r = http
+                .post(url)
+                .form(&[
+                    ("grant_type", "password"),
+                    ("client_id", CONSUMER_KEY),
+                    ("client_secret", CONSUMER_SECRET),
+                    ("username", username),
+                    ("password", &password),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    for (username, active) in [("on@acme.crm", true), ("off@acme.crm", false)] {
+        let r = org
+            .http
+            .post(format!("{}/__control/users", org.sf.url))
+            .json(&json!({"username": username, "email": username, "active": active, "password": "pw"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let (status, body) = login("on@acme.crm").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = login("off@acme.crm").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"error": "invalid_grant", "error_description": "authentication failure"})
+    );
+}
