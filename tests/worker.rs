@@ -423,15 +423,177 @@ async fn limit_exceeded_defers_the_batch_without_hot_retries() {
 }
 
 #[tokio::test]
-async fn external_id_upsert_makes_one_case() {
-    let s = stack(json!({"case_external_id_field": "WitiOp_Conversation_Id__c"})).await;
+async fn external_id_with_audit_fields_inserts_and_a_racing_twin_continues_with_its_case() {
+    let settings = json!({
+        "case_external_id_field": "WitiOp_Conversation_Id__c",
+        "set_audit_fields": true,
+        "customer_comment_username": CUSTOMER_USER,
+    });
+    let s = stack(settings.clone()).await;
     s.sf.add_external_id("Case", "WitiOp_Conversation_Id__c");
+    s.sf.set_audit_fields(true);
+    // Audit fields are refused in an upsert: the Case must be inserted.
     assert!(s.run(&[sample().to_string()]).await.is_empty());
     assert!(s.run(&[sample().to_string()]).await.is_empty());
     let cases = s.cases();
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0]["WitiOp_Conversation_Id__c"], "1793");
+    assert!(cases[0]["CreatedDate"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-11-24T09:58:10"));
     assert_eq!(s.comments().len(), 3);
+
+    // Two instances process duplicates of a new conversation at the same
+    // moment: both read "no Case", one insert wins, the other is told
+    // DUPLICATE_VALUE and continues with the winner's Case.
+    let twin = Worker::new(
+        Arc::new(salesforce_client(
+            &s.moto,
+            &salesforce_secret(&s.sf.url, settings.clone()),
+            TOKENS,
+        )),
+        common::case_policy(&salesforce_secret(&s.sf.url, settings)),
+        s.moto.sqs(),
+        s.dlq.clone(),
+        witiop_salesforce::worker::MediaAccess::default(),
+        4,
+    );
+    let mut other = sample();
+    other["conversation"]["id"] = json!(1800);
+    s.sf.set_latency(Duration::from_millis(150));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (a, b) = tokio::join!(
+        handle_batch(&s.worker, batch(&[other.to_string()]), deadline),
+        handle_batch(&twin, batch(&[other.to_string()]), deadline)
+    );
+    assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty());
+    let twins: Vec<_> = s
+        .cases()
+        .into_iter()
+        .filter(|c| c["WitiOp_Conversation_Id__c"] == "1800")
+        .collect();
+    assert_eq!(twins.len(), 1, "one Case for the racing duplicates");
+    let comments = s
+        .comments()
+        .into_iter()
+        .filter(|c| c["ParentId"] == twins[0]["Id"])
+        .count();
+    assert_eq!(comments, 3, "every comment once");
+    assert!(s.moto.receive(&s.dlq).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_assignment_rule_does_not_take_the_case_from_the_agent() {
+    let s = stack(json!({})).await;
+    let queue_owner = s.sf.add_user(
+        "support.queue@acme.example",
+        "support.queue@acme.example",
+        "Support",
+        "Queue",
+        true,
+    );
+    s.sf.set_case_assignment_rule(Some(queue_owner));
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    assert_eq!(s.cases()[0]["OwnerId"], s.agent_id.as_str());
+}
+
+#[tokio::test]
+async fn text_that_looks_like_a_reference_reaches_salesforce_byte_for_byte() {
+    let s = stack(json!({})).await;
+    let mut event = sample();
+    event["conversation"]["customer"]["name"] = json!("Ann @{contact.id}");
+    event["conversation"]["messages"][0]["text"] = json!("my code is @{x} and @{case.id}");
+    event["conversation"]["profile"]["notes"] = json!("see @{existing.records[0].Id}");
+    s.warm().await;
+    assert!(s.run(&[event.to_string()]).await.is_empty(), "not parked");
+    let contact = &s.sf.records("Contact")[0];
+    assert_eq!(contact["LastName"], "@{contact.id}");
+    let case = &s.cases()[0];
+    assert!(case["Description"]
+        .as_str()
+        .unwrap()
+        .contains("Notes: see @{existing.records[0].Id}"));
+    let bodies: Vec<String> = s
+        .comments()
+        .iter()
+        .map(|c| c["CommentBody"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.ends_with("my code is @{x} and @{case.id}")),
+        "{bodies:?}"
+    );
+    assert_eq!(bodies.len(), 3);
+    // Redelivered: nothing added.
+    assert!(s.run(&[event.to_string()]).await.is_empty());
+    assert_eq!(s.comments().len(), 3);
+    assert_eq!(s.sf.records("Contact").len(), 1);
+}
+
+#[tokio::test]
+async fn a_conversation_without_references_keeps_the_two_call_economy() {
+    let s = stack(json!({})).await;
+    let mut event = sample();
+    event["conversation"]["messages"][0]["text"] = json!("an @ sign and {braces} apart");
+    s.warm().await;
+    assert!(s.run(&[event.to_string()]).await.is_empty());
+    assert_eq!(s.sf.counters().api_calls, 2);
+}
+
+#[tokio::test]
+async fn a_duplicate_rule_on_contact_does_not_block_the_case() {
+    let s = stack(json!({})).await;
+    // Another Maria C., with another number: the rule matches on the name.
+    s.sf.insert(
+        "Contact",
+        json!({"FirstName": "Maria", "LastName": "C.", "Phone": "+39 06 1234 5678"}),
+    )
+    .unwrap();
+    s.sf.set_contact_duplicate_rule(true);
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    assert_eq!(s.cases().len(), 1);
+    assert_eq!(s.sf.records("Contact").len(), 2);
+}
+
+#[tokio::test]
+async fn a_restricted_origin_picklist_parks_with_advice() {
+    let s = stack(json!({})).await;
+    s.sf.restrict_picklist("Case", "Origin", &["Phone", "Email", "Web"]);
+    assert!(s.run(&[sample().to_string()]).await.is_empty(), "parked");
+    let parked = s.moto.receive(&s.dlq).await.unwrap();
+    let attrs = parked[0].message_attributes().unwrap();
+    assert_eq!(
+        attrs["error_code"].string_value(),
+        Some("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")
+    );
+    assert!(attrs["error_message"]
+        .string_value()
+        .unwrap()
+        .contains("case_origin"));
+}
+
+#[tokio::test]
+async fn a_huge_display_name_still_makes_a_case() {
+    let s = stack(json!({})).await;
+    let mut event = sample();
+    // 3,978 bytes of name, audit fields off: every comment starts with it.
+    event["conversation"]["customer"]["name"] = json!(format!("Maria {}", "é".repeat(1986)));
+    event["conversation"]["agent"]["name"] = json!("😀".repeat(1000));
+    assert!(s.run(&[event.to_string()]).await.is_empty());
+    let contact = &s.sf.records("Contact")[0];
+    assert_eq!(contact["FirstName"], "Maria");
+    assert_eq!(contact["LastName"].as_str().unwrap().chars().count(), 80);
+    let case = &s.cases()[0];
+    assert!(case["Description"]
+        .as_str()
+        .unwrap()
+        .contains(&"é".repeat(1986)));
+    assert!(s
+        .comments()
+        .iter()
+        .all(|c| c["CommentBody"].as_str().unwrap().len() <= 4000));
 }
 
 /// A stand-in for a web server: serves `/media/8f2c/invoice.pdf` to the
