@@ -161,3 +161,98 @@ fn webhook_handler_answers_every_input_explicitly() {
         })
         .unwrap();
 }
+
+/// With SQS up (moto, a FIFO queue), no event a caller can send makes the
+/// webhook answer 5xx: each field of the sample replaced by hostile text
+/// (huge, control characters, U+FFFE, `@{`, quotes) is queued or refused
+/// with a 4xx naming why.
+#[test]
+fn with_sqs_up_hostile_fields_never_answer_5xx() {
+    use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use proptest::test_runner::{Config, TestRunner};
+    use serde_json::Value;
+    use witiop_salesforce::config::WebhookEnv;
+    use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_moto, webhook) = rt.block_on(async {
+        let moto = proof::Moto::start()
+            .await
+            .expect("moto_server must be installed (make test creates .venv with it)");
+        let queue = moto
+            .sqs()
+            .create_queue()
+            .queue_name("hostile.fifo")
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let webhook = Webhook {
+            sqs: moto.sqs(),
+            tokens: WebhookTokens::for_tests(vec!["property-token-0123456789".into()])
+                .with_link_key("property-link-key-0123456789abcdef0123"),
+            env: WebhookEnv {
+                queue_url: queue,
+                witiop_secret_id: "w".into(),
+                max_message_bytes: 1_048_576,
+            },
+        };
+        (moto, webhook)
+    });
+    let template: ApiGatewayV2httpRequest =
+        serde_json::from_str(include_str!("../events/webhook-request.json")).unwrap();
+    let sample: Value =
+        serde_json::from_str(include_str!("../events/conversation-closed.json")).unwrap();
+    let fields: &[&[&str]] = &[
+        &["event_id"],
+        &["conversation", "id"],
+        &["conversation", "customer", "number"],
+        &["conversation", "customer", "name"],
+        &["conversation", "agent", "email"],
+        &["conversation", "agent", "name"],
+        &["conversation", "profile", "notes"],
+        &["conversation", "closed_at"],
+    ];
+    let hostile = prop_oneof![
+        "\\PC{0,200}",
+        "[@{}\"'\\\\\\u{0}-\\u{1f}\\u{fffe}\\u{ffff}a-z0-9+ ]{0,100}",
+        (1usize..200_000).prop_map(|n| "x".repeat(n)),
+        Just("\u{fffe}".to_owned()),
+        Just("@{contact.id}".to_owned()),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(0..fields.len(), hostile, 0usize..3),
+            |(field, value, message)| {
+                let mut event = sample.clone();
+                let path = fields[field];
+                let mut slot = &mut event;
+                for key in &path[..path.len() - 1] {
+                    slot = &mut slot[*key];
+                }
+                slot[path[path.len() - 1]] = json!(value);
+                event["conversation"]["messages"][message]["text"] = json!(value);
+                let mut r = template.clone();
+                r.body = Some(event.to_string());
+                r.headers.insert(
+                    "authorization",
+                    "Bearer property-token-0123456789".parse().unwrap(),
+                );
+                let status = rt.block_on(handle_webhook(&webhook, r)).status_code;
+                prop_assert!(
+                    matches!(status, 202 | 400 | 413),
+                    "status {status} for {path:?}"
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
+}
