@@ -20,29 +20,40 @@
 //! therefore written so that running a conversation again converges on the
 //! same Salesforce state instead of adding to it:
 //!
-//! 1. **Find before write.** Every run starts with one Composite of reads that
+//! 1. **One customer at a time.** The queue is FIFO and each event's message
+//!    group is its customer (the webhook sets it), so SQS never has two
+//!    records of one customer in flight: not across batches, not across
+//!    instances. Inside a batch a group's records run in order, and a failed
+//!    one holds back the rest of its group. Retries of one event within five
+//!    minutes are dropped by SQS's deduplication before they reach the worker.
+//! 2. **Find before write.** Every run starts with one Composite of reads that
 //!    looks the Case up by its key (the `case_external_id_field` when
 //!    configured, else its Subject `<number> [<conversation id>]`) and, through
 //!    a composite reference to that Case, reads the comments it already has.
-//! 2. **Write atomically.** A new Case is written in one Composite with
+//!    Because of 1, nothing of the same customer is written between this
+//!    read and the writes below: no second Case and no second Contact,
+//!    External ID field or not.
+//! 3. **Write atomically.** A new Case is written in one Composite with
 //!    `allOrNone`: the Contact (when new), the Case and its comments either all
 //!    exist afterwards or none does. A crash before or during that call leaves
 //!    nothing behind; a crash after it is seen by the next run's reads.
-//! 3. **Write only what is missing.** A Case that exists gets only the comments
+//!    (Text containing `@{` is written outside a Composite, where Salesforce
+//!    would read it as a reference: then the Contact, the Case and the
+//!    comments are separate calls, and a crash between them leaves a Contact
+//!    or a Case that the next run finds and completes.)
+//! 4. **Write only what is missing.** A Case that exists gets only the comments
 //!    the reads did not find (compared as a multiset of bodies, so two identical
 //!    messages still make two comments) and only the files not yet uploaded
 //!    (each ContentVersion carries its attachment's key in `Description`).
 //!    Conversations longer than one Composite can hold continue in further
 //!    calls; if one of those fails, the next run resumes from what exists.
-//! 4. **Upsert when possible.** With an External ID field the Case write is an
-//!    upsert on it, so even two workers racing on duplicate deliveries of one
-//!    conversation cannot create two Cases. Without one, the Subject lookup
-//!    covers every sequential repeat (redelivery, redrive, WitiOp retry); two
-//!    duplicates processed at the very same moment by two instances are the
-//!    one case it cannot exclude, which is why the README recommends the field.
-//!    Inside one batch, records of the same customer run one after the other,
-//!    so a duplicate finds what its twin wrote.
-//! 5. **A Contact is created only with its Case**, inside the same atomic
+//! 5. **A Unique External ID as a second lock.** With `case_external_id_field`
+//!    the Case is inserted with the conversation id in that Unique field (never
+//!    upserted: an upsert refuses audit fields). Should two runs of one
+//!    conversation ever overlap anyway (a standard queue, a redrive racing a
+//!    late delivery), the second insert is refused with `DUPLICATE_VALUE`; the
+//!    worker then reads again and writes only what that Case lacks.
+//! 6. **A Contact is created only with its Case**, inside the same atomic
 //!    write, so a repeat finds the Case (and its ContactId) rather than
 //!    creating a second Contact.
 
