@@ -39,15 +39,7 @@ pub fn verify(key: &SecretString, conversation_id: &str, digits: &str, signature
 
 /// Percent-encodes a path segment: a conversation id is opaque text.
 pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::salesforce::resources::encode_component(s)
 }
 
 /// The link for a conversation on this API: `https://{domain}[/{stage}]/witiop/cases/…`.

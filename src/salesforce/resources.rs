@@ -128,7 +128,9 @@ impl SalesforceClient {
     }
 }
 
-pub(super) fn encode_component(s: &str) -> String {
+/// Percent-encodes everything but RFC 3986's unreserved characters: a
+/// query value or a path segment.
+pub(crate) fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

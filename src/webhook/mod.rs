@@ -206,25 +206,18 @@ pub async fn prepare(
 }
 
 async fn enqueue(webhook: &Webhook, prepared: Prepared) -> Answer {
-    let Prepared {
-        conversation_id,
-        message_body,
-        attributes,
-        group_id,
-        deduplication_id,
-        case_url,
-    } = prepared;
-
+    let conversation_id = prepared.conversation_id;
+    let case_url = prepared.case_url;
     let mut request = webhook
         .sqs
         .send_message()
         .queue_url(&webhook.env.queue_url)
-        .message_body(message_body)
-        .set_message_attributes(Some(attributes.into_iter().collect()));
+        .message_body(prepared.message_body)
+        .set_message_attributes(Some(prepared.attributes.into_iter().collect()));
     if webhook.env.queue_url.ends_with(".fifo") {
         request = request
-            .message_group_id(group_id)
-            .message_deduplication_id(deduplication_id);
+            .message_group_id(prepared.group_id)
+            .message_deduplication_id(prepared.deduplication_id);
     }
     let sent = request.send().await;
     match sent {
