@@ -56,13 +56,15 @@ soak: $(VENV)/.ready
 	$(LOCAL_AWS) SOAK_EVENTS=$(SOAK_EVENTS) target/debug/soak
 
 ## bench: measure and write docs/benchmarks.md (builds release binaries, and arm64 with cargo lambda).
+## It also builds and measures the opt-levels in BENCH_OPT_LEVELS (default "3 s z", empty for none),
+## each in its own folder under the target folder: many minutes the first time, incremental afterwards.
 bench: $(VENV)/.ready build
 	cargo build --quiet --release --bin bench -p proof
-	$(LOCAL_AWS) target/release/bench
+	PATH=$(CURDIR)/$(BUILD_VENV)/bin:$$PATH $(LOCAL_AWS) $${CARGO_TARGET_DIR:-target}/release/bench
 
 ## fuzz: the property tests with many more cases (CI runs the default 256 per property).
 fuzz:
-	PROPTEST_CASES=20000 cargo test --release --test properties
+	PROPTEST_CASES=20000 cargo test --release --test integration properties::
 
 ## lint: formatting, clippy with warnings denied, template checks.
 lint: $(VENV)/.ready

@@ -1,5 +1,5 @@
-//! Test harness: a real `moto` server per test, reached over HTTP.
-#![allow(dead_code)]
+//! Shared by every test module: a real `moto` server per test, reached over
+//! HTTP, the local Salesforce's secret and client, and Lambda's SQS poller.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,4 +56,75 @@ pub fn salesforce_client(
         min_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
     })
+}
+
+/// What Lambda's SQS poller hands the function: the received messages with
+/// their system attributes (group id, receive count), message attributes
+/// and receipt handles.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::sqs::SqsEvent {
+    use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+    let mut event = SqsEvent::default();
+    for m in messages {
+        let mut r = SqsMessage::default();
+        r.message_id = m.message_id.clone();
+        r.receipt_handle = m.receipt_handle.clone();
+        r.body = m.body.clone();
+        r.attributes = m
+            .attributes()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        r.message_attributes = m
+            .message_attributes()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| {
+                        let mut attr = SqsMessageAttribute::default();
+                        attr.string_value = v.string_value.clone();
+                        attr.data_type = Some(v.data_type.clone());
+                        (k.clone(), attr)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        event.records.push(r);
+    }
+    event
+}
+
+/// One pass of Lambda's SQS poller: receive what is visible, invoke the
+/// worker, delete what it did not report as failed. Returns the number
+/// received and the failed message ids.
+pub async fn poll(
+    worker: &witiop_salesforce::worker::Worker,
+    moto: &Moto,
+    queue: &str,
+) -> (usize, Vec<String>) {
+    let messages = moto.receive(queue).await.unwrap();
+    let response = witiop_salesforce::worker::handle_batch(
+        worker,
+        sqs_event(&messages),
+        std::time::Instant::now() + Duration::from_secs(60),
+    )
+    .await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    let sqs = moto.sqs();
+    for m in &messages {
+        if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+            sqs.delete_message()
+                .queue_url(queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    (messages.len(), failed)
 }

@@ -2,39 +2,35 @@
 //! moto and the local Salesforce: the webhook hands out the link, the page
 //! waits until the worker has made the Case, then redirects to it.
 
-mod common;
-
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::helpers::{event_file, salesforce_client, salesforce_secret, Moto};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use common::{event_file, salesforce_client, salesforce_secret, Moto};
 use local_salesforce::LocalSalesforce;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use witiop_salesforce::config::WebhookEnv;
 use witiop_salesforce::links::{handle_link, signing, Links};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
-use witiop_salesforce::worker::{handle_batch, MediaAccess, Worker};
+use witiop_salesforce::worker::{MediaAccess, Worker};
 
 const TOKENS: &str = "salesforce-token";
 const KEY: &str = "a-link-key-of-at-least-thirty-two-chars";
 const TOKEN: &str = "links-webhook-token";
 
 struct Stack {
-    _moto: Moto,
+    moto: Moto,
     sf: LocalSalesforce,
     worker: Worker,
     links: Links,
     webhook: Webhook,
     queue: String,
-    moto_sqs: aws_sdk_sqs::Client,
 }
 
 async fn stack(key: Option<&str>) -> Stack {
-    let moto = common::moto().await;
+    let moto = crate::helpers::moto().await;
     moto.secret(TOKENS, "{}").await.unwrap();
     let (queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
@@ -42,7 +38,7 @@ async fn stack(key: Option<&str>) -> Stack {
     let secret = salesforce_secret(&sf.url, json!({}));
     let worker = Worker::new(
         Arc::new(salesforce_client(&moto, &secret, TOKENS)),
-        common::case_policy(&secret),
+        crate::helpers::case_policy(&secret),
         moto.sqs(),
         dlq,
         MediaAccess::default(),
@@ -68,8 +64,7 @@ async fn stack(key: Option<&str>) -> Stack {
         },
     };
     Stack {
-        moto_sqs: moto.sqs(),
-        _moto: moto,
+        moto,
         sf,
         worker,
         links,
@@ -118,30 +113,8 @@ impl Stack {
 
     /// The worker takes what the queue holds.
     async fn work(&self) {
-        let messages = self
-            .moto_sqs
-            .receive_message()
-            .queue_url(&self.queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default();
-        let mut event = SqsEvent::default();
-        for m in messages {
-            let mut r = SqsMessage::default();
-            r.message_id = m.message_id;
-            r.body = m.body;
-            event.records.push(r);
-        }
-        let response = handle_batch(
-            &self.worker,
-            event,
-            Instant::now() + Duration::from_secs(60),
-        )
-        .await;
-        assert!(response.batch_item_failures.is_empty());
+        let (_, failed) = crate::helpers::poll(&self.worker, &self.moto, &self.queue).await;
+        assert!(failed.is_empty(), "{failed:?}");
     }
 
     async fn open(&self, url: &str) -> ApiGatewayV2httpResponse {

@@ -3,18 +3,15 @@
 //! the secret and redriving yields each Case exactly once; the webhook token
 //! and the Salesforce login flow can be rotated without a redeploy.
 
-mod common;
-
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use common::{event_file, salesforce_client, salesforce_secret, Moto};
+use crate::helpers::{event_file, salesforce_client, salesforce_secret, Moto};
 use local_salesforce::LocalSalesforce;
 use serde_json::{json, Value};
 use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::ops::{list_dead_letters, redrive, Redrive};
-use witiop_salesforce::worker::{handle_batch, RetrySchedule, SettingsSource, Worker};
+use witiop_salesforce::worker::{RetrySchedule, SettingsSource, Worker};
 
 const SF_SECRET: &str = "salesforce";
 const TOKENS: &str = "salesforce-token";
@@ -28,7 +25,7 @@ struct Ops {
 }
 
 async fn ops() -> Ops {
-    let moto = common::moto().await;
+    let moto = crate::helpers::moto().await;
     let (queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
     sf.seed_example_users();
@@ -37,7 +34,7 @@ async fn ops() -> Ops {
     moto.secret(TOKENS, "{}").await.unwrap();
     let worker = Worker::new(
         Arc::new(salesforce_client(&moto, &secret, TOKENS)),
-        common::case_policy(&secret),
+        crate::helpers::case_policy(&secret),
         moto.sqs(),
         dlq.clone(),
         witiop_salesforce::worker::MediaAccess::default(),
@@ -83,43 +80,11 @@ impl Ops {
             .unwrap();
     }
 
-    /// One pass of Lambda's SQS poller: receive, invoke, delete what succeeded.
+    /// One pass of Lambda's SQS poller; returns how many it received.
     async fn poll_once(&self) -> usize {
-        let sqs = self.moto.sqs();
-        let messages = self.moto.receive(&self.queue).await.unwrap();
-        let mut event = SqsEvent::default();
-        for m in &messages {
-            let mut r = SqsMessage::default();
-            r.message_id = m.message_id.clone();
-            r.receipt_handle = m.receipt_handle.clone();
-            r.body = m.body.clone();
-            event.records.push(r);
-        }
-        let response = handle_batch(
-            &self.worker,
-            event,
-            Instant::now() + Duration::from_secs(60),
-        )
-        .await;
-        let failed: Vec<String> = response
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect();
-        for m in &messages {
-            if !failed
-                .iter()
-                .any(|f| Some(f.as_str()) == m.message_id.as_deref())
-            {
-                sqs.delete_message()
-                    .queue_url(&self.queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        messages.len()
+        crate::helpers::poll(&self.worker, &self.moto, &self.queue)
+            .await
+            .0
     }
 
     fn cases_with(&self, conversation: u64) -> usize {

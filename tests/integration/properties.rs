@@ -114,7 +114,7 @@ fn webhook_handler_answers_every_input_explicitly() {
         }
     });
     let template: ApiGatewayV2httpRequest =
-        serde_json::from_str(include_str!("../events/webhook-request.json")).unwrap();
+        serde_json::from_str(include_str!("../../events/webhook-request.json")).unwrap();
     let mut runner = TestRunner::new(Config {
         cases: 128,
         ..Config::default()
@@ -125,7 +125,7 @@ fn webhook_handler_answers_every_input_explicitly() {
             ".{0,40}"
         ],
         prop_oneof![
-            Just(include_str!("../events/conversation-closed.json").to_owned()),
+            Just(include_str!("../../events/conversation-closed.json").to_owned()),
             "\\PC{0,300}"
         ],
         any::<bool>(),
@@ -204,9 +204,9 @@ fn with_sqs_up_hostile_fields_never_answer_5xx() {
         (moto, webhook)
     });
     let template: ApiGatewayV2httpRequest =
-        serde_json::from_str(include_str!("../events/webhook-request.json")).unwrap();
+        serde_json::from_str(include_str!("../../events/webhook-request.json")).unwrap();
     let sample: Value =
-        serde_json::from_str(include_str!("../events/conversation-closed.json")).unwrap();
+        serde_json::from_str(include_str!("../../events/conversation-closed.json")).unwrap();
     let fields: &[&[&str]] = &[
         &["event_id"],
         &["conversation", "id"],

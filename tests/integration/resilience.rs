@@ -3,23 +3,19 @@
 //! revoked webhook token that stops working on a warm instance. Against
 //! moto's FIFO queues and the local Salesforce.
 
-mod common;
-
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::helpers::{event_file, salesforce_client, salesforce_secret, Moto};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{Message, QueueAttributeName};
-use common::{event_file, salesforce_client, salesforce_secret, Moto};
 use local_salesforce::{Fault, LocalSalesforce};
 use serde_json::{json, Value};
 use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::config::WebhookEnv;
 use witiop_salesforce::ops::{redrive, Redrive};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
-use witiop_salesforce::worker::{handle_batch, RetrySchedule, Worker};
+use witiop_salesforce::worker::{RetrySchedule, Worker};
 
 const TOKENS: &str = "salesforce-token";
 const WITIOP: &str = "witiop";
@@ -82,41 +78,6 @@ fn conversation(id: u64, number: &str) -> Value {
     e
 }
 
-/// What Lambda's SQS poller hands the function: the received messages with
-/// their system attributes (group id, receive count) and receipt handles.
-fn sqs_event(messages: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for m in messages {
-        let mut r = SqsMessage::default();
-        r.message_id = m.message_id.clone();
-        r.receipt_handle = m.receipt_handle.clone();
-        r.body = m.body.clone();
-        r.attributes = m
-            .attributes()
-            .map(|a| {
-                a.iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect::<HashMap<_, _>>()
-            })
-            .unwrap_or_default();
-        r.message_attributes = m
-            .message_attributes()
-            .map(|a| {
-                a.iter()
-                    .map(|(k, v)| {
-                        let mut attr = SqsMessageAttribute::default();
-                        attr.string_value = v.string_value.clone();
-                        attr.data_type = Some(v.data_type.clone());
-                        (k.clone(), attr)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        event.records.push(r);
-    }
-    event
-}
-
 struct Stack {
     moto: Moto,
     sf: LocalSalesforce,
@@ -126,7 +87,7 @@ struct Stack {
 }
 
 async fn stack(retry: Duration, concurrency: usize) -> Stack {
-    let moto = common::moto().await;
+    let moto = crate::helpers::moto().await;
     moto.secret(TOKENS, "{}").await.unwrap();
     let (queue, dlq) = fifo_queues(&moto, 30).await;
     let sf = LocalSalesforce::start(0).await.unwrap();
@@ -134,7 +95,7 @@ async fn stack(retry: Duration, concurrency: usize) -> Stack {
     let secret = salesforce_secret(&sf.url, json!({}));
     let worker = Worker::new(
         Arc::new(salesforce_client(&moto, &secret, TOKENS)),
-        common::case_policy(&secret),
+        crate::helpers::case_policy(&secret),
         moto.sqs(),
         dlq.clone(),
         witiop_salesforce::worker::MediaAccess::default(),
@@ -170,37 +131,13 @@ impl Stack {
 
     /// One pass of Lambda's poller; returns (received, failed ids).
     async fn poll(&self) -> (usize, Vec<String>) {
-        let messages = self.moto.receive(&self.queue).await.unwrap();
-        let response = handle_batch(
-            &self.worker,
-            sqs_event(&messages),
-            Instant::now() + Duration::from_secs(60),
-        )
-        .await;
-        let failed: Vec<String> = response
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect();
-        for m in &messages {
-            if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
-                self.moto
-                    .sqs()
-                    .delete_message()
-                    .queue_url(&self.queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        (messages.len(), failed)
+        crate::helpers::poll(&self.worker, &self.moto, &self.queue).await
     }
 }
 
 #[tokio::test]
 async fn the_webhook_groups_by_customer_and_a_retry_never_reaches_the_worker() {
-    let moto = common::moto().await;
+    let moto = crate::helpers::moto().await;
     let (queue, _) = fifo_queues(&moto, 30).await;
     let hook = webhook(
         &moto,
@@ -308,7 +245,7 @@ async fn parking_and_redrive_keep_the_customers_group() {
 
 #[tokio::test]
 async fn a_revoked_webhook_token_stops_working_on_a_warm_instance() {
-    let moto = common::moto().await;
+    let moto = crate::helpers::moto().await;
     let (queue, _) = fifo_queues(&moto, 30).await;
     let value = |token: &str| json!({"webhook_token": token}).to_string();
     moto.secret(WITIOP, &value("leaked-webhook-token-1"))
@@ -346,7 +283,7 @@ async fn a_revoked_webhook_token_stops_working_on_a_warm_instance() {
 
 #[tokio::test]
 async fn a_body_is_measured_before_it_is_parsed() {
-    let moto = common::moto().await;
+    let moto = crate::helpers::moto().await;
     let (queue, _) = fifo_queues(&moto, 30).await;
     let hook = webhook(
         &moto,

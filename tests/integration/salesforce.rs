@@ -1,8 +1,6 @@
 //! The Salesforce client against the local Salesforce, with the token cache in moto.
 
-mod common;
-
-use common::{salesforce_client, salesforce_secret, Moto};
+use crate::helpers::{salesforce_client, salesforce_secret, Moto};
 use local_salesforce::{Fault, LocalSalesforce};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,7 +16,7 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let moto = common::moto().await;
+    let moto = crate::helpers::moto().await;
     moto.secret(TOKENS, "{}").await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
     let secret = salesforce_secret(&sf.url, json!({}));
@@ -270,7 +268,9 @@ async fn composite_references_and_all_or_none() {
                 json!({"attributes": {"type": "CaseComment"}, "ParentId": "@{case.id}", "CommentBody": "two"}),
             ],
         ),
-        Subrequest::query(
+        // A reference in a URL is found before the URL is decoded: it must
+        // travel unencoded.
+        Subrequest::query_with_references(
             &p,
             "number",
             "SELECT CaseNumber FROM Case WHERE Id = '@{case.id}'",
@@ -370,7 +370,7 @@ async fn login_failures_name_flow_and_url_never_secrets() {
     assert_eq!(err.class(), ErrorClass::RetryLater);
 
     let unreachable = salesforce_secret(
-        &format!("http://127.0.0.1:{}", common::free_port()),
+        &format!("http://127.0.0.1:{}", crate::helpers::free_port()),
         json!({}),
     );
     let err = salesforce_client(&e.moto, &unreachable, "other-token-secret")

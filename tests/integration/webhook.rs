@@ -1,10 +1,8 @@
 //! The webhook handler driven end to end against moto's SQS and Secrets Manager.
 
-mod common;
-
+use crate::helpers::{event_file, Moto};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
-use common::{event_file, Moto};
 use http::HeaderValue;
 use serde_json::{json, Value};
 use witiop_salesforce::aws::SecretStore;
@@ -21,7 +19,7 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    let moto = common::moto().await;
+    let moto = crate::helpers::moto().await;
     let (queue, _dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     moto.secret(
         SECRET,
@@ -219,7 +217,7 @@ async fn sqs_failure_is_503_never_2xx() {
     // SQS unreachable altogether.
     let closed = witiop_salesforce::aws::local_sdk_config(&format!(
         "http://127.0.0.1:{}",
-        common::free_port()
+        crate::helpers::free_port()
     ))
     .await;
     webhook.sqs = aws_sdk_sqs::Client::new(&closed);

@@ -1,12 +1,10 @@
 //! The worker end to end: SQS batches against moto and the local Salesforce.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::helpers::{event_file, salesforce_client, salesforce_secret, Moto};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use common::{event_file, salesforce_client, salesforce_secret, Moto};
 use local_salesforce::{Fault, LocalSalesforce};
 use serde_json::{json, Map, Value};
 use witiop_salesforce::worker::{handle_batch, Worker};
@@ -29,7 +27,7 @@ async fn stack(settings: Value) -> Stack {
 
 /// The same, with records seeded before the example users.
 async fn stack_seeded(settings: Value, before: impl FnOnce(&LocalSalesforce)) -> Stack {
-    let moto = common::moto().await;
+    let moto = crate::helpers::moto().await;
     moto.secret(TOKENS, "{}").await.unwrap();
     let (_queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     let sf = LocalSalesforce::start(0).await.unwrap();
@@ -40,7 +38,7 @@ async fn stack_seeded(settings: Value, before: impl FnOnce(&LocalSalesforce)) ->
     let client = salesforce_client(&moto, &secret, TOKENS);
     let worker = Worker::new(
         Arc::new(client),
-        common::case_policy(&secret),
+        crate::helpers::case_policy(&secret),
         moto.sqs(),
         dlq.clone(),
         witiop_salesforce::worker::MediaAccess::default(),
@@ -453,7 +451,7 @@ async fn external_id_with_audit_fields_inserts_and_a_racing_twin_continues_with_
             &salesforce_secret(&s.sf.url, settings.clone()),
             TOKENS,
         )),
-        common::case_policy(&salesforce_secret(&s.sf.url, settings)),
+        crate::helpers::case_policy(&salesforce_secret(&s.sf.url, settings)),
         s.moto.sqs(),
         s.dlq.clone(),
         witiop_salesforce::worker::MediaAccess::default(),

@@ -1,0 +1,19 @@
+//! The integration tests, one binary: each module drives the real handlers
+//! against moto (SQS, Secrets Manager) and the local Salesforce over HTTP.
+//!
+//! - [`webhook`]: the webhook handler, its answers and what it queues.
+//! - [`worker`]: conversations to Cases, real-org rules, attachments.
+//! - [`resilience`]: FIFO ordering, backoff, parking and redrive, revocation.
+//! - [`operations`]: the runbook's procedures: rotations, fixes, redrive.
+//! - [`links`]: the agent's signed link to the Case.
+//! - [`salesforce`]: the REST client against the local Salesforce.
+//! - [`properties`]: property tests (`PROPTEST_CASES` raises the count).
+
+mod helpers;
+mod links;
+mod operations;
+mod properties;
+mod resilience;
+mod salesforce;
+mod webhook;
+mod worker;
