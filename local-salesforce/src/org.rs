@@ -473,11 +473,13 @@ impl Org {
             )));
         };
         let mut body = body.clone();
-        // "Upsert Records Using sObject Rows by External ID" (REST API
-        // Developer Guide; older editions: "Do not specify Id or an
-        // external ID field in the request body or an error is generated"):
-        // the URL names the record, so a body naming another value is a
-        // contradiction Salesforce refuses. The same value is tolerated.
+        // The URL names the record, so a body naming another value of the
+        // External ID field is a contradiction, refused with INVALID_FIELD.
+        // Older editions of "sObject Rows by External ID" (REST API
+        // Developer Guide) say "Do not specify Id or an external ID field in
+        // the request body or an error is generated"; current editions of
+        // "Upsert Records Using sObject Rows by External ID" no longer carry
+        // that note, so a body repeating the URL's own value is accepted.
         let in_body: Vec<String> = body
             .keys()
             .filter(|k| k.eq_ignore_ascii_case(&ext))
