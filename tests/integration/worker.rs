@@ -478,7 +478,12 @@ async fn external_id_with_audit_fields_inserts_and_a_racing_twin_continues_with_
         .filter(|c| c["ParentId"] == twins[0]["Id"])
         .count();
     assert_eq!(comments, 3, "every comment once");
-    assert!(s.moto.receive(&s.dlq).await.unwrap().is_empty());
+    let parked = s.moto.receive(&s.dlq).await.unwrap();
+    assert!(
+        parked.is_empty(),
+        "{:?}",
+        parked.iter().map(|m| m.message_attributes()).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
