@@ -23,13 +23,13 @@
 //! - [`telemetry`]: JSON logging and metrics set-up.
 
 pub mod aws;
-pub mod case;
+pub(crate) mod case;
 pub mod config;
 pub mod event;
 pub mod links;
 pub mod ops;
 pub(crate) mod phone;
-pub mod queue;
+pub(crate) mod queue;
 pub mod salesforce;
 pub mod telemetry;
 pub(crate) mod text;

@@ -23,11 +23,8 @@ pub mod fields;
 
 use serde_json::{json, Map, Value};
 
-pub use comments::{
-    missing_comments, ordered_messages, plan_comments, split_text, AttachmentFate, Authors,
-    CommentDraft, COMMENT_MAX_BYTES,
-};
-pub use contact::{choose_contact, new_contact, split_name, ContactCandidate};
+pub use comments::{missing_comments, plan_comments, AttachmentFate, Authors, CommentDraft};
+pub use contact::{choose_contact, new_contact, ContactCandidate};
 pub use fields::{description, salesforce_datetime, subject};
 
 use crate::config::CasePolicy;

@@ -1,5 +1,7 @@
 //! Table tests of every product rule: no network, no emulator.
 
+use super::comments::{ordered_messages, split_text, COMMENT_MAX_BYTES};
+use super::contact::split_name;
 use super::*;
 use crate::config::CasePolicy;
 use crate::event::{parse_body, ParsedBody};
@@ -461,6 +463,15 @@ mod properties {
             }
             Value::Array(items) => items.iter_mut().for_each(strip_nulls),
             _ => {}
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn splitting_keeps_every_byte_within_the_limit(s in "\\PC{0,3000}", max in 4usize..600) {
+            let pieces = split_text(&s, max);
+            prop_assert!(pieces.iter().all(|p| p.len() <= max));
+            prop_assert_eq!(pieces.concat(), s);
         }
     }
 

@@ -5,7 +5,6 @@
 use local_salesforce::soql::{self, Expr, Literal};
 use proptest::prelude::*;
 use serde_json::json;
-use witiop_salesforce::case::split_text;
 use witiop_salesforce::event::parse_body;
 use witiop_salesforce::salesforce::escape::{soql_like_literal, soql_literal};
 
@@ -67,13 +66,6 @@ proptest! {
         prop_assert!(filter.matches(&|_| json!(same.clone())));
         let longer = format!("{s}{extra}");
         prop_assert!(!filter.matches(&|_| json!(longer.clone())));
-    }
-
-    #[test]
-    fn splitting_keeps_every_byte_within_the_limit(s in "\\PC{0,3000}", max in 4usize..600) {
-        let pieces = split_text(&s, max);
-        prop_assert!(pieces.iter().all(|p| p.len() <= max));
-        prop_assert_eq!(pieces.concat(), s);
     }
 }
 

@@ -482,7 +482,10 @@ async fn external_id_with_audit_fields_inserts_and_a_racing_twin_continues_with_
     assert!(
         parked.is_empty(),
         "{:?}",
-        parked.iter().map(|m| m.message_attributes()).collect::<Vec<_>>()
+        parked
+            .iter()
+            .map(|m| m.message_attributes())
+            .collect::<Vec<_>>()
     );
 }
 
