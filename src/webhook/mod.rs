@@ -68,10 +68,20 @@ pub async fn handle_webhook(
         Outcome::Ignored => metrics::counter!("events_ignored").increment(1),
         other => metrics::counter!("webhook_rejections", "reason" => other.as_str()).increment(1),
     }
+    // The SQS message id ties this line to the worker's for the same event.
+    let message_id = match (&outcome, &response.body) {
+        (Outcome::Queued, Some(Body::Text(text))) => {
+            serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v["message_id"].as_str().map(str::to_owned))
+        }
+        _ => None,
+    };
     tracing::info!(
         outcome = outcome.as_str(),
         status = response.status_code,
         conversation_id = conversation_id.as_deref().unwrap_or(""),
+        message_id = message_id.as_deref().unwrap_or(""),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "webhook request"
     );
