@@ -88,6 +88,8 @@ pub struct WorkerEnv {
     pub retry_cap_seconds: u64,
     /// Largest attachment downloaded; with the record concurrency it sizes `/tmp`.
     pub max_attachment_bytes: u64,
+    /// How often warm instances re-read the secrets.
+    pub settings_refresh_seconds: u64,
 }
 
 impl WorkerEnv {
@@ -104,6 +106,7 @@ impl WorkerEnv {
             retry_base_seconds: env_number("RETRY_BASE_SECONDS", 60u64)?.max(1),
             retry_cap_seconds: env_number("RETRY_CAP_SECONDS", 43_200u64)?.clamp(1, 43_200),
             max_attachment_bytes: env_number("MAX_ATTACHMENT_BYTES", 50u64 * 1024 * 1024)?,
+            settings_refresh_seconds: env_number("SETTINGS_REFRESH_SECONDS", 60u64)?,
         })
     }
 }

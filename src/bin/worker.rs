@@ -62,7 +62,7 @@ async fn main() -> Result<(), Error> {
         secret_id: env.salesforce_secret_id.clone(),
         witiop_secret_id: Some(env.witiop_secret_id.clone()),
         token_secret_id: env.salesforce_token_secret_id.clone(),
-        interval: Duration::from_secs(60),
+        interval: Duration::from_secs(env.settings_refresh_seconds),
     });
     let worker = &worker;
     metrics_cloudwatch_embedded::lambda::service::run(
