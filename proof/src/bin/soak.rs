@@ -1,9 +1,19 @@
-//! `make soak`: events flow through the real webhook handler, moto's SQS, and
-//! the real worker binary driven like Lambda's SQS poller, against the local
-//! Salesforce injecting faults; the worker process is killed mid-batch
-//! several times. At the end: one Case per distinct conversation, every
-//! comment exactly once, nothing lost, and nothing in the DLQ but the events
-//! poisoned on purpose, each intact with its reason.
+//! `make soak`: events flow through the real webhook handler, moto's SQS FIFO
+//! queue, and two instances of the real worker binary driven like Lambda's
+//! SQS poller, against the local Salesforce injecting faults; one worker
+//! process is killed mid-batch several times. A bad week, time compressed
+//! (backoff from 1 s to 4 s instead of 1 minute to 12 hours):
+//!
+//! - a Salesforce outage longer than `maxReceiveCount` × the visibility
+//!   timeout the queue had before the worker backed records off itself;
+//! - the org's API allowance spent for a while, then back;
+//! - the integration password changed in Salesforce, then fixed in the secret;
+//! - duplicate deliveries, and conversations of one new customer arriving
+//!   back to back while two workers poll.
+//!
+//! At the end: one Case per distinct conversation, one Contact per customer,
+//! every comment exactly once, nothing lost, and nothing in the DLQ but the
+//! events poisoned on purpose, each intact with its reason.
 //!
 //! `SOAK_EVENTS` sets the number of conversations (default 2,000).
 
@@ -26,6 +36,12 @@ use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 const WEBHOOK_TOKEN: &str = "soak-webhook-token-0123456789";
 const CUSTOMER_USER: &str = "witiop.customer@acme.example";
 const KILLS: u64 = 5;
+/// The queue as the template sizes it, time compressed: today's 5 receives
+/// of an 8 s visibility would park every conversation of a 40 s outage.
+const VISIBILITY_SECONDS: u32 = 8;
+const MAX_RECEIVE_COUNT: u32 = 30;
+const OUTAGE: Duration = Duration::from_secs(50);
+const WRONG_PASSWORD_FOR: Duration = Duration::from_secs(12);
 
 struct Conversation {
     id: u64,
@@ -38,8 +54,12 @@ fn conversations(n: u64) -> Vec<Conversation> {
     let mut numbers: Vec<String> = Vec::new();
     (1..=n)
         .map(|id| {
-            // One conversation in ten comes from a customer seen before.
-            let number = if id % 10 == 0 && !numbers.is_empty() {
+            // Now and then a new customer's second conversation arrives
+            // right behind the first; one in ten comes from a customer
+            // seen before.
+            let number = if id % 25 == 0 && !numbers.is_empty() {
+                numbers[numbers.len() - 1].clone()
+            } else if id % 10 == 0 && !numbers.is_empty() {
                 numbers[rng.random_range(0..numbers.len())].clone()
             } else {
                 let n = format!("+39333{:07}", 1_000_000 + id);
@@ -87,6 +107,79 @@ fn event(c: &Conversation) -> Value {
     })
 }
 
+fn normal_faults() -> Vec<(Fault, f64)> {
+    vec![
+        (Fault::Unavailable, 0.08),
+        (Fault::UnavailableHtml, 0.02),
+        (Fault::RowLock, 0.01),
+    ]
+}
+
+/// The FIFO queue and DLQ of the template, time compressed.
+async fn fifo_queues(moto: &Moto) -> anyhow::Result<(String, String)> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = moto.sqs();
+    let create = |name: &str| {
+        sqs.create_queue()
+            .queue_name(name)
+            .attributes(A::FifoQueue, "true")
+            .attributes(A::DeduplicationScope, "messageGroup")
+            .attributes(A::FifoThroughputLimit, "perMessageGroupId")
+            .attributes(A::MessageRetentionPeriod, "1209600")
+            .attributes(A::MaximumMessageSize, "1048576")
+    };
+    let dlq = create("soak-dlq.fifo")
+        .send()
+        .await?
+        .queue_url
+        .ok_or_else(|| anyhow::anyhow!("no dlq url"))?;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&A::QueueArn))
+        .ok_or_else(|| anyhow::anyhow!("no dlq arn"))?;
+    let queue = create("soak.fifo")
+        .attributes(A::VisibilityTimeout, VISIBILITY_SECONDS.to_string())
+        .attributes(
+            A::RedrivePolicy,
+            format!(
+                r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{MAX_RECEIVE_COUNT}}}"#
+            ),
+        )
+        .send()
+        .await?
+        .queue_url
+        .ok_or_else(|| anyhow::anyhow!("no queue url"))?;
+    Ok((queue, dlq))
+}
+
+/// Lambda's SQS event for FIFO messages: the system attributes (message
+/// group, receive count) as Lambda passes them.
+fn fifo_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value {
+    let mut event = sqs_event(messages, queue_arn);
+    for (record, m) in event["Records"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .zip(messages)
+    {
+        let attributes: serde_json::Map<String, Value> = m
+            .attributes()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        record["attributes"] = Value::Object(attributes);
+    }
+    event
+}
+
 fn request(body: String) -> ApiGatewayV2httpRequest {
     let mut r: ApiGatewayV2httpRequest = serde_json::from_str(
         &std::fs::read_to_string(proof::root().join("events/webhook-request.json"))
@@ -119,8 +212,8 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
 
     let moto = Moto::start().await?;
-    let (queue, dlq) = moto.queues("soak", 8, 5).await?;
-    let queue_arn = "arn:aws:sqs:eu-west-1:123456789012:soak";
+    let (queue, dlq) = fifo_queues(&moto).await?;
+    let queue_arn = "arn:aws:sqs:eu-west-1:123456789012:soak.fifo";
     let sf = LocalSalesforce::start(0).await?;
     sf.seed_example_users();
     sf.set_audit_fields(true);
@@ -137,37 +230,37 @@ async fn main() -> anyhow::Result<()> {
     moto.secret("salesforce-token", "{}").await?;
 
     // Faults: 10% 503 (a fifth of them as HTML), 1% row locks, tokens expiring every 500 calls.
-    sf.set_fault_rates(vec![
-        (Fault::Unavailable, 0.08),
-        (Fault::UnavailableHtml, 0.02),
-        (Fault::RowLock, 0.01),
-    ]);
+    sf.set_fault_rates(normal_faults());
     sf.expire_tokens_every(500);
 
-    let api = Arc::new(RuntimeApi::start().await?);
     let mut env = aws_env(&moto.endpoint);
     env.extend([
         ("WITIOP_SECRET_ID", "witiop".to_owned()),
         ("SALESFORCE_SECRET_ID", "salesforce".to_owned()),
         ("SALESFORCE_TOKEN_SECRET_ID", "salesforce-token".to_owned()),
         ("DLQ_URL", dlq.clone()),
+        ("QUEUE_URL", queue.clone()),
+        ("RETRY_BASE_SECONDS", "1".to_owned()),
+        ("RETRY_CAP_SECONDS", "4".to_owned()),
+        ("SETTINGS_REFRESH_SECONDS", "2".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ]);
     let log = std::env::temp_dir().join("witiop-soak-worker.log");
     let _ = std::fs::remove_file(&log);
 
-    // The poller, as Lambda's SQS event source: batches of 10, delete what
-    // succeeded, and a worker process that is killed now and then.
+    // Two pollers, as Lambda's SQS event source runs two instances: batches
+    // of 10, delete what succeeded; the first instance is killed now and then.
     let stop = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicU64::new(0));
     let batches = Arc::new(AtomicU64::new(0));
-    let poller = {
-        let (api, stop, kills, batches) =
-            (api.clone(), stop.clone(), kills.clone(), batches.clone());
+    let mut pollers = Vec::new();
+    for instance in 0..2 {
+        let api = Arc::new(RuntimeApi::start().await?);
+        let (stop, kills, batches) = (stop.clone(), kills.clone(), batches.clone());
         let sqs = moto.sqs();
         let queue = queue.clone();
         let (binary, env, log) = (worker_binary.clone(), env.clone(), log.clone());
-        tokio::spawn(async move {
+        pollers.push(tokio::spawn(async move {
             let mut function =
                 Function::start(&binary, &api, &env, Some(&log)).expect("worker starts");
             let kill_every = (n / 10 / (KILLS + 1)).max(3);
@@ -177,6 +270,9 @@ async fn main() -> anyhow::Result<()> {
                     .queue_url(&queue)
                     .max_number_of_messages(10)
                     .wait_time_seconds(1)
+                    .message_system_attribute_names(
+                        aws_sdk_sqs::types::MessageSystemAttributeName::All,
+                    )
                     .send()
                     .await;
                 let messages = match received {
@@ -187,8 +283,9 @@ async fn main() -> anyhow::Result<()> {
                     continue;
                 }
                 let b = batches.fetch_add(1, Ordering::Relaxed) + 1;
-                let kill_now = b % kill_every == 0 && kills.load(Ordering::Relaxed) < KILLS;
-                let invoke = api.invoke(sqs_event(&messages, queue_arn), Duration::from_secs(90));
+                let kill_now =
+                    instance == 0 && b % kill_every == 0 && kills.load(Ordering::Relaxed) < KILLS;
+                let invoke = api.invoke(fifo_event(&messages, queue_arn), Duration::from_secs(90));
                 let answer = if kill_now {
                     // Kill the process while it works on this batch.
                     let delay = Duration::from_millis(rand::rng().random_range(5..60));
@@ -228,8 +325,8 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             function.kill().await;
-        })
-    };
+        }));
+    }
 
     // WitiOp: every event through the real webhook handler; 5% delivered twice.
     let tokens = WebhookTokens::load(SecretStore::new(&moto.sdk), "witiop".into()).await?;
@@ -265,12 +362,51 @@ async fn main() -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+        if i as u64 == n / 5 {
+            // Salesforce is down, longer than the queue alone would wait.
+            println!("soak: Salesforce down for {} s", OUTAGE.as_secs());
+            sf.set_fault_rates(vec![(Fault::Unavailable, 1.0)]);
+            let sf = sf.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(OUTAGE).await;
+                sf.set_fault_rates(normal_faults());
+                println!("soak: Salesforce back");
+            });
+        }
         if i as u64 == n * 2 / 5 {
             // The org's allowance runs out for a while.
-            sf.limit_for(Duration::from_secs(3));
+            println!("soak: API allowance spent for 10 s");
+            sf.limit_for(Duration::from_secs(10));
+        }
+        if i as u64 == n * 3 / 5 {
+            // Someone changes the integration user's password; the admin
+            // puts the new one in the secret a little later.
+            println!(
+                "soak: password changed in Salesforce, fixed in the secret after {} s",
+                WRONG_PASSWORD_FOR.as_secs()
+            );
+            sf.set_password(local_salesforce::API_USERNAME, "rotated-password");
+            sf.expire_tokens();
+            let fixed = sf.secret(json!({
+                "set_audit_fields": true,
+                "customer_comment_username": CUSTOMER_USER,
+                "password": "rotated-password",
+            }));
+            let moto_sdk = moto.sdk.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(WRONG_PASSWORD_FOR).await;
+                let _ = aws_sdk_secretsmanager::Client::new(&moto_sdk)
+                    .put_secret_value()
+                    .secret_id("salesforce")
+                    .secret_string(fixed.to_string())
+                    .send()
+                    .await;
+                println!("soak: password fixed in the secret");
+            });
         }
     }
     // Poisoned on purpose: straight into the queue, past the webhook.
+    let mut poisoned = 0;
     let poison = [
         "{\"type\":\"conversation.closed\",\"conversation\":".to_owned(),
         "not json at all".to_owned(),
@@ -278,10 +414,13 @@ async fn main() -> anyhow::Result<()> {
         json!({"type": "conversation.closed", "conversation": {"id": "x", "agent": {"email": "a@b.c"}, "customer": {"number": "+393331234567"}, "messages": [{"sender": "bot", "sent_at": "2026-01-01T00:00:00Z"}]}}).to_string(),
     ];
     for p in &poison {
+        poisoned += 1;
         moto.sqs()
             .send_message()
             .queue_url(&queue)
             .message_body(p)
+            .message_group_id(format!("poison-{poisoned}"))
+            .message_deduplication_id(format!("poison-{poisoned}"))
             .send()
             .await?;
     }
@@ -305,7 +444,9 @@ async fn main() -> anyhow::Result<()> {
         };
     }
     stop.store(true, Ordering::Relaxed);
-    let _ = poller.await;
+    for poller in pollers {
+        let _ = poller.await;
+    }
     let elapsed = started.elapsed();
 
     // Verdict.
@@ -434,6 +575,24 @@ async fn main() -> anyhow::Result<()> {
     checks.push((
         format!("faults were served ({})", counters.faults_served),
         counters.faults_served > 0,
+    ));
+    // Each instance tries a refused password at most once a minute; two
+    // instances, so a handful at most over the 12 s it stayed wrong.
+    checks.push((
+        format!(
+            "the changed password was refused {} times, no lockout",
+            counters.failed_logins
+        ),
+        (1..=4).contains(&counters.failed_logins),
+    ));
+    checks.push((
+        format!(
+            "the {} s outage outlasted what the queue alone would wait ({} receives × {} s)",
+            OUTAGE.as_secs(),
+            5,
+            VISIBILITY_SECONDS
+        ),
+        OUTAGE.as_secs() > 5 * u64::from(VISIBILITY_SECONDS),
     ));
 
     println!(
