@@ -46,7 +46,7 @@ local-salesforce:
 test: $(VENV)/.ready
 	$(LOCAL_AWS) cargo test --workspace --no-fail-fast
 	cargo build --quiet -p local-salesforce
-	$(VENV)/bin/pytest -q tests/conformance
+	$(VENV)/bin/pytest -q tests/conformance tests/template
 
 ## soak: the fault soak (SOAK_EVENTS=10000 for the long run; CI runs 2,000).
 SOAK_EVENTS ?= 2000
@@ -84,9 +84,9 @@ dlq:
 redrive:
 	cargo run --quiet -p witiop-salesforce --bin ops -- redrive
 
-## build: release arm64 Lambda binaries (target/lambda/{webhook,worker}/bootstrap).
+## build: release arm64 Lambda binaries (target/lambda/{webhook,worker,links}/bootstrap).
 build: $(BUILD_VENV)/.ready
-	PATH=$(CURDIR)/$(BUILD_VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin worker
+	PATH=$(CURDIR)/$(BUILD_VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin worker --bin links
 
 ## deploy: sam build + sam deploy (guided the first time, samconfig.toml afterwards).
 deploy: $(SAM_VENV)/.ready $(BUILD_VENV)/.ready
