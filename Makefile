@@ -76,13 +76,45 @@ lint: $(VENV)/.ready
 validate: $(SAM_VENV)/.ready
 	$(SAM_VENV)/bin/sam validate --lint --region eu-west-1 --template template.yaml
 
-## dlq: list what sits in the dead-letter queue (DLQ_URL=<DeadLetterQueueUrl output>), deleting nothing.
-dlq:
-	cargo run --quiet -p witiop-salesforce --bin ops -- dlq
+## Operator commands: the AWS CLI, curl and python3 only (no Rust toolchain), against the stack STACK in
+## AWS_REGION with your shell's AWS credentials (AWS_PROFILE, SSO...). Both default to samconfig.toml's.
+## Any stack output can be given instead: QUEUE_URL, DLQ_URL, WEBHOOK_URL, WITIOP_SECRET_ID, SALESFORCE_SECRET_ID.
+STACK ?=
+OPS := STACK="$(STACK)" AWS_REGION="$(AWS_REGION)" sh ops
+.PHONY: outputs smoke status pause resume check-salesforce
 
-## redrive: move the dead-letter queue back (DLQ_URL=..., QUEUE_URL=<QueueUrl output>).
+## outputs: the stack's outputs and WitiOp's complete webhook URL with ?token= (printed: it is a password).
+outputs:
+	@$(OPS)/outputs
+
+## smoke: posts an ignored event type with the real token: proves URL and token, touches nothing else.
+smoke:
+	@$(OPS)/smoke
+
+## status: alarm states, queue depths, oldest waiting message, whether the worker's SQS trigger is enabled.
+status:
+	@$(OPS)/status
+
+## pause / resume: disable / enable the worker's SQS trigger (rotations, maintenance); events wait in the queue.
+pause:
+	@$(OPS)/trigger pause
+
+resume:
+	@$(OPS)/trigger resume
+
+## check-salesforce: log in with the Salesforce secret's flow and read /limits; writes nothing.
+check-salesforce:
+	@$(OPS)/check-salesforce
+
+## dlq: list the dead-letter queue with reasons (long polls; says when it did not see everything); deletes nothing.
+## With a Rust toolchain: DLQ_URL=... cargo run --bin ops -- dlq
+dlq:
+	@$(OPS)/dlq
+
+## redrive: move the dead-letter queue back with an SQS move task, printing its progress.
+## With a Rust toolchain: DLQ_URL=... QUEUE_URL=... cargo run --bin ops -- redrive
 redrive:
-	cargo run --quiet -p witiop-salesforce --bin ops -- redrive
+	@$(OPS)/redrive
 
 ## build: release arm64 Lambda binaries (target/lambda/{webhook,worker,links}/bootstrap).
 build: $(BUILD_VENV)/.ready

@@ -1,0 +1,1288 @@
+//! The operator commands of `ops/` (`make outputs`, `smoke`, `status`,
+//! `pause`, `resume`, `check-salesforce`, `dlq`, `redrive`), run as an
+//! operator runs them: POSIX `sh`, the AWS CLI (installed into `.venv` from
+//! requirements-dev.txt), curl and python3, against moto (a CloudFormation
+//! stack with FIFO queues, a Lambda function and its SQS trigger; secrets;
+//! alarms), the local Salesforce and the real webhook handler on loopback.
+//!
+//! moto does not implement StartMessageMoveTask: it answers a bare HTTP 500.
+//! The fallback to per-message moves is tested against that answer; the move
+//! task itself, and the refusals that must never lead to a fallback (access
+//! denied, throttling), against a small SQS stand-in in front of moto that
+//! answers those two operations as SQS does and passes everything else on.
+//! The Rust `ops` functions are run against the same endpoints.
+//!
+//! Every process started here gets loopback endpoints, dummy credentials, a
+//! private HOME and a proxy on a closed loopback port, so that nothing can
+//! reach beyond 127.0.0.1 even by mistake.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use local_salesforce::LocalSalesforce;
+use proof::Moto;
+use serde_json::{json, Value};
+use witiop_salesforce::aws::SecretStore;
+use witiop_salesforce::ops::{self, Redrive};
+
+const STACK: &str = "witiop-test";
+const WEBHOOK_TOKEN: &str = "webhook-token-abc123XYZ";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The AWS CLI of the project's virtualenv, else the one on PATH.
+fn aws_cli() -> String {
+    let venv = root().join(".venv/bin/aws");
+    if venv.exists() {
+        venv.display().to_string()
+    } else {
+        "aws".to_owned()
+    }
+}
+
+/// What a command printed and how it ended.
+struct Run {
+    ok: bool,
+    out: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ok={}\n{}", self.ok, self.out)
+    }
+}
+
+/// A private folder for one test (HOME, TMPDIR, templates).
+fn scratch() -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("ops-commands-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A command with only loopback in reach.
+fn command(program: &str, endpoint: &str, home: &Path) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(program);
+    let path = format!(
+        "{}:{}",
+        root().join(".venv/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    c.env_clear()
+        .current_dir(root())
+        .env("PATH", path)
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.join("no-aws-credentials"),
+        )
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_CLI", aws_cli());
+    for proxy in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
+        c.env(proxy, "http://127.0.0.1:9");
+    }
+    for no_proxy in ["NO_PROXY", "no_proxy"] {
+        c.env(no_proxy, "127.0.0.1,localhost");
+    }
+    c
+}
+
+struct Ops {
+    moto: Moto,
+    home: PathBuf,
+    /// The stack's queues (a Lambda trigger reads `queue`).
+    queue: String,
+    dlq: String,
+}
+
+impl Ops {
+    /// moto with the stand-in stack: what the scripts read of the real one.
+    async fn start(webhook_url: &str) -> Self {
+        let moto = Moto::start()
+            .await
+            .expect("moto_server must be installed (make test creates .venv with it)");
+        let home = scratch();
+        moto.secret(
+            "witiop",
+            &json!({"webhook_token": WEBHOOK_TOKEN, "api_token": ""}).to_string(),
+        )
+        .await
+        .unwrap();
+        moto.secret("salesforce", "{}").await.unwrap();
+        let template = home.join("stack.yaml");
+        std::fs::write(&template, STACK_TEMPLATE).unwrap();
+        let mut o = Self {
+            moto,
+            home,
+            queue: String::new(),
+            dlq: String::new(),
+        };
+        let created = o
+            .aws(&[
+                "cloudformation",
+                "create-stack",
+                "--stack-name",
+                STACK,
+                "--template-body",
+                &format!("file://{}", template.display()),
+                "--parameters",
+                &format!("ParameterKey=WebhookUrl,ParameterValue={webhook_url}"),
+                "ParameterKey=WitiopSecretArn,ParameterValue=witiop",
+                "ParameterKey=SalesforceSecretArn,ParameterValue=salesforce",
+            ])
+            .await;
+        assert!(created.ok, "{created:?}");
+        let sqs = o.moto.sqs();
+        let url = |name: &'static str| {
+            let sqs = sqs.clone();
+            async move {
+                sqs.get_queue_url()
+                    .queue_name(format!("{STACK}-{name}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .queue_url
+                    .unwrap()
+            }
+        };
+        o.queue = url("queue.fifo").await;
+        o.dlq = url("dlq.fifo").await;
+        o
+    }
+
+    /// The AWS CLI against moto (test set-up and checks).
+    async fn aws(&self, args: &[&str]) -> Run {
+        let mut c = command(&aws_cli(), &self.moto.endpoint, &self.home);
+        c.args([
+            "--endpoint-url",
+            &self.moto.endpoint,
+            "--region",
+            "eu-west-1",
+        ])
+        .args(args);
+        run(c).await
+    }
+
+    /// `sh ops/<script> args…` with `env` added.
+    async fn ops(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.ops_at(&self.moto.endpoint, script, args, env).await
+    }
+
+    async fn ops_at(
+        &self,
+        endpoint: &str,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Run {
+        let mut c = command("sh", endpoint, &self.home);
+        c.arg(format!("ops/{script}"))
+            .args(args)
+            .env("STACK", STACK);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run(c).await
+    }
+
+    async fn trigger_state(&self) -> String {
+        let arn = queue_arn(&self.moto.sqs(), &self.queue).await;
+        let r = self
+            .aws(&[
+                "lambda",
+                "list-event-source-mappings",
+                "--event-source-arn",
+                &arn,
+            ])
+            .await;
+        let v: Value = serde_json::from_str(&r.out).unwrap();
+        v["EventSourceMappings"][0]["State"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Drop for Ops {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+async fn run(mut c: tokio::process::Command) -> Run {
+    let out = c.output().await.expect("the command starts");
+    Run {
+        ok: out.status.success(),
+        out: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// What the scripts read of the real stack, as moto's CloudFormation can
+/// make it: the FIFO queues (named: moto needs a name ending in .fifo), the
+/// worker function and its SQS trigger, and the outputs. moto's
+/// CloudFormation creates no secret or alarm, so the secrets' ids come in as
+/// parameters and the alarms are made with the CloudWatch API, named as
+/// CloudFormation names them (`<stack>-<logical id>-<suffix>`).
+const STACK_TEMPLATE: &str = r#"
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  WebhookUrl: {Type: String}
+  WitiopSecretArn: {Type: String}
+  SalesforceSecretArn: {Type: String}
+Resources:
+  ConversationDeadLetterQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      FifoQueue: true
+      QueueName: !Sub "${AWS::StackName}-dlq.fifo"
+  ConversationQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      FifoQueue: true
+      QueueName: !Sub "${AWS::StackName}-queue.fifo"
+      VisibilityTimeout: 720
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt ConversationDeadLetterQueue.Arn
+        maxReceiveCount: 5
+  WorkerRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: "sts:AssumeRole"}]
+  WorkerFunction:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: !GetAtt WorkerRole.Arn
+      Code: {ZipFile: "def handler(event, context): return {}"}
+  WorkerFunctionConversations:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      EventSourceArn: !GetAtt ConversationQueue.Arn
+      FunctionName: !Ref WorkerFunction
+      BatchSize: 10
+Outputs:
+  WebhookUrl: {Value: !Ref WebhookUrl}
+  QueueUrl: {Value: !Ref ConversationQueue}
+  DeadLetterQueueUrl: {Value: !Ref ConversationDeadLetterQueue}
+  WitiopSecretArn: {Value: !Ref WitiopSecretArn}
+  SalesforceSecretArn: {Value: !Ref SalesforceSecretArn}
+"#;
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()
+        .remove(&QueueAttributeName::QueueArn)
+        .unwrap()
+}
+
+/// A FIFO queue and its FIFO DLQ, with no trigger reading them.
+async fn fifo_pair(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let create = |n: String, attrs: Vec<(QueueAttributeName, String)>| async move {
+        let mut r = sqs
+            .create_queue()
+            .queue_name(n)
+            .attributes(QueueAttributeName::FifoQueue, "true");
+        for (k, v) in attrs {
+            r = r.attributes(k, v);
+        }
+        r.send().await.unwrap().queue_url.unwrap()
+    };
+    let dlq = create(format!("{name}-dlq.fifo"), vec![]).await;
+    let arn = queue_arn(sqs, &dlq).await;
+    let policy = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":5}}"#);
+    let queue = create(
+        format!("{name}.fifo"),
+        vec![(QueueAttributeName::RedrivePolicy, policy)],
+    )
+    .await;
+    (queue, dlq)
+}
+
+fn string_attribute(value: &str) -> aws_sdk_sqs::types::MessageAttributeValue {
+    aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .unwrap()
+}
+
+/// Parks a conversation in a DLQ as the worker does (src/queue.rs names).
+async fn park(sqs: &aws_sdk_sqs::Client, dlq: &str, conversation: u32, group: &str) {
+    sqs.send_message()
+        .queue_url(dlq)
+        .message_body(json!({"conversation": {"id": conversation}}).to_string())
+        .message_group_id(group)
+        .message_deduplication_id(format!("park-{conversation}"))
+        .message_attributes(
+            "conversation_id",
+            string_attribute(&conversation.to_string()),
+        )
+        .message_attributes("error_code", string_attribute("configuration"))
+        .message_attributes(
+            "error_message",
+            string_attribute(&format!(
+                "Case.Origin: bad value for conversation {conversation}"
+            )),
+        )
+        .message_attributes("failed_at", string_attribute("2026-11-26T03:00:00Z"))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
+    let a = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let n = |k| a.get(&k).unwrap().parse().unwrap();
+    (
+        n(QueueAttributeName::ApproximateNumberOfMessages),
+        n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+/// Everything in a queue (short polls, each message hidden 60 s).
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut all = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if got.is_empty() {
+            return all;
+        }
+        all.extend(got);
+    }
+}
+
+fn group_of(m: &aws_sdk_sqs::types::Message) -> String {
+    m.attributes().unwrap()[&MessageSystemAttributeName::MessageGroupId].clone()
+}
+
+fn attribute(m: &aws_sdk_sqs::types::Message, name: &str) -> String {
+    m.message_attributes().unwrap()[name]
+        .string_value()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_scripts_are_posix_shell() {
+    for script in [
+        "outputs",
+        "smoke",
+        "status",
+        "trigger",
+        "check-salesforce",
+        "dlq",
+        "redrive",
+        "lib.sh",
+    ] {
+        let out = std::process::Command::new("sh")
+            .arg("-n")
+            .arg(root().join("ops").join(script))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {out:?}");
+    }
+}
+
+#[tokio::test]
+async fn outputs_lists_the_stack_and_the_complete_webhook_url() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    let r = o.ops("outputs", &[], &[]).await;
+    assert!(r.ok, "{r:?}");
+    for expected in [
+        "AWS account 123456789012",
+        "CREATE_COMPLETE",
+        "QueueUrl",
+        "witiop-test-queue.fifo",
+        "DeadLetterQueueUrl",
+        "CONTAINS THE WEBHOOK TOKEN",
+        "https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed?token=webhook-token-abc123XYZ",
+    ] {
+        assert!(r.out.contains(expected), "{expected} in {r:?}");
+    }
+    // A stack that is not there: said, and a failure.
+    let r = o.ops("outputs", &[], &[("STACK", "no-such-stack")]).await;
+    assert!(!r.ok && r.out.contains("no-such-stack"), "{r:?}");
+}
+
+/// The real webhook handler behind HTTP on loopback, as API Gateway calls it.
+async fn serve_webhook(moto: &Moto, queue_url: &str) -> String {
+    use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+    use aws_lambda_events::encodings::Body;
+    use witiop_salesforce::config::WebhookEnv;
+    use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
+    let tokens = WebhookTokens::load(SecretStore::new(&moto.sdk), "witiop".into())
+        .await
+        .unwrap();
+    let webhook = Arc::new(Webhook {
+        sqs: moto.sqs(),
+        tokens,
+        env: WebhookEnv {
+            queue_url: queue_url.to_owned(),
+            witiop_secret_id: "witiop".into(),
+            max_message_bytes: 1_048_576,
+        },
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move |request: http::Request<axum::body::Body>| {
+        let webhook = webhook.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            // API Gateway's routing: one route, anything else a 404.
+            if parts.uri.path() != "/witiop/conversation-closed" {
+                return (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#).into_response();
+            }
+            let body = axum::body::to_bytes(body, 2 << 20).await.unwrap();
+            let mut event = ApiGatewayV2httpRequest::default();
+            event.raw_path = Some(parts.uri.path().to_owned());
+            event.raw_query_string = parts.uri.query().map(str::to_owned);
+            event.headers = parts.headers;
+            event.request_context.http.method = parts.method;
+            event.request_context.http.path = Some(parts.uri.path().to_owned());
+            event.body = Some(String::from_utf8(body.to_vec()).unwrap());
+            let answer = handle_webhook(&webhook, event).await;
+            let body = match answer.body {
+                Some(Body::Text(t)) => t.into_bytes(),
+                Some(Body::Binary(b)) => b,
+                _ => Vec::new(),
+            };
+            let status = StatusCode::from_u16(answer.status_code as u16).unwrap();
+            (status, body).into_response()
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}/witiop/conversation-closed")
+}
+
+#[tokio::test]
+async fn smoke_proves_url_and_token_and_queues_nothing() {
+    let moto = Moto::start().await.unwrap();
+    let (events, _) = fifo_pair(&moto.sqs(), "events").await;
+    // The webhook's secret must exist before it starts; Ops creates the rest.
+    moto.secret(
+        "witiop",
+        &json!({"webhook_token": WEBHOOK_TOKEN}).to_string(),
+    )
+    .await
+    .unwrap();
+    let url = serve_webhook(&moto, &events).await;
+    let home = scratch();
+    let smoke = |env: Vec<(&'static str, String)>| {
+        let mut c = command("sh", &moto.endpoint, &home);
+        c.arg("ops/smoke").env("WEBHOOK_URL", &url);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run(c)
+    };
+    let r = smoke(vec![("WITIOP_SECRET_ID", "witiop".into())]).await;
+    assert!(r.ok, "{r:?}");
+    assert!(r.out.contains("OK: 202 ignored"), "{r:?}");
+    assert!(r.out.contains("?token=<webhook_token>"), "{r:?}");
+    assert!(
+        !r.out.contains(WEBHOOK_TOKEN),
+        "the token is never printed: {r:?}"
+    );
+    assert_eq!(depth(&moto.sqs(), &events).await, (0, 0), "nothing queued");
+
+    // A token the webhook does not trust: a 401, said plainly, a failure.
+    moto.secret(
+        "stale",
+        &json!({"webhook_token": "not-the-webhook-token"}).to_string(),
+    )
+    .await
+    .unwrap();
+    let r = smoke(vec![("WITIOP_SECRET_ID", "stale".into())]).await;
+    assert!(!r.ok, "{r:?}");
+    assert!(
+        r.out.contains("HTTP 401") && r.out.contains("refused the token"),
+        "{r:?}"
+    );
+    // A wrong path: the route is named.
+    let r = smoke(vec![
+        ("WITIOP_SECRET_ID", "witiop".into()),
+        ("WEBHOOK_URL", url.replace("conversation-closed", "closed")),
+    ])
+    .await;
+    assert!(
+        !r.ok && r.out.contains("HTTP 404") && r.out.contains("no such route"),
+        "{r:?}"
+    );
+    let _ = std::fs::remove_dir_all(home);
+}
+
+#[tokio::test]
+async fn status_pause_and_resume() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    for alarm in [
+        "DeadLetterQueueNotEmptyAlarm-1A2B3C",
+        "WorkerErrorsAlarm-4D5E6F",
+    ] {
+        let name = format!("{STACK}-{alarm}");
+        let r = o
+            .aws(&[
+                "cloudwatch",
+                "put-metric-alarm",
+                "--alarm-name",
+                &name,
+                "--namespace",
+                "AWS/SQS",
+                "--metric-name",
+                "ApproximateNumberOfMessagesVisible",
+                "--statistic",
+                "Maximum",
+                "--period",
+                "60",
+                "--evaluation-periods",
+                "1",
+                "--threshold",
+                "0",
+                "--comparison-operator",
+                "GreaterThanThreshold",
+            ])
+            .await;
+        assert!(r.ok, "{r:?}");
+    }
+    let r = o.ops("status", &[], &[]).await;
+    assert!(r.ok, "{r:?}");
+    assert!(r.out.contains("All clear."), "{r:?}");
+    assert!(r.out.contains(": Enabled ("), "{r:?}");
+
+    // A parked conversation and a firing alarm need attention.
+    park(&o.moto.sqs(), &o.dlq, 7, "393331234567").await;
+    let r = o
+        .aws(&[
+            "cloudwatch",
+            "set-alarm-state",
+            "--alarm-name",
+            &format!("{STACK}-DeadLetterQueueNotEmptyAlarm-1A2B3C"),
+            "--state-value",
+            "ALARM",
+            "--state-reason",
+            "Threshold Crossed: 1 datapoint [1.0] was greater than the threshold (0.0).",
+        ])
+        .await;
+    assert!(r.ok, "{r:?}");
+    let r = o.ops("status", &[], &[]).await;
+    assert!(r.ok, "{r:?}");
+    for expected in [
+        "!!witiop-test-DeadLetterQueueNotEmptyAlarm-1A2B3C  ALARM",
+        "Threshold Crossed",
+        "witiop-test-WorkerErrorsAlarm-4D5E6F",
+        "dead-letter:   1 waiting, 0 in flight",
+        "1 alarm(s) in ALARM",
+        "1 conversation(s) in the dead-letter queue",
+    ] {
+        assert!(r.out.contains(expected), "{expected} in {r:?}");
+    }
+
+    // Pause: the trigger is disabled, and says so; twice is harmless.
+    let r = o.ops("trigger", &["pause"], &[]).await;
+    assert!(r.ok, "{r:?}");
+    assert!(
+        r.out.contains("Enabled -> Disabled") && r.out.contains("Paused"),
+        "{r:?}"
+    );
+    assert_eq!(o.trigger_state().await, "Disabled");
+    let r = o.ops("trigger", &["pause"], &[]).await;
+    assert!(r.ok && r.out.contains("already Disabled"), "{r:?}");
+    let r = o.ops("status", &[], &[]).await;
+    assert!(r.out.contains("DISABLED, paused"), "{r:?}");
+    assert!(r.out.contains("make resume"), "{r:?}");
+
+    let r = o.ops("trigger", &["resume"], &[]).await;
+    assert!(r.ok, "{r:?}");
+    assert!(
+        r.out.contains("Disabled -> Enabled") && r.out.contains("Resumed"),
+        "{r:?}"
+    );
+    assert_eq!(o.trigger_state().await, "Enabled");
+
+    // A queue no trigger reads: said, and a failure.
+    let (lonely, _) = fifo_pair(&o.moto.sqs(), "lonely").await;
+    let r = o
+        .ops("trigger", &["pause"], &[("QUEUE_URL", lonely.as_str())])
+        .await;
+    assert!(!r.ok && r.out.contains("no Lambda trigger reads"), "{r:?}");
+}
+
+#[tokio::test]
+async fn check_salesforce_logs_in_with_either_flow_and_writes_nothing() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    let sf = LocalSalesforce::start(0).await.unwrap();
+    sf.set_api_limit(15_000);
+    let put = |secret: Value| {
+        let sdk = o.moto.secrets();
+        async move {
+            sdk.put_secret_value()
+                .secret_id("salesforce")
+                .secret_string(secret.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+
+    // The password flow, as most orgs start.
+    put(local_salesforce::secret_for(&sf.url, json!({}))).await;
+    let r = o.ops("check-salesforce", &[], &[]).await;
+    assert!(r.ok, "{r:?}");
+    for expected in [
+        "password flow at http://127.0.0.1",
+        "as witiop.api@acme.example, API v62.0",
+        "Logged in; instance http://127.0.0.1",
+        "DailyApiRequests: 14,999 of 15,000 remaining (0.0% used", // the read itself
+        "OK: the stack's Salesforce credentials work",
+    ] {
+        assert!(r.out.contains(expected), "{expected} in {r:?}");
+    }
+    for secret in [
+        local_salesforce::API_PASSWORD,
+        local_salesforce::SECURITY_TOKEN,
+        local_salesforce::CONSUMER_SECRET,
+    ] {
+        assert!(!r.out.contains(secret), "{secret} printed: {r:?}");
+    }
+    assert_eq!(sf.counters().logins, 1);
+
+    // Client credentials, after the password flow's retirement.
+    sf.set_password_flow(false);
+    put(json!({
+        "auth_flow": "client_credentials",
+        "login_url": sf.url,
+        "consumer_key": local_salesforce::CONSUMER_KEY,
+        "consumer_secret": local_salesforce::CONSUMER_SECRET,
+    }))
+    .await;
+    let r = o.ops("check-salesforce", &[], &[]).await;
+    assert!(r.ok, "{r:?}");
+    assert!(r.out.contains("client_credentials flow"), "{r:?}");
+    assert!(r.out.contains("of 15,000 remaining"), "{r:?}");
+
+    // A wrong password: Salesforce's refusal and what to check.
+    sf.set_password_flow(true);
+    put(local_salesforce::secret_for(
+        &sf.url,
+        json!({"password": "wrong"}),
+    ))
+    .await;
+    let r = o.ops("check-salesforce", &[], &[]).await;
+    assert!(!r.ok, "{r:?}");
+    assert!(
+        r.out.contains("login refused: HTTP 400 invalid_grant"),
+        "{r:?}"
+    );
+    assert!(r.out.contains("security token"), "{r:?}");
+    assert!(!r.out.contains("wrong"), "{r:?}");
+
+    // Credentials never travel over plain http to a host that is not loopback.
+    put(local_salesforce::secret_for(
+        "http://login.example.com",
+        json!({}),
+    ))
+    .await;
+    let r = o.ops("check-salesforce", &[], &[]).await;
+    assert!(!r.ok && r.out.contains("must be https"), "{r:?}");
+
+    // An empty secret (as the stack creates it): said.
+    put(json!({})).await;
+    let r = o.ops("check-salesforce", &[], &[]).await;
+    assert!(
+        !r.ok && r.out.contains("the Salesforce secret is empty"),
+        "{r:?}"
+    );
+
+    // Nothing was written: no record, no cached token.
+    for object in ["Case", "Contact", "CaseComment"] {
+        assert!(sf.records(object).is_empty(), "{object}");
+    }
+}
+
+#[tokio::test]
+async fn dlq_lists_every_reason_and_says_when_it_saw_everything() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    let sqs = o.moto.sqs();
+    park(&sqs, &o.dlq, 1793, "393331234567").await;
+    park(&sqs, &o.dlq, 1794, "393339999999").await;
+    let r = o.ops("dlq", &[], &[("DLQ_WAIT", "2")]).await;
+    assert!(r.ok, "{r:?}");
+    for expected in [
+        "SQS reports 2 waiting and 0 in flight.",
+        "2 conversation(s) seen in the dead-letter queue",
+        "- conversation 1793 | configuration | failed at 2026-11-26T03:00:00Z | received 1x | customer group 393331234567",
+        "  Case.Origin: bad value for conversation 1793",
+        "- conversation 1794 |",
+        "Everything was seen.",
+    ] {
+        assert!(r.out.contains(expected), "{expected} in {r:?}");
+    }
+    // Nothing deleted, nothing left hidden.
+    assert_eq!(depth(&sqs, &o.dlq).await, (2, 0));
+
+    // An empty queue is long-polled before it is called empty.
+    let (_, empty) = fifo_pair(&sqs, "empty").await;
+    let started = std::time::Instant::now();
+    let r = o
+        .ops(
+            "dlq",
+            &[],
+            &[("DLQ_URL", empty.as_str()), ("DLQ_WAIT", "3")],
+        )
+        .await;
+    assert!(r.ok && r.out.contains("0 conversation(s) seen"), "{r:?}");
+    assert!(r.out.contains("Everything was seen."), "{r:?}");
+    assert!(started.elapsed() >= Duration::from_secs(3), "long poll");
+}
+
+#[tokio::test]
+async fn dlq_says_plainly_when_it_did_not_see_everything() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    let sqs = o.moto.sqs();
+    // Twelve parked for one customer: FIFO hands out the first ten only
+    // while they are hidden; and one hidden by another reader.
+    for c in 1..=12 {
+        park(&sqs, &o.dlq, c, "393331234567").await;
+    }
+    park(&sqs, &o.dlq, 100, "393330000000").await;
+    let taken = sqs
+        .receive_message()
+        .queue_url(&o.dlq)
+        .max_number_of_messages(10)
+        .visibility_timeout(300)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(taken.len(), 10, "the first ten of the first group");
+    let r = o.ops("dlq", &[], &[("DLQ_WAIT", "2")]).await;
+    assert!(r.ok, "{r:?}");
+    for expected in [
+        "SQS reports 3 waiting and 10 in flight.",
+        "1 conversation(s) seen",
+        "- conversation 100 |",
+        "NOT everything was seen: 1 seen, about 12 not.",
+        "10 were in flight",
+        "FIFO",
+        "Nothing was deleted.",
+    ] {
+        assert!(r.out.contains(expected), "{expected} in {r:?}");
+    }
+    assert_eq!(depth(&sqs, &o.dlq).await, (3, 10));
+
+    // The Rust listing reconciles the same way.
+    let survey = ops::survey_dead_letters(&sqs, &o.dlq, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!((survey.waiting, survey.in_flight), (3, 10));
+    assert_eq!(survey.parked.len(), 1);
+    assert!(!survey.complete());
+    // Once the other reader lets go, ten of the first customer and the other.
+    let handles: Vec<_> = taken.iter().map(|m| m.receipt_handle().unwrap()).collect();
+    for h in handles {
+        sqs.change_message_visibility()
+            .queue_url(&o.dlq)
+            .receipt_handle(h)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    let survey = ops::survey_dead_letters(&sqs, &o.dlq, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(survey.parked.len(), 11, "{survey:?}");
+    assert!(!survey.complete(), "two are behind the first ten");
+    let r = o.ops("dlq", &[], &[("DLQ_WAIT", "2")]).await;
+    assert!(
+        r.out
+            .contains("NOT everything was seen: 11 seen, about 2 not."),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn redrive_on_moto_moves_one_by_one_in_the_customers_group() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    let sqs = o.moto.sqs();
+    // Queues no trigger reads, so the moved messages stay to be looked at.
+    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
+    park(&sqs, &dlq, 1, "393331111111").await;
+    park(&sqs, &dlq, 2, "393331111111").await;
+    park(&sqs, &dlq, 3, "393332222222").await;
+    let env = [("QUEUE_URL", queue.as_str()), ("DLQ_URL", dlq.as_str())];
+    let r = o.ops("redrive", &[], &env).await;
+    assert!(r.ok, "{r:?}");
+    // moto answers StartMessageMoveTask with a bare 500 (not implemented).
+    assert!(
+        r.out
+            .contains("StartMessageMoveTask is not available here (500)"),
+        "{r:?}"
+    );
+    assert!(r.out.contains("moved conversation 1 (message"), "{r:?}");
+    assert!(
+        r.out.contains("Done: 3 message(s) moved back one by one"),
+        "{r:?}"
+    );
+    assert_eq!(depth(&sqs, &dlq).await, (0, 0));
+    let moved = drain(&sqs, &queue).await;
+    let mut seen: Vec<_> = moved
+        .iter()
+        .map(|m| (attribute(m, "conversation_id"), group_of(m)))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("1".to_owned(), "393331111111".to_owned()),
+            ("2".to_owned(), "393331111111".to_owned()),
+            ("3".to_owned(), "393332222222".to_owned())
+        ]
+    );
+    for m in &moved {
+        assert_eq!(attribute(m, "error_code"), "configuration");
+    }
+    let r = o.ops("redrive", &[], &env).await;
+    assert!(r.ok && r.out.contains("Nothing to redrive"), "{r:?}");
+}
+
+/// How the SQS stand-in answers StartMessageMoveTask.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Moves the messages and reports the task RUNNING once, then COMPLETED.
+    Works,
+    Unsupported,
+    AccessDenied,
+    Throttled,
+    /// Unsupported, and every message sent back to the queue is parked again
+    /// at once (a cause not fixed).
+    Reparks,
+}
+
+struct Stand {
+    sqs: aws_sdk_sqs::Client,
+    moto: String,
+    mode: Mode,
+    task: Mutex<Option<(String, i64, u32)>>,
+    starts: Mutex<u32>,
+}
+
+/// SQS on loopback: moto, with StartMessageMoveTask and ListMessageMoveTasks
+/// answered as `mode` says.
+async fn stand_in(moto: &Moto, mode: Mode) -> (String, Arc<Stand>) {
+    let stand = Arc::new(Stand {
+        sqs: moto.sqs(),
+        moto: moto.endpoint.clone(),
+        mode,
+        task: Mutex::new(None),
+        starts: Mutex::new(0),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let s = stand.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let s = s.clone();
+        async move { answer(&s, headers, body).await }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), stand)
+}
+
+fn sqs_error(status: u16, code: &str, query_code: &str, message: &str) -> Response {
+    let mut r = (
+        StatusCode::from_u16(status).unwrap(),
+        json!({"__type": code, "message": message}).to_string(),
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        "application/x-amz-json-1.0".parse().unwrap(),
+    );
+    h.insert(
+        "x-amzn-query-error",
+        format!("{query_code};Sender").parse().unwrap(),
+    );
+    r
+}
+
+fn sqs_json(v: Value) -> Response {
+    let mut r = (StatusCode::OK, v.to_string()).into_response();
+    r.headers_mut().insert(
+        "content-type",
+        "application/x-amz-json-1.0".parse().unwrap(),
+    );
+    r
+}
+
+async fn answer(s: &Stand, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let refused = match s.mode {
+        Mode::Works => None,
+        Mode::Unsupported | Mode::Reparks => Some(sqs_error(
+            400,
+            "com.amazonaws.sqs#UnsupportedOperation",
+            "AWS.SimpleQueueService.UnsupportedOperation",
+            "Operation is not supported.",
+        )),
+        Mode::AccessDenied => Some(sqs_error(
+            403,
+            "com.amazon.coral.service#AccessDeniedException",
+            "AccessDenied",
+            "User: arn:aws:sts::123456789012:assumed-role/operator is not authorized to perform: sqs:startmessagemovetask",
+        )),
+        Mode::Throttled => Some(sqs_error(
+            400,
+            "com.amazonaws.sqs#RequestThrottled",
+            "RequestThrottled",
+            "Request is throttled.",
+        )),
+    };
+    match target.as_str() {
+        "AmazonSQS.StartMessageMoveTask" => {
+            *s.starts.lock().unwrap() += 1;
+            if let Some(r) = refused {
+                return r;
+            }
+            let name = |arn: &str| arn.rsplit(':').next().unwrap().to_owned();
+            let url = |n: String| async move {
+                s.sqs
+                    .get_queue_url()
+                    .queue_name(n)
+                    .send()
+                    .await
+                    .unwrap()
+                    .queue_url
+                    .unwrap()
+            };
+            let from = url(name(request["SourceArn"].as_str().unwrap())).await;
+            let to = url(name(request["DestinationArn"].as_str().unwrap())).await;
+            let mut moved = 0;
+            for m in drain(&s.sqs, &from).await {
+                s.sqs
+                    .send_message()
+                    .queue_url(&to)
+                    .message_body(m.body().unwrap())
+                    .set_message_attributes(m.message_attributes.clone())
+                    .message_group_id(group_of(&m))
+                    .message_deduplication_id(m.message_id().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                s.sqs
+                    .delete_message()
+                    .queue_url(&from)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                moved += 1;
+            }
+            *s.task.lock().unwrap() = Some(("task-handle-1".into(), moved, 0));
+            sqs_json(json!({"TaskHandle": "task-handle-1"}))
+        }
+        "AmazonSQS.ListMessageMoveTasks" => {
+            if let Some(r) = refused {
+                return r;
+            }
+            let mut task = s.task.lock().unwrap();
+            let Some((handle, moved, polls)) = task.as_mut() else {
+                return sqs_json(json!({"Results": []}));
+            };
+            *polls += 1;
+            let result = if *polls == 1 {
+                json!({"TaskHandle": handle, "Status": "RUNNING", "ApproximateNumberOfMessagesMoved": 0,
+                       "ApproximateNumberOfMessagesToMove": moved, "StartedTimestamp": 1_795_700_000_000_i64})
+            } else {
+                json!({"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": moved,
+                       "ApproximateNumberOfMessagesToMove": moved, "StartedTimestamp": 1_795_700_000_000_i64})
+            };
+            sqs_json(json!({"Results": [result]}))
+        }
+        _ => {
+            let reparked = s.mode == Mode::Reparks
+                && target == "AmazonSQS.SendMessage"
+                && !request["QueueUrl"].as_str().unwrap_or("").contains("-dlq");
+            let r = forward(&s.moto, headers, body).await;
+            if reparked {
+                // The worker parks it again: a new message in the DLQ.
+                let queue = request["QueueUrl"].as_str().unwrap();
+                let dlq = queue.replace(".fifo", "-dlq.fifo");
+                let id = request["MessageDeduplicationId"].as_str().unwrap();
+                s.sqs
+                    .send_message()
+                    .queue_url(dlq)
+                    .message_body(request["MessageBody"].as_str().unwrap())
+                    .message_group_id(request["MessageGroupId"].as_str().unwrap())
+                    .message_deduplication_id(format!("again-{id}"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            r
+        }
+    }
+}
+
+async fn forward(moto: &str, headers: HeaderMap, body: Bytes) -> Response {
+    let mut headers = headers;
+    headers.remove("host");
+    headers.remove("content-length");
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{moto}/"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let mut out = HashMap::new();
+    for (k, v) in answer.headers() {
+        if k == "content-type" || k.as_str().starts_with("x-amz") {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    let bytes = answer.bytes().await.unwrap();
+    let mut r = (status, bytes).into_response();
+    r.headers_mut().extend(out);
+    r
+}
+
+#[tokio::test]
+async fn redrive_follows_the_move_task_and_reports_its_progress() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    let sqs = o.moto.sqs();
+    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
+    for c in 1..=3 {
+        park(&sqs, &dlq, c, "393331111111").await;
+    }
+    let (endpoint, stand) = stand_in(&o.moto, Mode::Works).await;
+    let env = [
+        ("QUEUE_URL", queue.as_str()),
+        ("DLQ_URL", dlq.as_str()),
+        ("REDRIVE_POLL", "1"),
+    ];
+    let r = o.ops_at(&endpoint, "redrive", &[], &env).await;
+    assert!(r.ok, "{r:?}");
+    for expected in [
+        "Started (task task-handle-1).",
+        "  RUNNING: 0 of 3 moved",
+        "  COMPLETED: 3 of 3 moved",
+        "Done: 3 message(s) moved back to the queue.",
+    ] {
+        assert!(r.out.contains(expected), "{expected} in {r:?}");
+    }
+    assert!(!r.out.contains("one by one"), "{r:?}");
+    assert_eq!(*stand.starts.lock().unwrap(), 1);
+    assert_eq!(drain(&sqs, &queue).await.len(), 3);
+
+    // The Rust redrive starts the task and reads its progress.
+    for c in 4..=5 {
+        park(&sqs, &dlq, c, "393331111111").await;
+    }
+    let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
+    let via = aws_sdk_sqs::Client::new(&sdk);
+    let mut lines = Vec::new();
+    let how = ops::redrive_reporting(&via, &dlq, &queue, &mut |l| lines.push(l))
+        .await
+        .unwrap();
+    let Redrive::MoveTask {
+        task_handle,
+        source_arn,
+    } = how
+    else {
+        panic!("{how:?}")
+    };
+    assert_eq!(task_handle, "task-handle-1");
+    let first = ops::move_task_progress(&via, &source_arn, &task_handle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.status.as_str(), first.finished()),
+        ("RUNNING", false)
+    );
+    let last = ops::move_task_progress(&via, &source_arn, &task_handle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((last.status.as_str(), last.moved), ("COMPLETED", 2));
+    assert!(lines[0].contains("2 waiting"), "{lines:?}");
+}
+
+#[tokio::test]
+async fn redrive_never_falls_back_on_access_denied_or_throttling() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    let sqs = o.moto.sqs();
+    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
+    park(&sqs, &dlq, 1, "393331111111").await;
+    let env = [
+        ("QUEUE_URL", queue.as_str()),
+        ("DLQ_URL", dlq.as_str()),
+        // Fewer retries of the throttled call, to keep the test short.
+        ("AWS_MAX_ATTEMPTS", "2"),
+    ];
+    for (mode, said) in [
+        (
+            Mode::AccessDenied,
+            "not allowed to start a move task (AccessDenied",
+        ),
+        (
+            Mode::Throttled,
+            "SQS throttled the request (RequestThrottled)",
+        ),
+    ] {
+        let (endpoint, stand) = stand_in(&o.moto, mode).await;
+        let r = o.ops_at(&endpoint, "redrive", &[], &env).await;
+        assert!(!r.ok, "{mode:?}: {r:?}");
+        assert!(r.out.contains(said), "{mode:?}: {r:?}");
+        assert!(r.out.contains("Nothing was moved."), "{r:?}");
+        assert!(!r.out.contains("one by one"), "{r:?}");
+        assert_eq!(depth(&sqs, &dlq).await, (1, 0), "{mode:?}");
+        assert_eq!(depth(&sqs, &queue).await, (0, 0), "{mode:?}");
+
+        let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
+        let via = aws_sdk_sqs::Client::new(&sdk);
+        let e = ops::redrive(&via, &dlq, &queue).await.unwrap_err();
+        assert_eq!(e.operation, "StartMessageMoveTask", "{mode:?}");
+        assert_eq!(depth(&sqs, &dlq).await, (1, 0), "{mode:?}");
+        assert!(*stand.starts.lock().unwrap() >= 2, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn redrive_falls_back_where_the_service_says_unsupported() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    let sqs = o.moto.sqs();
+    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
+    park(&sqs, &dlq, 1, "393331111111").await;
+    let (endpoint, _) = stand_in(&o.moto, Mode::Unsupported).await;
+    let env = [("QUEUE_URL", queue.as_str()), ("DLQ_URL", dlq.as_str())];
+    let r = o.ops_at(&endpoint, "redrive", &[], &env).await;
+    assert!(r.ok, "{r:?}");
+    assert!(
+        r.out.contains(
+            "not available here (AWS.SimpleQueueService.UnsupportedOperation): moving the messages one by one"
+        ),
+        "{r:?}"
+    );
+    assert_eq!(drain(&sqs, &queue).await.len(), 1);
+
+    park(&sqs, &dlq, 2, "393331111111").await;
+    let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
+    let via = aws_sdk_sqs::Client::new(&sdk);
+    let how = ops::redrive(&via, &dlq, &queue).await.unwrap();
+    assert_eq!(how, Redrive::Copied { moved: 1 });
+    // And moto's own answer (a bare 500) is taken as "unavailable" too.
+    park(&sqs, &dlq, 3, "393331111111").await;
+    let how = ops::redrive(&sqs, &dlq, &queue).await.unwrap();
+    assert_eq!(how, Redrive::Copied { moved: 1 });
+}
+
+#[tokio::test]
+async fn redrive_moves_each_parked_conversation_once_even_if_it_is_parked_again() {
+    let o =
+        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
+            .await;
+    let sqs = o.moto.sqs();
+    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
+    park(&sqs, &dlq, 1, "393331111111").await;
+    park(&sqs, &dlq, 2, "393332222222").await;
+    // SentTimestamp has millisecond resolution: the re-parked copies must be later.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (endpoint, _) = stand_in(&o.moto, Mode::Reparks).await;
+    let env = [("QUEUE_URL", queue.as_str()), ("DLQ_URL", dlq.as_str())];
+    let r = o.ops_at(&endpoint, "redrive", &[], &env).await;
+    assert!(r.ok, "{r:?}");
+    assert!(
+        r.out.contains("Done: 2 message(s) moved back one by one"),
+        "{r:?}"
+    );
+    assert!(
+        r.out
+            .contains("2 message(s) parked again since the start were left"),
+        "{r:?}"
+    );
+    assert_eq!(depth(&sqs, &dlq).await, (2, 0), "left visible");
+
+    let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
+    let via = aws_sdk_sqs::Client::new(&sdk);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let how = ops::redrive(&via, &dlq, &queue).await.unwrap();
+    assert_eq!(how, Redrive::Copied { moved: 2 });
+    assert_eq!(depth(&sqs, &dlq).await, (2, 0));
+}
