@@ -169,4 +169,6 @@ pub fn case_fields(
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -1,0 +1,238 @@
+//! The `SALESFORCE_SECRET_ID` value: the connection and the Case policy.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::witiop::is_loopback_host;
+use super::{ConfigError, Keys};
+
+/// Which OAuth 2.0 flow the worker logs in with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFlow {
+    /// Username-password: what WitiOp's screen asks for; retired for
+    /// Connected Apps on 20 February 2027.
+    Password,
+    /// Client credentials on the org's My Domain URL.
+    ClientCredentials,
+}
+
+impl AuthFlow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// The `SALESFORCE_SECRET_ID` value: how to reach the org, and what to do
+/// with a conversation there. The two halves change for different reasons
+/// (a password rotation, an admin's choice) and are used by different code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SalesforceSettings {
+    pub connection: SalesforceConnection,
+    pub policy: CasePolicy,
+}
+
+/// How to reach and log in to the org: all the REST client knows.
+#[derive(Debug, Clone)]
+pub struct SalesforceConnection {
+    /// Without a trailing slash.
+    pub login_url: String,
+    pub consumer_key: String,
+    pub consumer_secret: SecretString,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub security_token: Option<SecretString>,
+    /// Digits only, e.g. `62.0`.
+    pub api_version: String,
+    pub auth_flow: AuthFlow,
+}
+
+impl PartialEq for SalesforceConnection {
+    /// Secrets compare by value: a rotated password is a changed connection.
+    fn eq(&self, other: &Self) -> bool {
+        let secret = |s: &Option<SecretString>| s.as_ref().map(|v| v.expose_secret().to_owned());
+        self.login_url == other.login_url
+            && self.consumer_key == other.consumer_key
+            && self.consumer_secret.expose_secret() == other.consumer_secret.expose_secret()
+            && self.username == other.username
+            && secret(&self.password) == secret(&other.password)
+            && secret(&self.security_token) == secret(&other.security_token)
+            && self.api_version == other.api_version
+            && self.auth_flow == other.auth_flow
+    }
+}
+
+/// What becomes of a conversation in the org: the choices an admin makes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CasePolicy {
+    /// Comments (and the Case) dated and authored through audit fields.
+    pub set_audit_fields: bool,
+    /// Files uploaded to the Case rather than linked.
+    pub add_attachments: bool,
+    /// The User the customer's comments are posted as, with audit fields.
+    pub customer_comment_username: Option<String>,
+    /// Case.Origin; `None` leaves the org's default.
+    pub case_origin: Option<String>,
+    /// Owner of Cases whose agent has no active User.
+    pub default_owner_username: Option<String>,
+    /// A Unique External ID field on Case holding the conversation id.
+    pub case_external_id_field: Option<String>,
+}
+
+const SALESFORCE_KEYS: &[&str] = &[
+    "login_url",
+    "consumer_key",
+    "consumer_secret",
+    "username",
+    "password",
+    "security_token",
+    "api_version",
+    "set_audit_fields",
+    "add_attachments",
+    "customer_comment_username",
+    "auth_flow",
+    "case_origin",
+    "default_owner_username",
+    "case_external_id_field",
+];
+
+impl SalesforceSettings {
+    pub fn parse(secret_id: &str, text: &str) -> Result<Self, ConfigError> {
+        let mut keys = Keys::parse(secret_id, text, SALESFORCE_KEYS)?;
+
+        let login_url = keys
+            .optional_str("login_url")?
+            .unwrap_or_else(|| "https://login.salesforce.com".to_owned());
+        let login_url = login_url.trim_end_matches('/').to_owned();
+        if !is_secure_base_url(&login_url) {
+            return Err(keys.invalid(
+                "login_url",
+                "must be an https URL (plain http only on a loopback host)",
+            ));
+        }
+
+        let auth_flow = match keys.optional_str("auth_flow")?.as_deref() {
+            None | Some("password") => AuthFlow::Password,
+            Some("client_credentials") => AuthFlow::ClientCredentials,
+            Some(_) => {
+                return Err(keys.invalid(
+                    "auth_flow",
+                    "must be \"password\" or \"client_credentials\"",
+                ))
+            }
+        };
+
+        let consumer_key = keys.required_str("consumer_key")?;
+        let consumer_secret = SecretString::from(keys.required_str("consumer_secret")?);
+        let (username, password, security_token) = match auth_flow {
+            AuthFlow::Password => (
+                Some(keys.required_str("username")?),
+                Some(SecretString::from(keys.required_str("password")?)),
+                // Orgs with trusted IP ranges issue no security token: empty is valid.
+                keys.optional_str_allow_empty("security_token")?
+                    .map(SecretString::from),
+            ),
+            AuthFlow::ClientCredentials => {
+                if ["login.salesforce.com", "test.salesforce.com"]
+                    .iter()
+                    .any(|h| login_url.ends_with(h))
+                {
+                    return Err(keys.invalid(
+                        "login_url",
+                        "must be the org's My Domain URL with client_credentials \
+                         (login.salesforce.com and test.salesforce.com refuse that flow)",
+                    ));
+                }
+                (
+                    keys.optional_str("username")?,
+                    keys.optional_str("password")?.map(SecretString::from),
+                    keys.optional_str_allow_empty("security_token")?
+                        .map(SecretString::from),
+                )
+            }
+        };
+
+        let api_version = keys
+            .optional_str("api_version")?
+            .unwrap_or_else(|| "62.0".to_owned());
+        let api_version = api_version.trim_start_matches(['v', 'V']).to_owned();
+        let valid_version = api_version.split_once('.').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.chars().all(|c| c.is_ascii_digit())
+                && b.chars().all(|c| c.is_ascii_digit())
+        });
+        if !valid_version {
+            return Err(keys.invalid("api_version", "must look like \"62.0\""));
+        }
+
+        let set_audit_fields = keys.optional_bool("set_audit_fields")?.unwrap_or(false);
+        let add_attachments = keys.optional_bool("add_attachments")?.unwrap_or(false);
+        let customer_comment_username = if set_audit_fields {
+            Some(keys.required_str("customer_comment_username")?)
+        } else {
+            keys.optional_str("customer_comment_username")?
+        };
+
+        let case_origin = if keys.is_explicit_null("case_origin") {
+            None
+        } else {
+            Some(
+                keys.optional_str("case_origin")?
+                    .unwrap_or_else(|| "WhatsApp".to_owned()),
+            )
+        };
+
+        let case_external_id_field = keys.optional_str("case_external_id_field")?;
+        if let Some(field) = &case_external_id_field {
+            // The name goes into a URL path and a SOQL field list: allow only
+            // what Salesforce allows in an API name.
+            let ok = field
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+                && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err(keys.invalid(
+                    "case_external_id_field",
+                    "is not a field API name (e.g. WitiOp_Conversation_Id__c)",
+                ));
+            }
+        }
+
+        Ok(Self {
+            connection: SalesforceConnection {
+                login_url,
+                consumer_key,
+                consumer_secret,
+                username,
+                password,
+                security_token,
+                api_version,
+                auth_flow,
+            },
+            policy: CasePolicy {
+                set_audit_fields,
+                add_attachments,
+                customer_comment_username,
+                case_origin,
+                default_owner_username: keys.optional_str("default_owner_username")?,
+                case_external_id_field,
+            },
+        })
+    }
+}
+
+/// An `https` base URL, or plain `http` on a loopback host (local runs):
+/// credentials and tokens never travel in clear text.
+pub fn is_secure_base_url(url: &str) -> bool {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.scheme(), u.host_str()) {
+            ("https", Some(_)) => true,
+            ("http", Some(host)) => is_loopback_host(host),
+            _ => false,
+        },
+        Err(_) => false,
+    }
+}

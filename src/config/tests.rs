@@ -1,0 +1,122 @@
+//! Parsing of the environment and the secrets.
+use secrecy::ExposeSecret;
+
+use super::*;
+
+const FULL: &str = r#"{
+  "login_url": "https://login.salesforce.com/",
+  "consumer_key": "3MVG9key", "consumer_secret": "D1A2secret",
+  "username": "witiop.api@acme.example", "password": "hunter2", "security_token": "tok",
+  "api_version": "v62.0", "set_audit_fields": true, "add_attachments": "false",
+  "customer_comment_username": "witiop.customer@acme.example"
+}"#;
+
+#[test]
+fn full_secret_parses_with_defaults() {
+    let s = SalesforceSettings::parse("sf", FULL).unwrap();
+    assert_eq!(s.connection.login_url, "https://login.salesforce.com");
+    assert_eq!(s.connection.api_version, "62.0");
+    assert!(s.policy.set_audit_fields);
+    assert!(!s.policy.add_attachments);
+    assert_eq!(s.connection.auth_flow, AuthFlow::Password);
+    assert_eq!(s.policy.case_origin.as_deref(), Some("WhatsApp"));
+    assert_eq!(
+        s.connection.password.as_ref().unwrap().expose_secret(),
+        "hunter2"
+    );
+    assert_eq!(s.policy.case_external_id_field, None);
+}
+
+#[test]
+fn secrets_never_show_in_debug() {
+    let s = SalesforceSettings::parse("sf", FULL).unwrap();
+    let printed = format!("{s:?}");
+    for secret in ["hunter2", "D1A2secret", "\"tok\""] {
+        assert!(!printed.contains(secret), "{secret} leaked: {printed}");
+    }
+    let w = WitiopSecret::parse(
+        "w",
+        r#"{"webhook_token":"0123456789abcdef-token","api_token":"media"}"#,
+    )
+    .unwrap();
+    assert!(!format!("{w:?}").contains("0123456789abcdef-token"));
+}
+
+#[test]
+fn errors_name_the_key() {
+    let edit = |from: &str, to: &str| FULL.replace(from, to);
+    let cases = [
+        (
+            edit("\"set_audit_fields\"", "\"set_audit_field\""),
+            "unknown key `set_audit_field`",
+        ),
+        (
+            edit("\"consumer_key\": \"3MVG9key\",", ""),
+            "missing required key `consumer_key`",
+        ),
+        (
+            edit("\"password\": \"hunter2\",", ""),
+            "missing required key `password`",
+        ),
+        (
+            edit(
+                "\"customer_comment_username\": \"witiop.customer@acme.example\"",
+                "\"case_origin\": null",
+            ),
+            "missing required key `customer_comment_username`",
+        ),
+        (edit("v62.0", "latest"), "key `api_version`"),
+        (edit("\"false\"", "\"maybe\""), "key `add_attachments`"),
+        (
+            edit("https://login.salesforce.com/", "ftp://x"),
+            "key `login_url`",
+        ),
+        ("[1]".to_owned(), "not a JSON object"),
+    ];
+    for (text, expected) in cases {
+        let err = SalesforceSettings::parse("sf", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{err} should contain {expected}");
+    }
+}
+
+#[test]
+fn client_credentials_needs_my_domain_and_no_password() {
+    let cc = r#"{"auth_flow":"client_credentials","consumer_key":"k","consumer_secret":"s",
+                 "login_url":"https://acme.my.salesforce.com","case_origin":null,
+                 "case_external_id_field":"WitiOp_Conversation_Id__c"}"#;
+    let s = SalesforceSettings::parse("sf", cc).unwrap();
+    assert_eq!(s.connection.auth_flow, AuthFlow::ClientCredentials);
+    assert_eq!(s.policy.case_origin, None);
+    assert_eq!(
+        s.policy.case_external_id_field.as_deref(),
+        Some("WitiOp_Conversation_Id__c")
+    );
+    let on_login = cc.replace(
+        "https://acme.my.salesforce.com",
+        "https://login.salesforce.com",
+    );
+    assert!(SalesforceSettings::parse("sf", &on_login)
+        .unwrap_err()
+        .to_string()
+        .contains("My Domain"));
+    let bad_field = cc.replace("WitiOp_Conversation_Id__c", "Id' OR");
+    assert!(SalesforceSettings::parse("sf", &bad_field).is_err());
+}
+
+#[test]
+fn witiop_secret_rules() {
+    assert!(WitiopSecret::parse("w", r#"{"webhook_token":"short"}"#)
+        .unwrap_err()
+        .to_string()
+        .contains("webhook_token"));
+    assert!(
+        WitiopSecret::parse("w", r#"{"webhook_tokn":"0123456789abcdef"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown key `webhook_tokn`")
+    );
+    let w = WitiopSecret::parse("w", r#"{"webhook_token":"0123456789abcdef"}"#).unwrap();
+    assert!(w.api_token.is_none());
+}
