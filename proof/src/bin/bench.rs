@@ -88,8 +88,7 @@ async fn stack(add_attachments: bool) -> anyhow::Result<Stack> {
         settings.policy,
         moto.sqs(),
         dlq,
-        reqwest::Client::new(),
-        Some("media-token".to_owned().into()),
+        media_access(),
         CONCURRENCY,
     );
     // Warm the token, then count from zero.
@@ -105,6 +104,18 @@ async fn stack(add_attachments: bool) -> anyhow::Result<Stack> {
     })
 }
 
+/// The media server below, listed as WitiOp's media host.
+fn media_access() -> witiop_salesforce::worker::MediaAccess {
+    let host = MEDIA_HOST.get().map_or("127.0.0.1", String::as_str);
+    witiop_salesforce::worker::MediaAccess {
+        api_token: Some("media-token".to_owned().into()),
+        hosts: witiop_salesforce::config::MediaHost::parse_entry(host).map(|h| vec![h]),
+    }
+}
+
+/// `127.0.0.1:PORT` of the media server, once started.
+static MEDIA_HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// A stand-in for WitiOp's media host: any `/media/*` is a 20 KB file.
 async fn media_server() -> anyhow::Result<String> {
     let app = axum::Router::new().route(
@@ -113,6 +124,7 @@ async fn media_server() -> anyhow::Result<String> {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
+    let _ = MEDIA_HOST.set(listener.local_addr()?.to_string());
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(url)
 }
