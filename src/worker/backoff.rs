@@ -12,8 +12,10 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 
 use super::Worker;
 
-/// SQS's longest visibility timeout.
-const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+/// SQS refuses to hide a message more than 12 hours after it was received;
+/// the record was received moments before the worker backs it off, so five
+/// minutes of margin keep the longest backoff within that.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60 - 5 * 60);
 /// The rolling 24-hour API allowance recovers slowly: no point looking
 /// again sooner than this.
 const ALLOWANCE_WAIT: Duration = Duration::from_secs(60 * 60);
@@ -154,8 +156,8 @@ mod tests {
         assert_eq!(full(1, Wait::Backoff), 60);
         assert_eq!(full(2, Wait::Backoff), 120);
         assert_eq!(full(5, Wait::Backoff), 960);
-        assert_eq!(full(11, Wait::Backoff), 43_200);
-        assert_eq!(full(400, Wait::Backoff), 43_200);
+        assert_eq!(full(11, Wait::Backoff), 42_900);
+        assert_eq!(full(400, Wait::Backoff), 42_900);
         assert_eq!(full(1, Wait::ForAllowance), 3_600);
         assert_eq!(s.delay(1, Wait::Backoff, 0.0).as_secs(), 30);
         let short = RetrySchedule {
