@@ -2,7 +2,7 @@
 //! queue, and two instances of the real worker binary driven like Lambda's
 //! SQS poller, against the local Salesforce injecting faults; one worker
 //! process is killed mid-batch several times. A bad week, time compressed
-//! (backoff from 1 s to 4 s instead of 1 minute to 12 hours):
+//! (backoff from 1 s to 8 s instead of 1 minute to 12 hours):
 //!
 //! - a Salesforce outage longer than `maxReceiveCount` × the visibility
 //!   timeout the queue had before the worker backed records off itself;
@@ -36,11 +36,15 @@ use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 const WEBHOOK_TOKEN: &str = "soak-webhook-token-0123456789";
 const CUSTOMER_USER: &str = "witiop.customer@acme.example";
 const KILLS: u64 = 5;
-/// The queue as the template sizes it, time compressed: today's 5 receives
-/// of an 8 s visibility would park every conversation of a 40 s outage.
-const VISIBILITY_SECONDS: u32 = 8;
+/// The queue as the template sizes it, time compressed: 5 receives of this
+/// visibility, the old setting, would park every conversation of the outage.
+/// As Lambda requires, the visibility outlasts an invocation (its deadline
+/// is [`INVOCATION`]), or a record still being processed would be delivered
+/// to the other instance.
+const VISIBILITY_SECONDS: u32 = 20;
+const INVOCATION: Duration = Duration::from_secs(15);
 const MAX_RECEIVE_COUNT: u32 = 30;
-const OUTAGE: Duration = Duration::from_secs(50);
+const OUTAGE: Duration = Duration::from_secs(105);
 const WRONG_PASSWORD_FOR: Duration = Duration::from_secs(12);
 
 struct Conversation {
@@ -241,7 +245,7 @@ async fn main() -> anyhow::Result<()> {
         ("DLQ_URL", dlq.clone()),
         ("QUEUE_URL", queue.clone()),
         ("RETRY_BASE_SECONDS", "1".to_owned()),
-        ("RETRY_CAP_SECONDS", "4".to_owned()),
+        ("RETRY_CAP_SECONDS", "8".to_owned()),
         ("SETTINGS_REFRESH_SECONDS", "2".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ]);
@@ -285,7 +289,7 @@ async fn main() -> anyhow::Result<()> {
                 let b = batches.fetch_add(1, Ordering::Relaxed) + 1;
                 let kill_now =
                     instance == 0 && b % kill_every == 0 && kills.load(Ordering::Relaxed) < KILLS;
-                let invoke = api.invoke(fifo_event(&messages, queue_arn), Duration::from_secs(90));
+                let invoke = api.invoke(fifo_event(&messages, queue_arn), INVOCATION);
                 let answer = if kill_now {
                     // Kill the process while it works on this batch.
                     let delay = Duration::from_millis(rand::rng().random_range(5..60));
