@@ -7,6 +7,10 @@
 //! - [`Moto`]: a moto server on a free loopback port, with the template's queues.
 //! - [`RuntimeApi`]: the Lambda Runtime API over HTTP; invocations and their answers.
 //! - [`Function`]: a function binary started against a [`RuntimeApi`], killable.
+//! - [`Relay`]: a TCP relay in front of an endpoint that notes when requests
+//!   arrive and answers leave, so a process's calls can be timed from outside.
+//! - [`target_dir`], [`release_binary`], [`lambda_binary`]: where cargo and
+//!   cargo-lambda put the binaries (`CARGO_TARGET_DIR` honoured).
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -318,6 +322,21 @@ impl RuntimeApi {
     pub fn take_first_poll(&self) -> Option<Instant> {
         self.state.first_poll.lock().expect("first poll").take()
     }
+
+    /// Waits (up to `timeout`) until a process first asks for work and
+    /// returns when it did; the instant is taken as the request arrives.
+    pub async fn wait_first_poll(&self, timeout: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(t) = *self.state.first_poll.lock().expect("first poll") {
+                return Some(t);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
 }
 
 async fn next(State(s): State<ApiState>) -> Response {
@@ -374,6 +393,26 @@ async fn init_error(body: Bytes) -> StatusCode {
     StatusCode::ACCEPTED
 }
 
+/// Where a started function's stdout and stderr go.
+enum Output<'a> {
+    Discard,
+    File(&'a Path),
+    Capture,
+}
+
+async fn forward_lines(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    lines: mpsc::UnboundedSender<(Instant, String)>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let mut reader = tokio::io::BufReader::new(stream).lines();
+    while let Ok(Some(line)) = reader.next_line().await {
+        if lines.send((Instant::now(), line)).is_err() {
+            break;
+        }
+    }
+}
+
 /// A function process bound to a runtime API.
 pub struct Function {
     pub child: Child,
@@ -387,10 +426,23 @@ impl Function {
         env: &[(&str, String)],
         log: Option<&Path>,
     ) -> anyhow::Result<Self> {
+        let output = match log {
+            Some(path) => Output::File(path),
+            None => Output::Discard,
+        };
+        Self::spawn(binary, &api.address, env, output).map(|(f, _)| f)
+    }
+
+    fn spawn(
+        binary: &Path,
+        runtime_api: &str,
+        env: &[(&str, String)],
+        output: Output<'_>,
+    ) -> anyhow::Result<(Self, mpsc::UnboundedReceiver<(Instant, String)>)> {
         let mut cmd = Command::new(binary);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+            .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
             .env("AWS_LAMBDA_FUNCTION_NAME", "proof")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -400,23 +452,76 @@ impl Function {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        match log {
-            Some(path) => {
+        match output {
+            Output::File(path) => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(path)?;
                 cmd.stdout(file.try_clone()?).stderr(file);
             }
-            None => {
+            Output::Discard => {
                 cmd.stdout(Stdio::null()).stderr(Stdio::null());
             }
+            Output::Capture => {
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            }
+        }
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let (lines, receiver) = mpsc::unbounded_channel();
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(forward_lines(out, lines.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(forward_lines(err, lines));
+        }
+        Ok((Self { child, started }, receiver))
+    }
+
+    /// Starts the function with its stdout and stderr read line by line, each
+    /// line with the instant it arrived (to show what a failing run wrote, or
+    /// to time what it logs).
+    pub fn start_capturing(
+        binary: &Path,
+        api: &RuntimeApi,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<(Self, mpsc::UnboundedReceiver<(Instant, String)>)> {
+        Self::spawn(binary, &api.address, env, Output::Capture)
+    }
+
+    /// Starts `binary` with `env` and no Runtime API, and waits for it to exit:
+    /// the time from spawn to exit, its status and what it wrote to stderr.
+    pub async fn run_to_exit(
+        binary: &Path,
+        env: &[(&str, String)],
+        timeout: Duration,
+    ) -> anyhow::Result<(Duration, std::process::ExitStatus, String)> {
+        let mut cmd = Command::new(binary);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let started = Instant::now();
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        Ok(Self { child, started })
+        let out = tokio::time::timeout(timeout, child.wait_with_output())
+            .await
+            .with_context(|| format!("{} did not exit", binary.display()))??;
+        let elapsed = started.elapsed();
+        Ok((
+            elapsed,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
     }
 
     /// Peak resident memory so far, from the kernel (kB).
@@ -456,7 +561,7 @@ pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> V
     serde_json::json!({ "Records": records })
 }
 
-/// Builds the release binaries the measurements run.
+/// Builds the release binaries the measurements run (into [`target_dir`]).
 pub fn build_release(bins: &[&str]) -> anyhow::Result<()> {
     let mut cmd = std::process::Command::new("cargo");
     cmd.current_dir(root())
@@ -471,6 +576,141 @@ pub fn build_release(bins: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Cargo's output folder: `CARGO_TARGET_DIR` when set (a relative one is taken
+/// from the project's top folder, where the Makefile runs cargo), else `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                root().join(dir)
+            }
+        }
+        _ => root().join("target"),
+    }
+}
+
 pub fn release_binary(name: &str) -> PathBuf {
-    root().join("target/release").join(name)
+    target_dir().join("release").join(name)
+}
+
+pub fn debug_binary(name: &str) -> PathBuf {
+    target_dir().join("debug").join(name)
+}
+
+/// The arm64 Lambda binary cargo-lambda builds (`make build`).
+pub fn lambda_binary(name: &str) -> PathBuf {
+    target_dir().join("lambda").join(name).join("bootstrap")
+}
+
+/// What a [`Relay`] saw: when the first request byte arrived from the client,
+/// and when each chunk of an answer left for it.
+#[derive(Debug, Default, Clone)]
+pub struct RelayLog {
+    pub first_request: Option<Instant>,
+    pub answers: Vec<Instant>,
+    pub connections: usize,
+}
+
+impl RelayLog {
+    /// The last answer chunk sent before `until`.
+    pub fn last_answer_before(&self, until: Instant) -> Option<Instant> {
+        self.answers.iter().copied().filter(|t| *t <= until).max()
+    }
+}
+
+/// A TCP relay on a free loopback port in front of `upstream` (`host:port`):
+/// the process under test gets the relay's address as its endpoint, and the
+/// relay notes when its requests arrive and its answers leave.
+pub struct Relay {
+    pub endpoint: String,
+    log: Arc<std::sync::Mutex<RelayLog>>,
+}
+
+impl Relay {
+    pub async fn start(upstream: &str) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let log = Arc::new(std::sync::Mutex::new(RelayLog::default()));
+        let upstream = upstream.to_owned();
+        let shared = log.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                shared.lock().expect("relay log").connections += 1;
+                let upstream = upstream.clone();
+                let log = shared.clone();
+                tokio::spawn(async move {
+                    let _ = relay_connection(client, &upstream, log).await;
+                });
+            }
+        });
+        Ok(Self { endpoint, log })
+    }
+
+    /// What was seen since the last call, and a clean slate.
+    pub fn take(&self) -> RelayLog {
+        std::mem::take(&mut *self.log.lock().expect("relay log"))
+    }
+}
+
+async fn relay_connection(
+    mut client: tokio::net::TcpStream,
+    upstream: &str,
+    log: Arc<std::sync::Mutex<RelayLog>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    client.set_nodelay(true)?;
+    let note_request = |log: &std::sync::Mutex<RelayLog>| {
+        let mut log = log.lock().expect("relay log");
+        if log.first_request.is_none() {
+            log.first_request = Some(Instant::now());
+        }
+    };
+    // Read the client's first bytes while connecting upstream, so that the
+    // relay's own connect is not counted before the request.
+    let mut first = vec![0u8; 64 * 1024];
+    let (server, n) = tokio::join!(tokio::net::TcpStream::connect(upstream), async {
+        let n = client.read(&mut first).await;
+        if matches!(n, Ok(n) if n > 0) {
+            note_request(&log);
+        }
+        n
+    });
+    let (server, n) = (server?, n?);
+    server.set_nodelay(true)?;
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let requests = {
+        let log = log.clone();
+        async move {
+            if n == 0 {
+                return server_write.shutdown().await;
+            }
+            server_write.write_all(&first[..n]).await?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = client_read.read(&mut buf).await?;
+                if n == 0 {
+                    return server_write.shutdown().await;
+                }
+                note_request(&log);
+                server_write.write_all(&buf[..n]).await?;
+            }
+        }
+    };
+    let answers = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = server_read.read(&mut buf).await?;
+            if n == 0 {
+                return client_write.shutdown().await;
+            }
+            client_write.write_all(&buf[..n]).await?;
+            log.lock().expect("relay log").answers.push(Instant::now());
+        }
+    };
+    let _ = tokio::try_join!(requests, answers);
+    Ok(())
 }

@@ -206,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(2000);
     let worker_binary = std::env::var("WORKER_BINARY")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| proof::root().join("target/debug/worker"));
+        .unwrap_or_else(|_| proof::debug_binary("worker"));
     if !worker_binary.exists() {
         bail!(
             "{} is missing: build it first (make soak does)",
