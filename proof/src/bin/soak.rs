@@ -258,7 +258,12 @@ async fn main() -> anyhow::Result<()> {
     let kills = Arc::new(AtomicU64::new(0));
     let batches = Arc::new(AtomicU64::new(0));
     let mut pollers = Vec::new();
+    // SQS hands a message group to one receiver at a time; the emulator
+    // serves concurrent receives on threads without that guarantee, so the
+    // two pollers take turns to receive (not to process).
+    let receiving = Arc::new(tokio::sync::Mutex::new(()));
     for instance in 0..2 {
+        let receiving = receiving.clone();
         let api = Arc::new(RuntimeApi::start().await?);
         let (stop, kills, batches) = (stop.clone(), kills.clone(), batches.clone());
         let sqs = moto.sqs();
@@ -269,6 +274,7 @@ async fn main() -> anyhow::Result<()> {
                 Function::start(&binary, &api, &env, Some(&log)).expect("worker starts");
             let kill_every = (n / 10 / (KILLS + 1)).max(3);
             while !stop.load(Ordering::Relaxed) {
+                let turn = receiving.lock().await;
                 let received = sqs
                     .receive_message()
                     .queue_url(&queue)
@@ -279,6 +285,7 @@ async fn main() -> anyhow::Result<()> {
                     )
                     .send()
                     .await;
+                drop(turn);
                 let messages = match received {
                     Ok(r) => r.messages.unwrap_or_default(),
                     Err(_) => continue,
