@@ -19,17 +19,15 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use std::sync::Arc;
-use std::time::Instant;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use local_salesforce::LocalSalesforce;
 use proof::Moto;
 use witiop_salesforce::aws::SecretStore;
-use witiop_salesforce::config::{SalesforceSettings, WebhookEnv};
+use witiop_salesforce::config::SalesforceSettings;
 use witiop_salesforce::links::{handle_link, Links};
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
-use witiop_salesforce::worker::{handle_batch, RetrySchedule, Worker};
+use witiop_salesforce::worker::{RetrySchedule, Worker};
 
 const MOTO_PORT: u16 = 4566;
 const WEBHOOK_PORT: u16 = 9000;
@@ -51,7 +49,8 @@ async fn main() -> anyhow::Result<()> {
     let moto = Moto::start_on(MOTO_PORT).await?;
     let sdk = moto.sdk.clone();
     // The queue, DLQ and secrets of `template.yaml`, with local values.
-    let (queue_url, dlq_url) = fifo_queues(&moto).await?;
+    let (queue_url, dlq_url) =
+        proof::pipeline::fifo_queues(&moto, "witiop-conversations", 720).await?;
     let witiop = serde_json::json!({
         "webhook_token": WEBHOOK_TOKEN,
         "api_token": "local-media-token",
@@ -62,15 +61,13 @@ async fn main() -> anyhow::Result<()> {
     println!("queue {queue_url}\ndead-letter queue {dlq_url}");
 
     let tokens = WebhookTokens::load(SecretStore::new(&sdk), WITIOP_SECRET.into()).await?;
-    let webhook: &'static Webhook = Box::leak(Box::new(Webhook {
-        sqs: aws_sdk_sqs::Client::new(&sdk),
+    let webhook: &'static Webhook = Box::leak(Box::new(proof::pipeline::webhook(
+        aws_sdk_sqs::Client::new(&sdk),
         tokens,
-        env: WebhookEnv {
-            queue_url: queue_url.clone(),
-            witiop_secret_id: WITIOP_SECRET.into(),
-            max_message_bytes: 1_048_576,
-        },
-    }));
+        &queue_url,
+        WITIOP_SECRET,
+        1_048_576,
+    )));
     let url = format!("http://127.0.0.1:{WEBHOOK_PORT}{WEBHOOK_PATH}");
 
     let sf = LocalSalesforce::start(SALESFORCE_PORT)
@@ -214,7 +211,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// What Lambda's SQS event source does: receive up to 10, invoke, delete
-/// what the function did not report as failed.
+/// what the function did not report as failed (with the message attributes
+/// and the system attributes Lambda passes on: group, receive count).
 async fn poll(sqs: aws_sdk_sqs::Client, queue_url: String, worker: &'static Worker) {
     loop {
         let received = sqs
@@ -236,45 +234,15 @@ async fn poll(sqs: aws_sdk_sqs::Client, queue_url: String, worker: &'static Work
         if messages.is_empty() {
             continue;
         }
-        let mut event = SqsEvent::default();
-        for m in &messages {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body.clone();
-            // The system attributes Lambda passes on: group, receive count.
-            record.attributes = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            event.records.push(record);
-        }
-        let response = handle_batch(worker, event, Instant::now() + Duration::from_secs(120)).await;
-        let failed: Vec<String> = response
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect();
-        for m in messages {
-            if failed
-                .iter()
-                .any(|id| Some(id.as_str()) == m.message_id.as_deref())
-            {
-                continue;
-            }
-            if let Some(handle) = m.receipt_handle {
-                let _ = sqs
-                    .delete_message()
-                    .queue_url(&queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await;
-            }
-        }
+        // A failed delete leaves its message to come back, as in Lambda.
+        let _ = proof::pipeline::deliver(
+            worker,
+            &sqs,
+            &queue_url,
+            &messages,
+            Duration::from_secs(120),
+        )
+        .await;
     }
 }
 
@@ -334,32 +302,6 @@ fn print_cases(sf: &LocalSalesforce) {
             }
         }
     }
-}
-
-/// The queue and its dead-letter queue, FIFO as in `template.yaml`.
-async fn fifo_queues(moto: &Moto) -> anyhow::Result<(String, String)> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let sqs = moto.sqs();
-    let create = |name: &str, visibility: &str| {
-        sqs.create_queue()
-            .queue_name(name)
-            .attributes(A::FifoQueue, "true")
-            .attributes(A::DeduplicationScope, "messageGroup")
-            .attributes(A::FifoThroughputLimit, "perMessageGroupId")
-            .attributes(A::VisibilityTimeout, visibility)
-            .attributes(A::MessageRetentionPeriod, "1209600")
-    };
-    let dlq = create("witiop-conversations-dlq.fifo", "30")
-        .send()
-        .await?
-        .queue_url
-        .context("dlq")?;
-    let queue = create("witiop-conversations.fifo", "720")
-        .send()
-        .await?
-        .queue_url
-        .context("queue")?;
-    Ok((queue, dlq))
 }
 
 /// The links route: the HTTP request as API Gateway hands it to the function.

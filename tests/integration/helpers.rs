@@ -1,11 +1,26 @@
 //! Shared by every test module: a real `moto` server per test, reached over
-//! HTTP, the local Salesforce's secret and client, and Lambda's SQS poller.
+//! HTTP, the local Salesforce with its secret and client, the stack the
+//! modules build from them (queues, worker, webhook), and Lambda's SQS poller.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use local_salesforce::{ExampleUsers, LocalSalesforce};
+use serde_json::{json, Value};
+use witiop_salesforce::aws::SecretStore;
+use witiop_salesforce::salesforce::SalesforceClient;
+use witiop_salesforce::webhook::{Webhook, WebhookTokens};
+use witiop_salesforce::worker::{MediaAccess, RetrySchedule, SettingsSource, Worker};
 
 #[allow(unused_imports)]
 pub use proof::{free_port, Moto};
+
+/// The secret that caches the Salesforce token.
+pub const TOKENS: &str = "salesforce-token";
+/// The WitiOp secret (webhook tokens, link key).
+pub const WITIOP: &str = "witiop";
 
 /// A moto server on a free port for one test.
 pub async fn moto() -> Moto {
@@ -24,31 +39,63 @@ pub fn event_file(name: &str) -> String {
     .unwrap()
 }
 
+/// The sample `conversation.closed` event, as a value to change.
+pub fn sample_event() -> Value {
+    serde_json::from_str(&event_file("conversation-closed.json")).unwrap()
+}
+
+/// The sample webhook request, carrying the sample event.
+pub fn webhook_request() -> ApiGatewayV2httpRequest {
+    serde_json::from_str(&event_file("webhook-request.json")).unwrap()
+}
+
+/// `r` with `body` in place of its own.
+pub fn with_body(mut r: ApiGatewayV2httpRequest, body: &str) -> ApiGatewayV2httpRequest {
+    r.body = Some(body.to_owned());
+    r
+}
+
+/// `r` with `auth` as its `Authorization` header.
+pub fn with_auth(mut r: ApiGatewayV2httpRequest, auth: &str) -> ApiGatewayV2httpRequest {
+    r.headers
+        .insert("authorization", http::HeaderValue::from_str(auth).unwrap());
+    r
+}
+
+/// The sample webhook request with `body`, bearing `token`.
+pub fn bearing(token: &str, body: &str) -> ApiGatewayV2httpRequest {
+    with_auth(
+        with_body(webhook_request(), body),
+        &format!("Bearer {token}"),
+    )
+}
+
+/// The webhook as deployed (256 KiB queue messages), queueing into `queue`.
+pub fn webhook(moto: &Moto, queue: &str, tokens: WebhookTokens) -> Webhook {
+    proof::pipeline::webhook(moto.sqs(), tokens, queue, WITIOP, 262_144)
+}
+
 /// The Salesforce secret for a local Salesforce at `url`, with `extra` keys merged in.
-pub fn salesforce_secret(url: &str, extra: serde_json::Value) -> serde_json::Value {
+pub fn salesforce_secret(url: &str, extra: Value) -> Value {
     local_salesforce::secret_for(url, extra)
 }
 
 /// The Case policy of a Salesforce secret.
-pub fn case_policy(secret: &serde_json::Value) -> witiop_salesforce::config::CasePolicy {
+pub fn case_policy(secret: &Value) -> witiop_salesforce::config::CasePolicy {
     witiop_salesforce::config::SalesforceSettings::parse("salesforce", &secret.to_string())
         .expect("valid settings")
         .policy
 }
 
 /// A client of the local Salesforce whose token cache is `token_secret` in moto.
-pub fn salesforce_client(
-    moto: &Moto,
-    secret: &serde_json::Value,
-    token_secret: &str,
-) -> witiop_salesforce::salesforce::SalesforceClient {
+pub fn salesforce_client(moto: &Moto, secret: &Value, token_secret: &str) -> SalesforceClient {
     let settings =
         witiop_salesforce::config::SalesforceSettings::parse("salesforce", &secret.to_string())
             .expect("valid settings");
-    witiop_salesforce::salesforce::SalesforceClient::new(
+    SalesforceClient::new(
         witiop_salesforce::salesforce::client::http_client(),
-        std::sync::Arc::new(settings.connection),
-        witiop_salesforce::aws::SecretStore::new(&moto.sdk),
+        Arc::new(settings.connection),
+        SecretStore::new(&moto.sdk),
         token_secret.to_owned(),
     )
     .with_retry(witiop_salesforce::salesforce::RetryPolicy {
@@ -58,73 +105,177 @@ pub fn salesforce_client(
     })
 }
 
-/// What Lambda's SQS poller hands the function: the received messages with
-/// their system attributes (group id, receive count), message attributes
-/// and receipt handles.
-pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::sqs::SqsEvent {
-    use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-    let mut event = SqsEvent::default();
-    for m in messages {
-        let mut r = SqsMessage::default();
-        r.message_id = m.message_id.clone();
-        r.receipt_handle = m.receipt_handle.clone();
-        r.body = m.body.clone();
-        r.attributes = m
-            .attributes()
-            .map(|a| {
-                a.iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        r.message_attributes = m
-            .message_attributes()
-            .map(|a| {
-                a.iter()
-                    .map(|(k, v)| {
-                        let mut attr = SqsMessageAttribute::default();
-                        attr.string_value = v.string_value.clone();
-                        attr.data_type = Some(v.data_type.clone());
-                        (k.clone(), attr)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        event.records.push(r);
+/// A worker on the local Salesforce of `secret`, parking into `dlq`, with
+/// its own client sharing the token cache [`TOKENS`] and no media access.
+pub fn worker(moto: &Moto, secret: &Value, dlq: &str, concurrency: usize) -> Worker {
+    Worker::new(
+        Arc::new(salesforce_client(moto, secret, TOKENS)),
+        case_policy(secret),
+        moto.sqs(),
+        dlq.to_owned(),
+        MediaAccess::default(),
+        concurrency,
+    )
+}
+
+/// moto holding an empty token cache, and the local Salesforce (no users
+/// seeded) with the secret for it.
+pub struct Org {
+    pub moto: Moto,
+    pub sf: LocalSalesforce,
+    pub secret: Value,
+}
+
+/// An [`Org`] whose secret has `settings` merged in.
+pub async fn org(settings: Value) -> Org {
+    let moto = moto().await;
+    moto.secret(TOKENS, "{}").await.unwrap();
+    let sf = LocalSalesforce::start(0).await.unwrap();
+    let secret = salesforce_secret(&sf.url, settings);
+    Org { moto, sf, secret }
+}
+
+impl Org {
+    /// A client of the local Salesforce with the org's secret and token cache.
+    pub fn client(&self) -> SalesforceClient {
+        salesforce_client(&self.moto, &self.secret, TOKENS)
     }
-    event
+}
+
+/// An [`Org`] seeded with the example users, the queue and its DLQ, and the
+/// worker reading the queue.
+pub struct Stack {
+    pub moto: Moto,
+    pub sf: LocalSalesforce,
+    pub secret: Value,
+    pub users: ExampleUsers,
+    pub queue: String,
+    pub dlq: String,
+    pub worker: Worker,
+}
+
+/// How a [`Stack`] is built; [`stack`] starts from the defaults.
+pub struct StackBuilder {
+    settings: Value,
+    fifo: bool,
+    concurrency: usize,
+    retry: Option<(Duration, Duration)>,
+    settings_secret: Option<&'static str>,
+    before_users: Box<dyn FnOnce(&LocalSalesforce)>,
+}
+
+/// A stack with standard queues (30 s visibility, parked after 5
+/// receives), Salesforce settings `{}` and a worker of concurrency 4
+/// that leaves retries to the queue's visibility timeout.
+pub fn stack() -> StackBuilder {
+    StackBuilder {
+        settings: json!({}),
+        fifo: false,
+        concurrency: 4,
+        retry: None,
+        settings_secret: None,
+        before_users: Box::new(|_| {}),
+    }
+}
+
+impl StackBuilder {
+    /// Keys merged into the Salesforce secret.
+    pub fn settings(mut self, settings: Value) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// FIFO queues as the template makes them, instead.
+    pub fn fifo(mut self) -> Self {
+        self.fifo = true;
+        self
+    }
+
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// The worker backs a failed record off from `base` up to `cap`.
+    pub fn retry(mut self, base: Duration, cap: Duration) -> Self {
+        self.retry = Some((base, cap));
+        self
+    }
+
+    /// The Salesforce secret is stored as `id`, and the worker re-reads it
+    /// after a refused login (at any interval).
+    pub fn settings_in_secret(mut self, id: &'static str) -> Self {
+        self.settings_secret = Some(id);
+        self
+    }
+
+    /// Runs `before` on the local Salesforce before the example users exist.
+    pub fn before_users(mut self, before: impl FnOnce(&LocalSalesforce) + 'static) -> Self {
+        self.before_users = Box::new(before);
+        self
+    }
+
+    pub async fn start(self) -> Stack {
+        let Org { moto, sf, secret } = org(self.settings).await;
+        let (queue, dlq) = if self.fifo {
+            proof::pipeline::fifo_queues(&moto, "conversations", 30)
+                .await
+                .unwrap()
+        } else {
+            moto.queues("conversations", 30, 5).await.unwrap()
+        };
+        (self.before_users)(&sf);
+        let users = sf.seed_example_users();
+        let mut worker = worker(&moto, &secret, &dlq, self.concurrency);
+        if let Some((base, cap)) = self.retry {
+            worker = worker.with_retry_schedule(RetrySchedule {
+                queue_url: Some(queue.clone()),
+                base,
+                cap,
+            });
+        }
+        if let Some(id) = self.settings_secret {
+            moto.secret(id, &secret.to_string()).await.unwrap();
+            worker = worker.with_settings_source(SettingsSource {
+                store: SecretStore::new(&moto.sdk),
+                secret_id: id.into(),
+                witiop_secret_id: None,
+                token_secret_id: TOKENS.into(),
+                interval: Duration::ZERO,
+            });
+        }
+        Stack {
+            moto,
+            sf,
+            secret,
+            users,
+            queue,
+            dlq,
+            worker,
+        }
+    }
+}
+
+impl Stack {
+    /// One pass of Lambda's SQS poller over the stack's queue.
+    pub async fn poll(&self) -> (usize, Vec<String>) {
+        poll(&self.worker, &self.moto, &self.queue).await
+    }
 }
 
 /// One pass of Lambda's SQS poller: receive what is visible, invoke the
 /// worker, delete what it did not report as failed. Returns the number
 /// received and the failed message ids.
-pub async fn poll(
-    worker: &witiop_salesforce::worker::Worker,
-    moto: &Moto,
-    queue: &str,
-) -> (usize, Vec<String>) {
+pub async fn poll(worker: &Worker, moto: &Moto, queue: &str) -> (usize, Vec<String>) {
     let messages = moto.receive(queue).await.unwrap();
-    let response = witiop_salesforce::worker::handle_batch(
+    let failed = proof::pipeline::deliver(
         worker,
-        sqs_event(&messages),
-        std::time::Instant::now() + Duration::from_secs(60),
+        &moto.sqs(),
+        queue,
+        &messages,
+        Duration::from_secs(60),
     )
-    .await;
-    let failed: Vec<String> = response
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect();
-    let sqs = moto.sqs();
-    for m in &messages {
-        if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
-            sqs.delete_message()
-                .queue_url(queue)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    .await
+    .unwrap();
     (messages.len(), failed)
 }

@@ -5,48 +5,30 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::helpers::{event_file, salesforce_client, salesforce_secret, Moto};
+use crate::helpers::{bearing, event_file, salesforce_client, Stack, TOKENS};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
-use local_salesforce::LocalSalesforce;
 use secrecy::SecretString;
-use serde_json::{json, Value};
-use witiop_salesforce::config::WebhookEnv;
+use serde_json::Value;
 use witiop_salesforce::links::{handle_link, signing, Links};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
-use witiop_salesforce::worker::{MediaAccess, Worker};
 
-const TOKENS: &str = "salesforce-token";
 const KEY: &str = "a-link-key-of-at-least-thirty-two-chars";
 const TOKEN: &str = "links-webhook-token";
 
-struct Stack {
-    moto: Moto,
-    sf: LocalSalesforce,
-    worker: Worker,
+/// The stack with the links function and a webhook that hands out links
+/// when it has the link key `key`.
+struct Linked {
+    stack: Stack,
     links: Links,
     webhook: Webhook,
-    queue: String,
 }
 
-async fn stack(key: Option<&str>) -> Stack {
-    let moto = crate::helpers::moto().await;
-    moto.secret(TOKENS, "{}").await.unwrap();
-    let (queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
-    let sf = LocalSalesforce::start(0).await.unwrap();
-    sf.seed_example_users();
-    let secret = salesforce_secret(&sf.url, json!({}));
-    let worker = Worker::new(
-        Arc::new(salesforce_client(&moto, &secret, TOKENS)),
-        crate::helpers::case_policy(&secret),
-        moto.sqs(),
-        dlq,
-        MediaAccess::default(),
-        4,
-    );
+async fn linked(key: Option<&str>) -> Linked {
+    let stack = crate::helpers::stack().start().await;
     // Its own client, sharing the token cache like the deployed function.
     let links = Links::new(
-        Arc::new(salesforce_client(&moto, &secret, TOKENS)),
+        Arc::new(salesforce_client(&stack.moto, &stack.secret, TOKENS)),
         None,
         key.map(|k| SecretString::from(k.to_owned())),
     );
@@ -54,22 +36,11 @@ async fn stack(key: Option<&str>) -> Stack {
     if let Some(k) = key {
         tokens = tokens.with_link_key(k);
     }
-    let webhook = Webhook {
-        sqs: moto.sqs(),
-        tokens,
-        env: WebhookEnv {
-            queue_url: queue.clone(),
-            witiop_secret_id: "witiop".into(),
-            max_message_bytes: 262_144,
-        },
-    };
-    Stack {
-        moto,
-        sf,
-        worker,
+    let webhook = crate::helpers::webhook(&stack.moto, &stack.queue, tokens);
+    Linked {
+        stack,
         links,
         webhook,
-        queue,
     }
 }
 
@@ -97,23 +68,35 @@ fn text(r: &ApiGatewayV2httpResponse) -> String {
     }
 }
 
-impl Stack {
+/// A link to conversation 1793 (number 393331234567) signed with `KEY`
+/// for `signed_for`.
+fn link_signed_for(signed_for: &str) -> String {
+    let sig = signing::sign(
+        &SecretString::from(KEY.to_owned()),
+        signed_for,
+        "393331234567",
+    );
+    format!("https://x.example/witiop/cases/1793?n=393331234567&sig={sig}")
+}
+
+impl Linked {
     /// Posts the sample event to the webhook; returns its `case_url`.
-    async fn post(&self, body: &str) -> Option<String> {
-        let mut r: ApiGatewayV2httpRequest =
-            serde_json::from_str(&event_file("webhook-request.json")).unwrap();
-        r.body = Some(body.to_owned());
-        r.headers
-            .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-        let answer = handle_webhook(&self.webhook, r).await;
+    async fn post(&self) -> Option<String> {
+        let request = bearing(TOKEN, &event_file("conversation-closed.json"));
+        let answer = handle_webhook(&self.webhook, request).await;
         assert_eq!(answer.status_code, 202, "{}", text(&answer));
         let v: Value = serde_json::from_str(&text(&answer)).unwrap();
         v.get("case_url").and_then(Value::as_str).map(str::to_owned)
     }
 
+    /// Posts the sample event; returns the link the webhook handed out.
+    async fn link(&self) -> String {
+        self.post().await.expect("case_url in the webhook's answer")
+    }
+
     /// The worker takes what the queue holds.
     async fn work(&self) {
-        let (_, failed) = crate::helpers::poll(&self.worker, &self.moto, &self.queue).await;
+        let (_, failed) = self.stack.poll().await;
         assert!(failed.is_empty(), "{failed:?}");
     }
 
@@ -131,18 +114,16 @@ fn location(r: &ApiGatewayV2httpResponse) -> String {
 
 #[tokio::test]
 async fn the_link_waits_for_the_case_then_opens_it() {
-    let s = stack(Some(KEY)).await;
-    let url = s
-        .post(&event_file("conversation-closed.json"))
-        .await
-        .expect("case_url in the webhook's answer");
+    let l = linked(Some(KEY)).await;
+    let sf = &l.stack.sf;
+    let url = l.link().await;
     assert!(
         url.starts_with("https://abcdef1234.execute-api.eu-west-1.amazonaws.com/witiop/cases/1793?n=393331234567&sig="),
         "{url}"
     );
 
     // Before the worker: the page that refreshes.
-    let page = s.open(&url).await;
+    let page = l.open(&url).await;
     assert_eq!(page.status_code, 200);
     let html = text(&page);
     assert!(html.contains("http-equiv=\"refresh\""), "{html}");
@@ -153,85 +134,74 @@ async fn the_link_waits_for_the_case_then_opens_it() {
         "the signed URL never leaks as a referrer"
     );
     // Opened again at once: the throttle answers without a Salesforce call.
-    s.sf.reset_counters();
-    assert_eq!(s.open(&url).await.status_code, 200);
-    assert_eq!(s.sf.counters().api_calls, 0, "one call per link per 2 s");
+    sf.reset_counters();
+    assert_eq!(l.open(&url).await.status_code, 200);
+    assert_eq!(sf.counters().api_calls, 0, "one call per link per 2 s");
 
-    s.work().await;
+    l.work().await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let case_id = s.sf.records("Case")[0]["Id"].as_str().unwrap().to_owned();
-    let found = s.open(&url).await;
+    let case_id = sf.records("Case")[0]["Id"].as_str().unwrap().to_owned();
+    let found = l.open(&url).await;
     assert_eq!(found.status_code, 302);
     assert_eq!(
         location(&found),
-        format!("{}/lightning/r/Case/{case_id}/view", s.sf.url)
+        format!("{}/lightning/r/Case/{case_id}/view", sf.url)
     );
     // Reopened: remembered, no API call.
-    s.sf.reset_counters();
-    assert_eq!(s.open(&url).await.status_code, 302);
-    assert_eq!(s.sf.counters().api_calls, 0);
+    sf.reset_counters();
+    assert_eq!(l.open(&url).await.status_code, 302);
+    assert_eq!(sf.counters().api_calls, 0);
 }
 
 #[tokio::test]
 async fn a_tampered_or_borrowed_signature_is_a_bare_404() {
-    let s = stack(Some(KEY)).await;
-    let url = s
-        .post(&event_file("conversation-closed.json"))
-        .await
-        .unwrap();
-    s.work().await;
+    let l = linked(Some(KEY)).await;
+    let url = l.link().await;
+    l.work().await;
     let tampered = url.replace("sig=", "sig=A");
-    let answer = s.open(&tampered).await;
+    let answer = l.open(&tampered).await;
     assert_eq!(answer.status_code, 404);
     assert_eq!(text(&answer), "Not Found");
     // Conversation 1794's signature on conversation 1793's path.
-    let key = SecretString::from(KEY.to_owned());
-    let other = signing::sign(&key, "1794", "393331234567");
-    let borrowed = format!("https://x.example/witiop/cases/1793?n=393331234567&sig={other}");
-    assert_eq!(s.open(&borrowed).await.status_code, 404);
+    assert_eq!(l.open(&link_signed_for("1794")).await.status_code, 404);
     let unsigned = "https://x.example/witiop/cases/1793?n=393331234567";
-    assert_eq!(s.open(unsigned).await.status_code, 404);
-    assert_eq!(s.sf.counters().api_calls, 2, "only the worker's two calls");
+    assert_eq!(l.open(unsigned).await.status_code, 404);
+    assert_eq!(
+        l.stack.sf.counters().api_calls,
+        2,
+        "only the worker's two calls"
+    );
 }
 
 #[tokio::test]
 async fn an_expired_token_costs_one_login_then_the_redirect() {
-    let s = stack(Some(KEY)).await;
-    let url = s
-        .post(&event_file("conversation-closed.json"))
-        .await
-        .unwrap();
-    s.work().await;
-    s.sf.expire_tokens();
-    let logins = s.sf.counters().logins;
-    let answer = s.open(&url).await;
+    let l = linked(Some(KEY)).await;
+    let url = l.link().await;
+    l.work().await;
+    l.stack.sf.expire_tokens();
+    let logins = l.stack.sf.counters().logins;
+    let answer = l.open(&url).await;
     assert_eq!(answer.status_code, 302, "{}", text(&answer));
-    assert_eq!(s.sf.counters().logins, logins + 1);
+    assert_eq!(l.stack.sf.counters().logins, logins + 1);
 }
 
 #[tokio::test]
 async fn without_a_link_key_there_is_no_link_and_no_route() {
-    let s = stack(None).await;
-    assert_eq!(s.post(&event_file("conversation-closed.json")).await, None);
-    let key = SecretString::from(KEY.to_owned());
-    let sig = signing::sign(&key, "1793", "393331234567");
-    let url = format!("https://x.example/witiop/cases/1793?n=393331234567&sig={sig}");
-    assert_eq!(s.open(&url).await.status_code, 404);
+    let l = linked(None).await;
+    assert_eq!(l.post().await, None);
+    assert_eq!(l.open(&link_signed_for("1793")).await.status_code, 404);
 }
 
 #[tokio::test]
 async fn after_two_minutes_the_page_stops_refreshing() {
-    let s = stack(Some(KEY)).await;
-    let url = s
-        .post(&event_file("conversation-closed.json"))
-        .await
-        .unwrap();
+    let l = linked(Some(KEY)).await;
+    let url = l.link().await;
     let long_ago = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
         - 121;
-    let page = s.open(&format!("{url}&since={long_ago}")).await;
+    let page = l.open(&format!("{url}&since={long_ago}")).await;
     let html = text(&page);
     assert!(!html.contains("http-equiv"), "{html}");
     assert!(html.contains("will appear there when it is ready"));

@@ -3,72 +3,34 @@
 //! the secret and redriving yields each Case exactly once; the webhook token
 //! and the Salesforce login flow can be rotated without a redeploy.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::helpers::{event_file, salesforce_client, salesforce_secret, Moto};
-use local_salesforce::LocalSalesforce;
-use serde_json::{json, Value};
+use crate::helpers::{bearing, event_file, salesforce_secret, sample_event, Stack, WITIOP};
+use serde_json::json;
 use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::ops::{list_dead_letters, redrive, Redrive};
-use witiop_salesforce::worker::{RetrySchedule, SettingsSource, Worker};
+use witiop_salesforce::webhook::{handle_webhook, WebhookTokens};
 
 const SF_SECRET: &str = "salesforce";
-const TOKENS: &str = "salesforce-token";
 
-struct Ops {
-    moto: Moto,
-    sf: LocalSalesforce,
-    queue: String,
-    dlq: String,
-    worker: Worker,
-}
-
-async fn ops() -> Ops {
-    let moto = crate::helpers::moto().await;
-    let (queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
-    let sf = LocalSalesforce::start(0).await.unwrap();
-    sf.seed_example_users();
-    let secret = salesforce_secret(&sf.url, json!({}));
-    moto.secret(SF_SECRET, &secret.to_string()).await.unwrap();
-    moto.secret(TOKENS, "{}").await.unwrap();
-    let worker = Worker::new(
-        Arc::new(salesforce_client(&moto, &secret, TOKENS)),
-        crate::helpers::case_policy(&secret),
-        moto.sqs(),
-        dlq.clone(),
-        witiop_salesforce::worker::MediaAccess::default(),
-        4,
-    )
-    .with_retry_schedule(RetrySchedule {
-        queue_url: Some(queue.clone()),
-        base: Duration::from_secs(1),
-        cap: Duration::from_secs(1),
-    })
-    .with_settings_source(SettingsSource {
-        store: SecretStore::new(&moto.sdk),
-        secret_id: SF_SECRET.into(),
-        witiop_secret_id: None,
-        token_secret_id: TOKENS.into(),
-        interval: Duration::ZERO,
-    });
-    Ops {
-        moto,
-        sf,
-        queue,
-        dlq,
-        worker,
-    }
+/// The stack with the worker's retries at one second, reading the
+/// Salesforce secret `SF_SECRET` again after a refused login.
+async fn ops() -> Stack {
+    crate::helpers::stack()
+        .retry(Duration::from_secs(1), Duration::from_secs(1))
+        .settings_in_secret(SF_SECRET)
+        .start()
+        .await
 }
 
 fn conversation(id: u64) -> String {
-    let mut e: Value = serde_json::from_str(&event_file("conversation-closed.json")).unwrap();
+    let mut e = sample_event();
     e["conversation"]["id"] = json!(id);
     e.as_object_mut().unwrap().remove("event_id");
     e.to_string()
 }
 
-impl Ops {
+impl Stack {
     async fn send(&self, body: &str) {
         self.moto
             .sqs()
@@ -82,9 +44,7 @@ impl Ops {
 
     /// One pass of Lambda's SQS poller; returns how many it received.
     async fn poll_once(&self) -> usize {
-        crate::helpers::poll(&self.worker, &self.moto, &self.queue)
-            .await
-            .0
+        self.poll().await.0
     }
 
     fn cases_with(&self, conversation: u64) -> usize {
@@ -94,6 +54,20 @@ impl Ops {
             .iter()
             .filter(|c| c["Subject"].as_str().unwrap().ends_with(&suffix))
             .count()
+    }
+
+    /// Replaces the Salesforce secret: a new `AWSCURRENT` value.
+    async fn put_settings(&self, secret: &serde_json::Value) {
+        self.moto
+            .put_secret(SF_SECRET, &secret.to_string())
+            .await
+            .unwrap();
+    }
+
+    async fn parked(&self) -> Vec<witiop_salesforce::ops::Parked> {
+        list_dead_letters(&self.moto.sqs(), &self.dlq)
+            .await
+            .unwrap()
     }
 }
 
@@ -118,21 +92,18 @@ async fn an_expired_password_waits_in_the_queue_without_locking_the_user_out() {
         "the batch stopped at the first refused login"
     );
     // Nothing is parked: the conversations wait for the fix.
-    assert!(list_dead_letters(&o.moto.sqs(), &o.dlq)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(o.parked().await.is_empty());
     // Deliveries within the minute do not try the refused password again.
     o.release_all().await;
     o.poll_once().await;
     assert_eq!(o.sf.counters().failed_logins, 1, "no lockout");
 
     // The admin puts the new password in the secret: no redeploy, no redrive.
-    let fixed = salesforce_secret(&o.sf.url, json!({"password": "changed-password"}));
-    o.moto
-        .put_secret(SF_SECRET, &fixed.to_string())
-        .await
-        .unwrap();
+    o.put_settings(&salesforce_secret(
+        &o.sf.url,
+        json!({"password": "changed-password"}),
+    ))
+    .await;
     o.release_all().await;
     o.poll_once().await;
     assert_eq!(
@@ -156,34 +127,22 @@ async fn a_parked_conversation_is_listed_with_its_reason_and_redriven_once() {
         &o.sf.url,
         json!({"set_audit_fields": true, "customer_comment_username": "nobody@acme.example"}),
     );
-    o.moto
-        .put_secret(SF_SECRET, &audited.to_string())
-        .await
-        .unwrap();
+    o.put_settings(&audited).await;
     o.sf.expire_tokens();
     o.send(&conversation(5)).await;
     // The worker picks the change up on its next re-read.
     o.poll_once().await;
     o.release_all().await;
     o.poll_once().await;
-    let parked = list_dead_letters(&o.moto.sqs(), &o.dlq).await.unwrap();
+    let parked = o.parked().await;
     assert_eq!(parked.len(), 1, "{parked:?}");
     assert_eq!(parked[0].conversation_id, "5");
     assert_eq!(parked[0].error_code, "configuration");
     // Listing deleted nothing.
-    assert_eq!(
-        list_dead_letters(&o.moto.sqs(), &o.dlq)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(o.parked().await.len(), 1);
     // The admin turns audit fields off and redrives.
-    let plain = salesforce_secret(&o.sf.url, json!({}));
-    o.moto
-        .put_secret(SF_SECRET, &plain.to_string())
-        .await
-        .unwrap();
+    o.put_settings(&salesforce_secret(&o.sf.url, json!({})))
+        .await;
     let how = redrive(&o.moto.sqs(), &o.dlq, &o.queue).await.unwrap();
     assert_eq!(
         how,
@@ -197,7 +156,7 @@ async fn a_parked_conversation_is_listed_with_its_reason_and_redriven_once() {
     assert_eq!(o.redrive_again().await, 0);
 }
 
-impl Ops {
+impl Stack {
     /// Waits out the worker's backoff (one second in these tests).
     async fn release_all(&self) {
         tokio::time::sleep(Duration::from_millis(1_100)).await;
@@ -230,7 +189,7 @@ async fn moving_from_the_password_flow_to_client_credentials_needs_no_redeploy()
         "consumer_key": local_salesforce::CONSUMER_KEY,
         "consumer_secret": local_salesforce::CONSUMER_SECRET,
     });
-    o.moto.put_secret(SF_SECRET, &cc.to_string()).await.unwrap();
+    o.put_settings(&cc).await;
     o.send(&conversation(11)).await;
     o.poll_once().await;
     assert_eq!(
@@ -238,10 +197,7 @@ async fn moving_from_the_password_flow_to_client_credentials_needs_no_redeploy()
         1,
         "the refused login made the worker re-read the secret"
     );
-    assert!(list_dead_letters(&o.moto.sqs(), &o.dlq)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(o.parked().await.is_empty());
 }
 
 #[tokio::test]
@@ -275,83 +231,47 @@ async fn messages_that_exhaust_max_receive_count_are_listed_too() {
     assert_eq!(parked[0].error_code, "max_receive_count");
 }
 
+/// The token a rotation makes current (`None`: the first, no rotation),
+/// then the webhook's expected answer to each of some tokens.
+type Rotation = (Option<&'static str>, &'static [(&'static str, i64)]);
+
 #[tokio::test]
 async fn webhook_token_rotation_takes_effect_in_a_warm_instance() {
-    use witiop_salesforce::config::WebhookEnv;
-    use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
     let o = ops().await;
+    let value = |token: &str| json!({ "webhook_token": token }).to_string();
     o.moto
-        .secret(
-            "witiop",
-            &json!({"webhook_token": "old-webhook-token-1"}).to_string(),
-        )
+        .secret(WITIOP, &value("old-webhook-token-1"))
         .await
         .unwrap();
-    let tokens = WebhookTokens::load(SecretStore::new(&o.moto.sdk), "witiop".into())
+    let tokens = WebhookTokens::load(SecretStore::new(&o.moto.sdk), WITIOP.into())
         .await
         .unwrap()
         .with_refresh_interval(Duration::ZERO);
-    let webhook = Webhook {
-        sqs: o.moto.sqs(),
-        tokens,
-        env: WebhookEnv {
-            queue_url: o.queue.clone(),
-            witiop_secret_id: "witiop".into(),
-            max_message_bytes: 262_144,
-        },
-    };
-    let request = |token: &str| {
-        let mut r: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
-            serde_json::from_str(&event_file("webhook-request.json")).unwrap();
-        r.headers
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        r
-    };
-    assert_eq!(
-        handle_webhook(&webhook, request("old-webhook-token-1"))
-            .await
-            .status_code,
-        202
-    );
-    // Rotation: the new token becomes AWSCURRENT, the old one AWSPREVIOUS.
-    o.moto
-        .put_secret(
-            "witiop",
-            &json!({"webhook_token": "new-webhook-token-2"}).to_string(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        handle_webhook(&webhook, request("new-webhook-token-2"))
-            .await
-            .status_code,
-        202
-    );
-    assert_eq!(
-        handle_webhook(&webhook, request("old-webhook-token-1"))
-            .await
-            .status_code,
-        202,
-        "both during the switch"
-    );
-    // A second rotation retires the first token.
-    o.moto
-        .put_secret(
-            "witiop",
-            &json!({"webhook_token": "third-webhook-token-3"}).to_string(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        handle_webhook(&webhook, request("third-webhook-token-3"))
-            .await
-            .status_code,
-        202
-    );
-    assert_eq!(
-        handle_webhook(&webhook, request("old-webhook-token-1"))
-            .await
-            .status_code,
-        401
-    );
+    let webhook = crate::helpers::webhook(&o.moto, &o.queue, tokens);
+    let body = event_file("conversation-closed.json");
+    // Each rotation makes the new token AWSCURRENT and the one before it
+    // AWSPREVIOUS: both are accepted, an older one no longer.
+    let rotations: [Rotation; 3] = [
+        (None, &[("old-webhook-token-1", 202)]),
+        (
+            Some("new-webhook-token-2"),
+            &[("new-webhook-token-2", 202), ("old-webhook-token-1", 202)],
+        ),
+        (
+            Some("third-webhook-token-3"),
+            &[("third-webhook-token-3", 202), ("old-webhook-token-1", 401)],
+        ),
+    ];
+    for (rotated_to, answers) in rotations {
+        if let Some(token) = rotated_to {
+            o.moto.put_secret(WITIOP, &value(token)).await.unwrap();
+        }
+        for &(token, status) in answers {
+            let answer = handle_webhook(&webhook, bearing(token, &body)).await;
+            assert_eq!(
+                answer.status_code, status,
+                "{token} after rotating to {rotated_to:?}"
+            );
+        }
+    }
 }

@@ -3,120 +3,56 @@
 //! revoked webhook token that stops working on a warm instance. Against
 //! moto's FIFO queues and the local Salesforce.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::helpers::{event_file, salesforce_client, salesforce_secret, Moto};
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use aws_sdk_sqs::types::{Message, QueueAttributeName};
-use local_salesforce::{Fault, LocalSalesforce};
+use crate::helpers::{bearing, event_file, sample_event, Moto, Stack, WITIOP};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use local_salesforce::Fault;
 use serde_json::{json, Value};
 use witiop_salesforce::aws::SecretStore;
-use witiop_salesforce::config::WebhookEnv;
 use witiop_salesforce::ops::{redrive, Redrive};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
-use witiop_salesforce::worker::{RetrySchedule, Worker};
 
-const TOKENS: &str = "salesforce-token";
-const WITIOP: &str = "witiop";
+const TOKEN: &str = "fifo-webhook-token-1";
 
-/// A FIFO queue and its FIFO DLQ, as the template makes them.
-async fn fifo_queues(moto: &Moto, visibility: u32) -> (String, String) {
-    let sqs = moto.sqs();
-    let fifo = |name: &str| {
-        sqs.create_queue()
-            .queue_name(name)
-            .attributes(QueueAttributeName::FifoQueue, "true")
-            .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
-            .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                visibility.to_string(),
-            )
-    };
-    let dlq = fifo("conversations-dlq.fifo")
-        .send()
+/// moto with the template's FIFO queue (and its DLQ).
+async fn fifo_moto() -> (Moto, String) {
+    let moto = crate::helpers::moto().await;
+    let (queue, _) = proof::pipeline::fifo_queues(&moto, "conversations", 30)
         .await
-        .unwrap()
-        .queue_url
         .unwrap();
-    let queue = fifo("conversations.fifo")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (queue, dlq)
+    (moto, queue)
 }
 
-fn webhook(moto: &Moto, queue: &str, tokens: WebhookTokens) -> Webhook {
-    Webhook {
-        sqs: moto.sqs(),
-        tokens,
-        env: WebhookEnv {
-            queue_url: queue.to_owned(),
-            witiop_secret_id: WITIOP.to_owned(),
-            max_message_bytes: 262_144,
-        },
-    }
-}
-
-fn request(token: &str, body: &str) -> ApiGatewayV2httpRequest {
-    let mut r: ApiGatewayV2httpRequest =
-        serde_json::from_str(&event_file("webhook-request.json")).unwrap();
-    r.headers
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r.body = Some(body.to_owned());
-    r
+/// The webhook into `queue`, trusting `TOKEN` only.
+fn fixed_webhook(moto: &Moto, queue: &str) -> Webhook {
+    crate::helpers::webhook(moto, queue, WebhookTokens::for_tests(vec![TOKEN.into()]))
 }
 
 fn conversation(id: u64, number: &str) -> Value {
-    let mut e: Value = serde_json::from_str(&event_file("conversation-closed.json")).unwrap();
+    let mut e = sample_event();
     e["conversation"]["id"] = json!(id);
     e["conversation"]["customer"]["number"] = json!(number);
     e["event_id"] = json!(format!("evt-{id}"));
     e
 }
 
-struct Stack {
-    moto: Moto,
-    sf: LocalSalesforce,
-    queue: String,
-    dlq: String,
-    worker: Worker,
+/// The stack on FIFO queues, with backoff from `retry` up to four times it.
+async fn stack(retry: Duration, concurrency: usize) -> Stack {
+    crate::helpers::stack()
+        .fifo()
+        .concurrency(concurrency)
+        .retry(retry, retry * 4)
+        .start()
+        .await
 }
 
-async fn stack(retry: Duration, concurrency: usize) -> Stack {
-    let moto = crate::helpers::moto().await;
-    moto.secret(TOKENS, "{}").await.unwrap();
-    let (queue, dlq) = fifo_queues(&moto, 30).await;
-    let sf = LocalSalesforce::start(0).await.unwrap();
-    sf.seed_example_users();
-    let secret = salesforce_secret(&sf.url, json!({}));
-    let worker = Worker::new(
-        Arc::new(salesforce_client(&moto, &secret, TOKENS)),
-        crate::helpers::case_policy(&secret),
-        moto.sqs(),
-        dlq.clone(),
-        witiop_salesforce::worker::MediaAccess::default(),
-        concurrency,
-    )
-    .with_retry_schedule(RetrySchedule {
-        queue_url: Some(queue.clone()),
-        base: retry,
-        cap: retry * 4,
-    });
-    Stack {
-        moto,
-        sf,
-        queue,
-        dlq,
-        worker,
-    }
+fn group(m: &Message) -> &str {
+    &m.attributes().unwrap()[&MessageSystemAttributeName::MessageGroupId]
 }
 
 impl Stack {
-    async fn send(&self, event: &Value, group: &str) {
+    async fn send_in_group(&self, event: &Value, group: &str) {
         self.moto
             .sqs()
             .send_message()
@@ -128,45 +64,25 @@ impl Stack {
             .await
             .unwrap();
     }
-
-    /// One pass of Lambda's poller; returns (received, failed ids).
-    async fn poll(&self) -> (usize, Vec<String>) {
-        crate::helpers::poll(&self.worker, &self.moto, &self.queue).await
-    }
 }
 
 #[tokio::test]
 async fn the_webhook_groups_by_customer_and_a_retry_never_reaches_the_worker() {
-    let moto = crate::helpers::moto().await;
-    let (queue, _) = fifo_queues(&moto, 30).await;
-    let hook = webhook(
-        &moto,
-        &queue,
-        WebhookTokens::for_tests(vec!["fifo-webhook-token-1".into()]),
-    );
+    let (moto, queue) = fifo_moto().await;
+    let hook = fixed_webhook(&moto, &queue);
     let body = event_file("conversation-closed.json");
-    for _ in 0..2 {
-        let answer = handle_webhook(&hook, request("fifo-webhook-token-1", &body)).await;
-        assert_eq!(answer.status_code, 202);
-    }
     // Without an event_id the conversation and its closing time deduplicate.
     let mut anonymous: Value = serde_json::from_str(&body).unwrap();
     anonymous.as_object_mut().unwrap().remove("event_id");
     anonymous["conversation"]["customer"]["number"] = json!("0039 333 123 4567");
-    for _ in 0..2 {
-        let answer = handle_webhook(
-            &hook,
-            request("fifo-webhook-token-1", &anonymous.to_string()),
-        )
-        .await;
-        assert_eq!(answer.status_code, 202);
+    for event in [body.clone(), anonymous.to_string()] {
+        for _ in 0..2 {
+            let answer = handle_webhook(&hook, bearing(TOKEN, &event)).await;
+            assert_eq!(answer.status_code, 202);
+        }
     }
     let messages = moto.receive(&queue).await.unwrap();
     assert_eq!(messages.len(), 2, "each duplicate was dropped by SQS");
-    let group = |m: &Message| {
-        m.attributes().unwrap()[&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId]
-            .clone()
-    };
     assert_eq!(group(&messages[0]), "393331234567");
     assert_eq!(
         group(&messages[1]),
@@ -181,9 +97,11 @@ async fn a_failing_conversation_backs_off_and_holds_back_its_customer_only() {
     // One record at a time, so the faults meet Maria's first conversation.
     let s = stack(Duration::from_secs(2), 1).await;
     let maria = "+393331234567";
-    s.send(&conversation(1, maria), "393331234567").await;
-    s.send(&conversation(2, maria), "393331234567").await;
-    s.send(&conversation(3, "+447700900123"), "447700900123")
+    s.send_in_group(&conversation(1, maria), "393331234567")
+        .await;
+    s.send_in_group(&conversation(2, maria), "393331234567")
+        .await;
+    s.send_in_group(&conversation(3, "+447700900123"), "447700900123")
         .await;
     // Salesforce down for every attempt of the first conversation's first call.
     s.sf.inject(Fault::Unavailable, 4);
@@ -224,7 +142,7 @@ async fn parking_and_redrive_keep_the_customers_group() {
     let s = stack(Duration::from_secs(2), 4).await;
     let mut poison = conversation(7, "+393331234567");
     poison["conversation"]["messages"][0]["sender"] = json!("robot");
-    s.send(&poison, "393331234567").await;
+    s.send_in_group(&poison, "393331234567").await;
     let (_, failed) = s.poll().await;
     assert!(failed.is_empty(), "parked, not retried");
     let sqs = s.moto.sqs();
@@ -235,18 +153,13 @@ async fn parking_and_redrive_keep_the_customers_group() {
     );
     let back = s.moto.receive(&s.queue).await.unwrap();
     assert_eq!(back.len(), 1);
-    assert_eq!(
-        back[0].attributes().unwrap()
-            [&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId],
-        "393331234567"
-    );
+    assert_eq!(group(&back[0]), "393331234567");
     assert_eq!(back[0].body().unwrap(), poison.to_string());
 }
 
 #[tokio::test]
 async fn a_revoked_webhook_token_stops_working_on_a_warm_instance() {
-    let moto = crate::helpers::moto().await;
-    let (queue, _) = fifo_queues(&moto, 30).await;
+    let (moto, queue) = fifo_moto().await;
     let value = |token: &str| json!({"webhook_token": token}).to_string();
     moto.secret(WITIOP, &value("leaked-webhook-token-1"))
         .await
@@ -255,13 +168,13 @@ async fn a_revoked_webhook_token_stops_working_on_a_warm_instance() {
         .await
         .unwrap()
         .with_max_age(Duration::from_millis(200));
-    let hook = webhook(&moto, &queue, tokens);
+    let hook = crate::helpers::webhook(&moto, &queue, tokens);
     let body = event_file("conversation-closed.json");
     let status = |token: &'static str| {
         let hook = &hook;
         let body = body.clone();
         async move {
-            handle_webhook(hook, request(token, &body))
+            handle_webhook(hook, bearing(token, &body))
                 .await
                 .status_code
         }
@@ -283,18 +196,13 @@ async fn a_revoked_webhook_token_stops_working_on_a_warm_instance() {
 
 #[tokio::test]
 async fn a_body_is_measured_before_it_is_parsed() {
-    let moto = crate::helpers::moto().await;
-    let (queue, _) = fifo_queues(&moto, 30).await;
-    let hook = webhook(
-        &moto,
-        &queue,
-        WebhookTokens::for_tests(vec!["fifo-webhook-token-1".into()]),
-    );
+    let (moto, queue) = fifo_moto().await;
+    let hook = fixed_webhook(&moto, &queue);
     // Six megabytes of `[0,0,…]` would parse to far more memory.
     let huge = format!("[{}0]", "0,".repeat(3_000_000));
-    let answer = handle_webhook(&hook, request("fifo-webhook-token-1", &huge)).await;
+    let answer = handle_webhook(&hook, bearing(TOKEN, &huge)).await;
     assert_eq!(answer.status_code, 413);
-    let mut base64 = request("fifo-webhook-token-1", "");
+    let mut base64 = bearing(TOKEN, "");
     base64.is_base64_encoded = true;
     base64.body = Some("A".repeat(1_000_000));
     assert_eq!(handle_webhook(&hook, base64).await.status_code, 413);

@@ -1,26 +1,14 @@
 //! The Salesforce client against the local Salesforce, with the token cache in moto.
 
-use crate::helpers::{salesforce_client, salesforce_secret, Moto};
-use local_salesforce::{Fault, LocalSalesforce};
+use crate::helpers::{salesforce_client, salesforce_secret, Moto, Org, TOKENS};
+use local_salesforce::Fault;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use witiop_salesforce::salesforce::escape::{soql_like_suffix, soql_literal};
-use witiop_salesforce::salesforce::{ErrorClass, SalesforceError, Subrequest};
+use witiop_salesforce::salesforce::{ErrorClass, SalesforceClient, SalesforceError, Subrequest};
 
-const TOKENS: &str = "salesforce-token";
-
-struct Env {
-    moto: Moto,
-    sf: LocalSalesforce,
-    secret: Value,
-}
-
-async fn env() -> Env {
-    let moto = crate::helpers::moto().await;
-    moto.secret(TOKENS, "{}").await.unwrap();
-    let sf = LocalSalesforce::start(0).await.unwrap();
-    let secret = salesforce_secret(&sf.url, json!({}));
-    Env { moto, sf, secret }
+async fn env() -> Org {
+    crate::helpers::org(json!({})).await
 }
 
 #[derive(Deserialize, Debug)]
@@ -44,10 +32,15 @@ async fn stored_token(moto: &Moto) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The error `soql` meets.
+async fn query_error(client: &SalesforceClient, soql: &str) -> SalesforceError {
+    client.query::<Row>(soql).await.unwrap_err()
+}
+
 #[tokio::test]
 async fn logs_in_once_stores_the_token_and_a_second_instance_reuses_it() {
     let e = env().await;
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let client = e.client();
     let users: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(e.sf.counters().logins, 1);
@@ -55,7 +48,7 @@ async fn logs_in_once_stores_the_token_and_a_second_instance_reuses_it() {
     assert_eq!(stored["instance_url"], e.sf.url);
     assert!(stored["access_token"].as_str().unwrap().starts_with("00D"));
 
-    let second = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let second = e.client();
     let _: Vec<Row> = second.query("SELECT Id FROM User").await.unwrap();
     assert_eq!(
         e.sf.counters().logins,
@@ -72,7 +65,7 @@ async fn logs_in_once_stores_the_token_and_a_second_instance_reuses_it() {
 #[tokio::test]
 async fn expired_token_means_one_login_and_the_secret_updated() {
     let e = env().await;
-    let client = std::sync::Arc::new(salesforce_client(&e.moto, &e.secret, TOKENS));
+    let client = std::sync::Arc::new(e.client());
     let _: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
     let before = stored_token(&e.moto).await;
     e.sf.expire_tokens();
@@ -92,8 +85,8 @@ async fn expired_token_means_one_login_and_the_secret_updated() {
 #[tokio::test]
 async fn a_token_renewed_by_another_instance_is_adopted_without_logging_in() {
     let e = env().await;
-    let a = salesforce_client(&e.moto, &e.secret, TOKENS);
-    let b = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let a = e.client();
+    let b = e.client();
     let _: Vec<Row> = a.query("SELECT Id FROM User").await.unwrap();
     let _: Vec<Row> = b.query("SELECT Id FROM User").await.unwrap();
     e.sf.expire_tokens();
@@ -106,7 +99,7 @@ async fn a_token_renewed_by_another_instance_is_adopted_without_logging_in() {
 #[tokio::test]
 async fn transient_errors_are_retried_limits_are_not() {
     let e = env().await;
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let client = e.client();
     let _: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
 
     e.sf.inject(Fault::Unavailable, 1);
@@ -117,10 +110,7 @@ async fn transient_errors_are_retried_limits_are_not() {
     assert_eq!(e.sf.counters().faults_served, 3);
 
     e.sf.inject(Fault::UnavailableHtml, 4);
-    let err = client
-        .query::<Row>("SELECT Id FROM User")
-        .await
-        .unwrap_err();
+    let err = query_error(&client, "SELECT Id FROM User").await;
     assert!(
         matches!(err, SalesforceError::NonJson { status: 503, .. }),
         "{err}"
@@ -130,10 +120,7 @@ async fn transient_errors_are_retried_limits_are_not() {
     e.sf.reset_counters();
 
     e.sf.inject(Fault::LimitExceeded, 1);
-    let err = client
-        .query::<Row>("SELECT Id FROM User")
-        .await
-        .unwrap_err();
+    let err = query_error(&client, "SELECT Id FROM User").await;
     assert_eq!(err.code(), Some("REQUEST_LIMIT_EXCEEDED"));
     assert_eq!(err.class(), ErrorClass::RetryLater);
     assert_eq!(
@@ -146,7 +133,7 @@ async fn transient_errors_are_retried_limits_are_not() {
 #[tokio::test]
 async fn writes_are_not_replayed_after_an_ambiguous_failure() {
     let e = env().await;
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let client = e.client();
     // 503 JSON means Salesforce did nothing: the create is retried and succeeds once.
     e.sf.inject(Fault::Unavailable, 1);
     let results = client
@@ -163,7 +150,7 @@ async fn writes_are_not_replayed_after_an_ambiguous_failure() {
 #[tokio::test]
 async fn injection_attempts_return_the_right_rows() {
     let e = env().await;
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let client = e.client();
     let names = [
         "O'Brien",
         r"Back\slash",
@@ -202,7 +189,7 @@ async fn injection_attempts_return_the_right_rows() {
 #[tokio::test]
 async fn query_pages_are_followed() {
     let e = env().await;
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let client = e.client();
     for i in 0..2100 {
         e.sf.insert("Contact", json!({"LastName": format!("C{i}")}))
             .unwrap();
@@ -215,7 +202,7 @@ async fn query_pages_are_followed() {
 #[tokio::test]
 async fn errors_say_field_and_code() {
     let e = env().await;
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let client = e.client();
     let create = |record: serde_json::Value| {
         let client = &client;
         async move {
@@ -231,15 +218,9 @@ async fn errors_say_field_and_code() {
         .unwrap_err();
     assert_eq!(err.code(), Some("REQUIRED_FIELD_MISSING"));
     assert!(err.to_string().contains("LastName"), "{err}");
-    let err = client
-        .query::<Row>("SELECT Id, Nope FROM Contact")
-        .await
-        .unwrap_err();
+    let err = query_error(&client, "SELECT Id, Nope FROM Contact").await;
     assert_eq!(err.code(), Some("INVALID_FIELD"));
-    let err = client
-        .query::<Row>("SELECT Id FROM Contact WHERE")
-        .await
-        .unwrap_err();
+    let err = query_error(&client, "SELECT Id FROM Contact WHERE").await;
     assert_eq!(err.code(), Some("MALFORMED_QUERY"));
     let err = create(json!({"attributes": {"type": "CaseComment"}, "ParentId": "500Wt0000000001AAA", "CommentBody": "x", "CreatedDate": "2026-01-01T00:00:00Z"}))
         .await
@@ -250,7 +231,7 @@ async fn errors_say_field_and_code() {
 #[tokio::test]
 async fn composite_references_and_all_or_none() {
     let e = env().await;
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let client = e.client();
     let p = client.data_path();
     let ok = vec![
         Subrequest::create(&p, "contact", "Contact", json!({"LastName": "C."})),
@@ -305,7 +286,7 @@ async fn composite_references_and_all_or_none() {
 #[tokio::test]
 async fn collections_limits_and_per_record_errors() {
     let e = env().await;
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let client = e.client();
     let too_many: Vec<Value> = (0..201)
         .map(|i| json!({"attributes": {"type": "Contact"}, "LastName": format!("c{i}")}))
         .collect();
@@ -327,7 +308,7 @@ async fn collections_limits_and_per_record_errors() {
 #[tokio::test]
 async fn content_version_is_uploaded_as_multipart() {
     let e = env().await;
-    let client = salesforce_client(&e.moto, &e.secret, TOKENS);
+    let client = e.client();
     let case = e.sf.insert("Case", json!({"Subject": "files"})).unwrap();
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let entity = json!({"Title": "invoice.pdf", "PathOnClient": "invoice.pdf", "FirstPublishLocationId": case});
@@ -352,10 +333,7 @@ async fn login_failures_name_flow_and_url_never_secrets() {
     let e = env().await;
     let wrong = salesforce_secret(&e.sf.url, json!({"password": "wrong-password-123"}));
     let client = salesforce_client(&e.moto, &wrong, TOKENS);
-    let err = client
-        .query::<Row>("SELECT Id FROM User")
-        .await
-        .unwrap_err();
+    let err = query_error(&client, "SELECT Id FROM User").await;
     let text = err.to_string();
     assert!(
         text.contains("password flow")
@@ -395,10 +373,7 @@ async fn client_credentials_flow() {
     assert_eq!(users[0].id, e.sf.api_user_id);
     let blocked = salesforce_client(&e.moto, &e.secret, "blocked-token");
     e.moto.secret("blocked-token", "{}").await.unwrap();
-    let err = blocked
-        .query::<Row>("SELECT Id FROM User")
-        .await
-        .unwrap_err();
+    let err = query_error(&blocked, "SELECT Id FROM User").await;
     assert_eq!(err.code(), Some("invalid_grant"));
 }
 

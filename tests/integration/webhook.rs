@@ -1,24 +1,23 @@
 //! The webhook handler driven end to end against moto's SQS and Secrets Manager.
 
-use crate::helpers::{event_file, Moto};
+use crate::helpers::{event_file, webhook_request as sample_request, with_auth, with_body, Moto};
+use crate::helpers::{sample_event, WITIOP as SECRET};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
-use http::HeaderValue;
 use serde_json::{json, Value};
 use witiop_salesforce::aws::SecretStore;
-use witiop_salesforce::config::WebhookEnv;
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 
 const TOKEN: &str = "local-webhook-token";
-const SECRET: &str = "witiop";
 
-struct Stack {
+/// moto with a queue and the WitiOp secret, and the webhook, cold started.
+struct Hook {
     moto: Moto,
     queue: String,
     webhook: Webhook,
 }
 
-async fn stack() -> Stack {
+async fn stack() -> Hook {
     let moto = crate::helpers::moto().await;
     let (queue, _dlq) = moto.queues("conversations", 30, 5).await.unwrap();
     moto.secret(
@@ -28,7 +27,7 @@ async fn stack() -> Stack {
     .await
     .unwrap();
     let webhook = webhook_for(&moto, &queue).await;
-    Stack {
+    Hook {
         moto,
         queue,
         webhook,
@@ -39,31 +38,7 @@ async fn webhook_for(moto: &Moto, queue: &str) -> Webhook {
     let tokens = WebhookTokens::load(SecretStore::new(&moto.sdk), SECRET.to_owned())
         .await
         .unwrap();
-    Webhook {
-        sqs: moto.sqs(),
-        tokens,
-        env: WebhookEnv {
-            queue_url: queue.to_owned(),
-            witiop_secret_id: SECRET.to_owned(),
-            max_message_bytes: 262_144,
-        },
-    }
-}
-
-fn sample_request() -> ApiGatewayV2httpRequest {
-    serde_json::from_str(&event_file("webhook-request.json")).unwrap()
-}
-
-fn with_body(body: &str) -> ApiGatewayV2httpRequest {
-    let mut r = sample_request();
-    r.body = Some(body.to_owned());
-    r
-}
-
-fn with_auth(mut r: ApiGatewayV2httpRequest, auth: &str) -> ApiGatewayV2httpRequest {
-    r.headers
-        .insert("authorization", HeaderValue::from_str(auth).unwrap());
-    r
+    crate::helpers::webhook(moto, queue, tokens)
 }
 
 fn body_json(r: &ApiGatewayV2httpResponse) -> Value {
@@ -73,10 +48,26 @@ fn body_json(r: &ApiGatewayV2httpResponse) -> Value {
     }
 }
 
+impl Hook {
+    /// The webhook's answer to `r`.
+    async fn answer(&self, r: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+        handle_webhook(&self.webhook, r).await
+    }
+
+    /// The webhook's answer to the sample request carrying `body`.
+    async fn answer_body(&self, body: &str) -> ApiGatewayV2httpResponse {
+        self.answer(with_body(sample_request(), body)).await
+    }
+
+    async fn nothing_queued(&self) -> bool {
+        self.moto.receive(&self.queue).await.unwrap().is_empty()
+    }
+}
+
 #[tokio::test]
 async fn sample_event_is_queued_with_attributes() {
     let s = stack().await;
-    let r = handle_webhook(&s.webhook, sample_request()).await;
+    let r = s.answer(sample_request()).await;
     assert_eq!(r.status_code, 202);
     let b = body_json(&r);
     assert_eq!(b["status"], "queued");
@@ -104,14 +95,14 @@ async fn token_in_query_string_is_accepted() {
     let mut r = sample_request();
     r.headers.remove("authorization");
     r.raw_query_string = Some(format!("token={TOKEN}"));
-    assert_eq!(handle_webhook(&s.webhook, r).await.status_code, 202);
+    assert_eq!(s.answer(r).await.status_code, 202);
 }
 
 #[tokio::test]
 async fn wrong_or_missing_token_is_401_and_nothing_is_queued() {
     let s = stack().await;
     for auth in ["Bearer wrong-token", "Bearer ", "Basic bG9jYWw="] {
-        let r = handle_webhook(&s.webhook, with_auth(sample_request(), auth)).await;
+        let r = s.answer(with_auth(sample_request(), auth)).await;
         assert_eq!(r.status_code, 401, "{auth}");
         assert_eq!(body_json(&r)["error"], "unauthorized");
         let text = format!("{r:?}");
@@ -122,61 +113,56 @@ async fn wrong_or_missing_token_is_401_and_nothing_is_queued() {
     }
     let mut r = sample_request();
     r.headers.remove("authorization");
-    assert_eq!(handle_webhook(&s.webhook, r).await.status_code, 401);
-    assert!(s.moto.receive(&s.queue).await.unwrap().is_empty());
+    assert_eq!(s.answer(r).await.status_code, 401);
+    assert!(s.nothing_queued().await);
 }
 
 #[tokio::test]
 async fn invalid_events_are_400_naming_the_field() {
     let s = stack().await;
-    let r = handle_webhook(
-        &s.webhook,
-        serde_json::from_str(&event_file("webhook-request-invalid.json")).unwrap(),
-    )
-    .await;
+    let r = s
+        .answer(serde_json::from_str(&event_file("webhook-request-invalid.json")).unwrap())
+        .await;
     assert_eq!(r.status_code, 400);
     let b = body_json(&r);
     assert_eq!(b["error"], "invalid_event");
     assert_eq!(b["field"], "conversation.customer.number");
     assert_eq!(b["message"], "missing");
 
-    let mut sample: Value = serde_json::from_str(&event_file("conversation-closed.json")).unwrap();
+    let mut sample = sample_event();
     sample["conversation"]["messages"][1]["sent_at"] = json!("24/11/2026");
-    let r = handle_webhook(&s.webhook, with_body(&sample.to_string())).await;
-    assert_eq!(r.status_code, 400);
-    assert_eq!(body_json(&r)["field"], "conversation.messages[1].sent_at");
-
-    let r = handle_webhook(&s.webhook, with_body("{\"type\": \"conversation.closed\",")).await;
-    assert_eq!(r.status_code, 400);
-    assert_eq!(body_json(&r)["field"], "");
-    assert!(s.moto.receive(&s.queue).await.unwrap().is_empty());
+    for (body, field) in [
+        (sample.to_string(), "conversation.messages[1].sent_at"),
+        ("{\"type\": \"conversation.closed\",".to_owned(), ""),
+    ] {
+        let r = s.answer_body(&body).await;
+        assert_eq!(r.status_code, 400, "{field}");
+        assert_eq!(body_json(&r)["field"], field);
+    }
+    assert!(s.nothing_queued().await);
 }
 
 #[tokio::test]
 async fn other_event_types_are_acknowledged_and_not_queued() {
     let s = stack().await;
-    let r = handle_webhook(
-        &s.webhook,
-        with_body(r#"{"type":"conversation.assigned","conversation":{"id":1}}"#),
-    )
-    .await;
+    let r = s
+        .answer_body(r#"{"type":"conversation.assigned","conversation":{"id":1}}"#)
+        .await;
     assert_eq!(r.status_code, 202);
     assert_eq!(body_json(&r)["status"], "ignored");
-    assert!(s.moto.receive(&s.queue).await.unwrap().is_empty());
+    assert!(s.nothing_queued().await);
 }
 
 #[tokio::test]
 async fn body_larger_than_the_queue_accepts_is_413() {
     let s = stack().await;
-    let mut sample: Value = serde_json::from_str(&event_file("conversation-closed.json")).unwrap();
+    let mut sample = sample_event();
     sample["conversation"]["messages"][0]["text"] = json!("x".repeat(300_000));
-    let r = handle_webhook(&s.webhook, with_body(&sample.to_string())).await;
+    let r = s.answer_body(&sample.to_string()).await;
     assert_eq!(r.status_code, 413);
-    assert!(body_json(&r)["message"]
-        .as_str()
-        .unwrap()
-        .contains("262144"));
-    assert!(s.moto.receive(&s.queue).await.unwrap().is_empty());
+    let message = body_json(&r)["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("262144"), "{message}");
+    assert!(s.nothing_queued().await);
 }
 
 #[tokio::test]
@@ -187,22 +173,16 @@ async fn previous_token_is_accepted_after_rotation() {
         .put_secret(SECRET, &json!({"webhook_token": new_token}).to_string())
         .await
         .unwrap();
-    // A fresh cold start sees both stages.
+    // A fresh cold start sees both stages, and trusts no other token.
     let webhook = webhook_for(&s.moto, &s.queue).await;
-    for token in [TOKEN, new_token] {
+    for (token, status) in [(TOKEN, 202), (new_token, 202), ("some-other-token", 401)] {
         let r = handle_webhook(
             &webhook,
             with_auth(sample_request(), &format!("Bearer {token}")),
         )
         .await;
-        assert_eq!(r.status_code, 202, "{token}");
+        assert_eq!(r.status_code, status, "{token}");
     }
-    let r = handle_webhook(
-        &webhook,
-        with_auth(sample_request(), "Bearer some-other-token"),
-    )
-    .await;
-    assert_eq!(r.status_code, 401);
 }
 
 #[tokio::test]
@@ -232,5 +212,5 @@ async fn get_is_405() {
     let s = stack().await;
     let mut r = sample_request();
     r.request_context.http.method = http::Method::GET;
-    assert_eq!(handle_webhook(&s.webhook, r).await.status_code, 405);
+    assert_eq!(s.answer(r).await.status_code, 405);
 }

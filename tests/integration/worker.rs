@@ -3,59 +3,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{event_file, salesforce_client, salesforce_secret, Moto};
+use crate::helpers::{event_file, sample_event as sample, Stack};
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use local_salesforce::{Fault, LocalSalesforce};
+use local_salesforce::Fault;
 use serde_json::{json, Map, Value};
-use witiop_salesforce::worker::{handle_batch, Worker};
+use witiop_salesforce::worker::handle_batch;
 
-const TOKENS: &str = "salesforce-token";
 const CUSTOMER_USER: &str = "witiop.customer@acme.example";
 
-struct Stack {
-    moto: Moto,
-    sf: LocalSalesforce,
-    dlq: String,
-    worker: Worker,
-    agent_id: String,
-    customer_id: String,
-}
-
 async fn stack(settings: Value) -> Stack {
-    stack_seeded(settings, |_| {}).await
-}
-
-/// The same, with records seeded before the example users.
-async fn stack_seeded(settings: Value, before: impl FnOnce(&LocalSalesforce)) -> Stack {
-    let moto = crate::helpers::moto().await;
-    moto.secret(TOKENS, "{}").await.unwrap();
-    let (_queue, dlq) = moto.queues("conversations", 30, 5).await.unwrap();
-    let sf = LocalSalesforce::start(0).await.unwrap();
-    before(&sf);
-    let users = sf.seed_example_users();
-    let (agent_id, customer_id) = (users.agent, users.customer);
-    let secret = salesforce_secret(&sf.url, settings);
-    let client = salesforce_client(&moto, &secret, TOKENS);
-    let worker = Worker::new(
-        Arc::new(client),
-        crate::helpers::case_policy(&secret),
-        moto.sqs(),
-        dlq.clone(),
-        witiop_salesforce::worker::MediaAccess::default(),
-        4,
-    );
-    Stack {
-        moto,
-        sf,
-        dlq,
-        worker,
-        agent_id,
-        customer_id,
-    }
-}
-
-fn sample() -> Value {
-    serde_json::from_str(&event_file("conversation-closed.json")).unwrap()
+    crate::helpers::stack().settings(settings).start().await
 }
 
 fn batch(bodies: &[String]) -> SqsEvent {
@@ -116,7 +73,7 @@ async fn the_sample_conversation_becomes_one_case_in_two_calls() {
     assert_eq!(cases.len(), 1);
     let case = &cases[0];
     assert_eq!(case["Subject"], "+393331234567 [1793]");
-    assert_eq!(case["OwnerId"], json!(s.agent_id));
+    assert_eq!(case["OwnerId"], json!(s.users.agent));
     assert_eq!(case["Origin"], "WhatsApp");
     assert!(case["Description"]
         .as_str()
@@ -153,10 +110,10 @@ async fn audit_fields_post_as_agent_and_customer_users_at_message_time() {
     assert!(s.run(&[sample().to_string()]).await.is_empty());
     let comments = s.comments();
     assert_eq!(comments.len(), 3);
-    assert_eq!(comments[0]["CreatedById"], json!(s.customer_id));
+    assert_eq!(comments[0]["CreatedById"], json!(s.users.customer));
     assert_eq!(comments[0]["CreatedDate"], "2026-11-24T09:58:10.000+0000");
     assert_eq!(comments[0]["CommentBody"], "Hello, I was charged twice");
-    assert_eq!(comments[1]["CreatedById"], json!(s.agent_id));
+    assert_eq!(comments[1]["CreatedById"], json!(s.users.agent));
     assert_eq!(comments[1]["CreatedDate"], "2026-11-24T09:59:01.250+0000");
 }
 
@@ -236,7 +193,7 @@ async fn an_agent_without_a_user_falls_back_to_the_default_owner() {
     let mut event = sample();
     event["conversation"]["agent"]["email"] = json!("someone.new@acme.example");
     assert!(s.run(&[event.to_string()]).await.is_empty());
-    assert_eq!(s.cases()[0]["OwnerId"], json!(s.customer_id));
+    assert_eq!(s.cases()[0]["OwnerId"], json!(s.users.customer));
 
     let s =
         stack(json!({"set_audit_fields": true, "customer_comment_username": CUSTOMER_USER})).await;
@@ -376,21 +333,25 @@ async fn duplicates_in_one_batch_make_one_case() {
     );
 }
 
+/// `n` conversations from `first` on, each of another customer, so that
+/// their records run concurrently.
+fn of_customers(first: u64, n: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let mut e = sample();
+            e["conversation"]["id"] = json!(first + i);
+            e["conversation"]["customer"]["number"] = json!(format!("+39333123450{i}"));
+            e.to_string()
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn token_expiry_mid_batch_costs_one_login() {
     let s = stack(json!({})).await;
     s.warm().await;
     s.sf.expire_tokens();
-    let bodies: Vec<String> = (0..6)
-        .map(|i| {
-            let mut e = sample();
-            e["conversation"]["id"] = json!(5000 + i);
-            // Different customers, so the records run concurrently.
-            e["conversation"]["customer"]["number"] = json!(format!("+39333123450{i}"));
-            e.to_string()
-        })
-        .collect();
-    assert!(s.run(&bodies).await.is_empty());
+    assert!(s.run(&of_customers(5000, 6)).await.is_empty());
     assert_eq!(s.cases().len(), 6);
     assert_eq!(s.sf.counters().logins, 1);
 }
@@ -400,15 +361,7 @@ async fn limit_exceeded_defers_the_batch_without_hot_retries() {
     let s = stack(json!({})).await;
     s.warm().await;
     s.sf.inject(Fault::LimitExceeded, 1);
-    let bodies: Vec<String> = (0..3)
-        .map(|i| {
-            let mut e = sample();
-            e["conversation"]["id"] = json!(6000 + i);
-            e["conversation"]["customer"]["number"] = json!(format!("+39333123450{i}"));
-            e.to_string()
-        })
-        .collect();
-    let mut worker_failures = s.run(&bodies).await;
+    let mut worker_failures = s.run(&of_customers(6000, 3)).await;
     worker_failures.sort();
     // The record that met the limit and those not started yet return to SQS;
     // records already under way may finish.
@@ -427,7 +380,7 @@ async fn external_id_with_audit_fields_inserts_and_a_racing_twin_continues_with_
         "set_audit_fields": true,
         "customer_comment_username": CUSTOMER_USER,
     });
-    let s = stack(settings.clone()).await;
+    let s = stack(settings).await;
     s.sf.add_external_id("Case", "WitiOp_Conversation_Id__c");
     s.sf.set_audit_fields(true);
     // Audit fields are refused in an upsert: the Case must be inserted.
@@ -445,18 +398,7 @@ async fn external_id_with_audit_fields_inserts_and_a_racing_twin_continues_with_
     // Two instances process duplicates of a new conversation at the same
     // moment: both read "no Case", one insert wins, the other is told
     // DUPLICATE_VALUE and continues with the winner's Case.
-    let twin = Worker::new(
-        Arc::new(salesforce_client(
-            &s.moto,
-            &salesforce_secret(&s.sf.url, settings.clone()),
-            TOKENS,
-        )),
-        crate::helpers::case_policy(&salesforce_secret(&s.sf.url, settings)),
-        s.moto.sqs(),
-        s.dlq.clone(),
-        witiop_salesforce::worker::MediaAccess::default(),
-        4,
-    );
+    let twin = crate::helpers::worker(&s.moto, &s.secret, &s.dlq, 4);
     let mut other = sample();
     other["conversation"]["id"] = json!(1800);
     s.sf.set_latency(Duration::from_millis(150));
@@ -501,7 +443,7 @@ async fn an_assignment_rule_does_not_take_the_case_from_the_agent() {
     );
     s.sf.set_case_assignment_rule(Some(queue_owner));
     assert!(s.run(&[sample().to_string()]).await.is_empty());
-    assert_eq!(s.cases()[0]["OwnerId"], s.agent_id.as_str());
+    assert_eq!(s.cases()[0]["OwnerId"], s.users.agent.as_str());
 }
 
 #[tokio::test]
@@ -809,17 +751,19 @@ async fn the_sample_sqs_batch_event() {
 #[tokio::test]
 async fn a_portal_user_with_the_agents_email_never_owns_the_case() {
     // Older than the agent's Standard user, so "the oldest" would pick it.
-    let s = stack_seeded(json!({}), |sf| {
-        sf.add_user_of_type(
-            "agent.portal@acme.example",
-            "agent.demo@acme.example",
-            "Agent",
-            "Portal",
-            true,
-            "PowerCustomerSuccess",
-        );
-    })
-    .await;
+    let s = crate::helpers::stack()
+        .before_users(|sf| {
+            sf.add_user_of_type(
+                "agent.portal@acme.example",
+                "agent.demo@acme.example",
+                "Agent",
+                "Portal",
+                true,
+                "PowerCustomerSuccess",
+            );
+        })
+        .start()
+        .await;
     assert!(s.run(&[sample().to_string()]).await.is_empty());
-    assert_eq!(s.cases()[0]["OwnerId"], s.agent_id.as_str());
+    assert_eq!(s.cases()[0]["OwnerId"], s.users.agent.as_str());
 }
