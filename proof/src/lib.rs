@@ -11,8 +11,11 @@
 //!   arrive and answers leave, so a process's calls can be timed from outside.
 //! - [`target_dir`], [`release_binary`], [`lambda_binary`]: where cargo and
 //!   cargo-lambda put the binaries (`CARGO_TARGET_DIR` honoured).
+//! - [`report`]: the long soak's section of `docs/benchmarks.md`, which the
+//!   bench carries over.
 
 pub mod pipeline;
+pub mod report;
 
 use std::collections::HashMap;
 use std::net::TcpListener;

@@ -356,8 +356,6 @@ struct ColdStart {
     webhook_answer: f64,
     /// Webhook started without its settings: spawn to exit.
     process_start: f64,
-    /// `load_sdk_config()` in a fresh process with the webhook's environment.
-    sdk_config: f64,
     /// The first SDK client built in a fresh process: the SDK builds its
     /// HTTPS connector then (native root certificates, rustls configuration).
     tls_setup: f64,
@@ -370,8 +368,11 @@ struct ColdStart {
     secret_round_trip: f64,
     /// Last answer byte of the secret read to the first `/next`.
     after_secret: f64,
-    /// The same with `SSL_CERT_FILE` naming the system's bundle, when found.
-    bundled: Option<Bundled>,
+    /// The bundle `SSL_CERT_FILE` names in the runs above, as the template
+    /// sets it (this machine's equivalent of the runtime's bundle).
+    cert_file: Option<String>,
+    /// The webhook without `SSL_CERT_FILE`: every place OpenSSL would look.
+    whole_store: Option<WholeStore>,
     /// The machine's 1-minute load average when the rounds began.
     load_average: String,
 }
@@ -409,20 +410,26 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
         root().join("events/webhook-request.json"),
     )?)?;
     request["headers"]["authorization"] = json!(format!("Bearer {WEBHOOK_TOKEN}"));
+    // As deployed: the template sets `SSL_CERT_FILE` to the runtime's bundle;
+    // here, to this machine's.
+    let cert_file = cert_bundle();
+    if let Some(path) = &cert_file {
+        env.push(("SSL_CERT_FILE", path.clone()));
+    }
     let cold = ColdEnv { env, request };
 
     let echo = release_binary("echo");
     let webhook = release_binary("webhook");
-    // The same binary told to trust one certificate bundle, so that the TLS
-    // set-up reads one file instead of the whole certificate store.
-    let bundle = cert_bundle();
-    let bundled_env = bundle.as_ref().map(|path| {
-        let mut env = cold.env.clone();
-        env.push(("SSL_CERT_FILE", path.clone()));
-        ColdEnv {
-            env,
-            request: cold.request.clone(),
-        }
+    // The same binary without it, so that the TLS set-up reads the whole
+    // certificate store: what the template's setting saves.
+    let store_env = cert_file.as_ref().map(|_| ColdEnv {
+        env: cold
+            .env
+            .iter()
+            .filter(|(k, _)| *k != "SSL_CERT_FILE")
+            .cloned()
+            .collect(),
+        request: cold.request.clone(),
     });
     // Without its settings the webhook stops at its first check.
     let bare_env = aws_env(&relay.endpoint);
@@ -431,15 +438,15 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
     let load = load_average();
     progress(&format!(
         "cold starts: {runs} rounds of echo, webhook, webhook{}, webhook without settings, SDK probes (load average {})",
-        if bundle.is_some() { " with SSL_CERT_FILE" } else { "" },
+        if cert_file.is_some() { " without SSL_CERT_FILE" } else { "" },
         load
     ));
     let (mut echo_init, mut echo_answer) = (Vec::new(), Vec::new());
     let mut w = WebhookRuns::default();
     let mut b = WebhookRuns::default();
     let mut process_start = Vec::new();
-    let (mut sdk_config, mut tls_setup, mut sdk_config_after_tls, mut bundled_tls) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut tls_setup, mut sdk_config_after_tls, mut store_tls) =
+        (Vec::new(), Vec::new(), Vec::new());
     for round in 0..runs {
         let api = RuntimeApi::start().await?;
         let mut f = Function::start(&echo, &api, &cold.env, None)?;
@@ -455,9 +462,9 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
         echo_answer.push(ms(answered - f.started));
 
         webhook_run(&webhook, &cold, &relay, &mut w).await?;
-        if let Some(env) = &bundled_env {
+        if let Some(env) = &store_env {
             webhook_run(&webhook, env, &relay, &mut b).await?;
-            bundled_tls.push(probe(PROBE_SPLIT, &env.env).await?[0]);
+            store_tls.push(probe(PROBE_SPLIT, &env.env).await?[0]);
         }
 
         let (elapsed, status, stderr) =
@@ -478,7 +485,6 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
         }
         process_start.push(ms(elapsed));
 
-        sdk_config.push(probe(PROBE_COLD, &cold.env).await?[0]);
         let split = probe(PROBE_SPLIT, &cold.env).await?;
         tls_setup.push(split[0]);
         sdk_config_after_tls.push(split[1]);
@@ -486,11 +492,10 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
             progress(&format!("  {} of {runs} rounds", round + 1));
         }
     }
-    let bundled = bundle.map(|path| Bundled {
-        path,
+    let whole_store = store_env.map(|_| WholeStore {
         webhook_init: median(&b.init),
         webhook_init_less_secret: median(&b.init_less_secret),
-        tls_setup: median(&bundled_tls),
+        tls_setup: median(&store_tls),
     });
 
     let cold = ColdStart {
@@ -500,13 +505,13 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
         webhook_init_less_secret: median(&w.init_less_secret),
         webhook_answer: median(&w.answer),
         process_start: median(&process_start),
-        sdk_config: median(&sdk_config),
         tls_setup: median(&tls_setup),
         sdk_config_after_tls: median(&sdk_config_after_tls),
         to_first_request: median(&w.to_first_request),
         secret_round_trip: median(&w.round_trip),
         after_secret: median(&w.after),
-        bundled,
+        cert_file,
+        whole_store,
         load_average: load,
     };
     progress(&format!(
@@ -579,10 +584,9 @@ fn cert_bundle() -> Option<String> {
     .map(str::to_owned)
 }
 
-/// The webhook's cold start with `SSL_CERT_FILE` set to one bundle.
+/// The webhook's cold start without `SSL_CERT_FILE`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Bundled {
-    path: String,
+struct WholeStore {
     webhook_init: f64,
     webhook_init_less_secret: f64,
     tls_setup: f64,
@@ -605,8 +609,6 @@ fn ms(d: Duration) -> f64 {
 /// The bench runs itself with this argument and a mode to time the SDK's
 /// set-up in a fresh process, with the webhook's environment; it prints ms.
 const PROBE: &str = "--probe-sdk";
-/// `load_sdk_config()` as the webhook's cold start runs it.
-const PROBE_COLD: &str = "cold";
 /// The first SDK client alone (the SDK builds its HTTPS connector when a
 /// client is built, loading the native root certificates once per process),
 /// then `load_sdk_config()`.
@@ -640,13 +642,6 @@ async fn probe(mode: &str, env: &[(&str, String)]) -> anyhow::Result<Vec<f64>> {
 async fn run_probe(mode: Option<&str>) -> anyhow::Result<()> {
     witiop_salesforce::telemetry::init();
     let figures = match mode {
-        Some(PROBE_COLD) => {
-            let t = Instant::now();
-            let sdk = witiop_salesforce::aws::load_sdk_config().await;
-            let elapsed = t.elapsed();
-            std::hint::black_box(&sdk);
-            vec![elapsed]
-        }
         Some(PROBE_SPLIT) => {
             let t = Instant::now();
             let config = aws_sdk_secretsmanager::Config::builder()
@@ -662,7 +657,7 @@ async fn run_probe(mode: Option<&str>) -> anyhow::Result<()> {
             std::hint::black_box(&sdk);
             vec![tls, rest]
         }
-        other => anyhow::bail!("{PROBE} needs {PROBE_COLD} or {PROBE_SPLIT}, not {other:?}"),
+        other => anyhow::bail!("{PROBE} needs {PROBE_SPLIT}, not {other:?}"),
     };
     let figures: Vec<String> = figures.iter().map(|d| format!("{:.4}", ms(*d))).collect();
     println!("{}", figures.join(" "));
@@ -739,12 +734,12 @@ async fn processes(out: &mut String, cold: &ColdStart) -> anyhow::Result<()> {
     writeln!(out, "Release binaries (x86_64 here) run behind a local Lambda Runtime API; a cold start is Lambda's init duration: process spawned to its first request for work (`/next`). Each of {COLD_RUNS} rounds runs every measure once, so that all see the machine alike (1-minute load average when they began: {}); the figures are medians. The webhook's secret is read from moto through a relay that notes when the requests arrive and the answers leave. Nothing in the webhook was changed for this: each row is the release binary seen from outside, except the SDK configuration and TLS set-up, timed around the same library calls in a fresh process of the bench.\n", cold.load_average)?;
     writeln!(out, "| webhook phase | ms | how it is measured |")?;
     writeln!(out, "| --- | ---: | --- |")?;
-    let rest = cold.to_first_request - cold.process_start - cold.sdk_config;
+    let rest =
+        cold.to_first_request - cold.process_start - cold.tls_setup - cold.sdk_config_after_tls;
     writeln!(out, "| process start: exec, Tokio runtime, logging and metrics set-up | {:.2} | the webhook started without its settings: spawn to exit |", cold.process_start)?;
-    writeln!(out, "| SDK configuration load (`load_sdk_config`), TLS set-up included | {:.2} | timed around the call in a fresh process with the webhook's environment |", cold.sdk_config)?;
-    writeln!(out, "| … of which TLS/HTTP client set-up: native root certificates, rustls configuration, HTTPS connector | {:.2} | the first SDK client built in a fresh process (the SDK does this once per process, when its first client is built: in the webhook, the credential chain's STS client inside `load_sdk_config`) |", cold.tls_setup)?;
-    writeln!(out, "| … of which the rest of the SDK configuration | {:.2} | `load_sdk_config` timed right after that, in the same process |", cold.sdk_config_after_tls)?;
-    writeln!(out, "| first request: secret store client, credentials, endpoint, signing, connect | {rest:.2} | spawn to the first request byte at the relay ({:.2} ms) less the two rows above |", cold.to_first_request)?;
+    writeln!(out, "| SDK configuration load (`load_sdk_config`): region, credentials from the environment, profile settings | {:.2} | timed around the call in a fresh process with the webhook's environment, after the row below |", cold.sdk_config_after_tls)?;
+    writeln!(out, "| TLS/HTTP client set-up: root certificates, rustls configuration, HTTPS connector | {:.2} | the first SDK client built in a fresh process (the SDK does this once per process, when its first client is built: in the webhook, the secret store's) |", cold.tls_setup)?;
+    writeln!(out, "| first request: the rest of the secret store client, credentials, endpoint, signing, connect | {rest:.2} | spawn to the first request byte at the relay ({:.2} ms) less the three rows above |", cold.to_first_request)?;
     writeln!(out, "| secret read: GetSecretValue for AWSCURRENT and AWSPREVIOUS, concurrent, answered by moto | {:.2} | at the relay: first request byte in to last answer byte out |", cold.secret_round_trip)?;
     writeln!(out, "| after the secret: token parsing, SQS client, first `/next` | {:.2} | last answer byte out to the Runtime API's first `/next` |", cold.after_secret)?;
     writeln!(
@@ -766,10 +761,9 @@ async fn processes(out: &mut String, cold: &ColdStart) -> anyhow::Result<()> {
     let entries = std::fs::read_dir("/etc/ssl/certs")
         .map(|d| d.count())
         .unwrap_or(0);
-    write!(out, "The TLS set-up depends on the machine's certificate store: the SDK loads the native root certificates once per process from every place OpenSSL would look (here a bundle and `/etc/ssl/certs`, {entries} entries). ")?;
-    match &cold.bundled {
-        Some(b) => writeln!(out, "With `SSL_CERT_FILE={}` in the function's environment it reads that one file: TLS set-up {:.2} ms, webhook cold start {:.2} ms, {:.2} ms less the secret round trip ({:.2}× the echo function's).\n", b.path, b.tls_setup, b.webhook_init, b.webhook_init_less_secret, b.webhook_init_less_secret / cold.echo_init)?,
-        None => writeln!(out, "No certificate bundle was found to measure the webhook with `SSL_CERT_FILE` set.\n")?,
+    match (&cold.cert_file, &cold.whole_store) {
+        (Some(path), Some(w)) => writeln!(out, "The function's environment is the template's, so `SSL_CERT_FILE` names one bundle (`{path}` here; the runtime's own in Lambda) and the TLS set-up reads that one file. Without it, the SDK loads the native root certificates from every place OpenSSL would look (here the bundle and `/etc/ssl/certs`, {entries} entries; on `provided.al2023` the bundle and a file per root): TLS set-up {:.2} ms, webhook cold start {:.2} ms, {:.2} ms less the secret round trip ({:.2}× the echo function's).\n", w.tls_setup, w.webhook_init, w.webhook_init_less_secret, w.webhook_init_less_secret / cold.echo_init)?,
+        _ => writeln!(out, "No certificate bundle was found on this machine, so the webhook ran without the template's `SSL_CERT_FILE`: the SDK loaded the native root certificates from every place OpenSSL would look (`/etc/ssl/certs`: {entries} entries).\n")?,
     }
 
     writeln!(out, "## Memory\n")?;
@@ -1038,36 +1032,11 @@ fn goals(out: &mut String, cold: &ColdStart, configured: &str) -> anyhow::Result
         yes_no(ratio <= COLD_GOAL)
     )?;
     writeln!(out, "Where the webhook's cold start goes is under [Cold start](#cold-start); sizes and speed at each optimisation level under [Optimisation levels](#optimisation-levels).")?;
-    if let Some(b) = &cold.bundled {
-        writeln!(out, "Most of the gap to the echo function is the SDK loading the machine's whole certificate store; with `SSL_CERT_FILE` naming one bundle the same binary's cold start less the secret round trip is {:.2} ms ({:.2}× echo's).", b.webhook_init_less_secret, b.webhook_init_less_secret / cold.echo_init)?;
+    if let Some(w) = &cold.whole_store {
+        writeln!(out, "Measured with the template's `SSL_CERT_FILE` (one certificate bundle); without it the TLS set-up reads the whole certificate store and the cold start less the secret round trip is {:.2} ms ({:.2}× echo's).", w.webhook_init_less_secret, w.webhook_init_less_secret / cold.echo_init)?;
     }
     writeln!(out)?;
     Ok(())
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|kb| format!("{:.0} GiB", kb as f64 / 1_048_576.0))
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores, {mem}")
 }
 
 fn progress(message: &str) {
@@ -1121,10 +1090,15 @@ async fn main() -> anyhow::Result<()> {
 
     let mut out = String::new();
     writeln!(out, "# Benchmarks\n")?;
-    writeln!(out, "Written by `make bench` on {} ({}). Everything runs on loopback: moto for SQS and Secrets Manager, the local Salesforce for the REST API.\n", chrono::Utc::now().format("%Y-%m-%d"), machine())?;
+    writeln!(out, "Written by `make bench` on {} ({}). Everything runs on loopback: moto for SQS and Secrets Manager, the local Salesforce for the REST API.\n", chrono::Utc::now().format("%Y-%m-%d"), proof::report::machine())?;
     goals(&mut out, &speed.cold, &configured)?;
     out.push_str(&body);
     let path = root().join("docs/benchmarks.md");
+    // The long soak's section is written by the soak: carried over as it is.
+    let before = std::fs::read_to_string(&path).unwrap_or_default();
+    if let Some(soak) = proof::report::section(&before, proof::report::SOAK_HEADING) {
+        out = proof::report::replace_section(&out, proof::report::SOAK_HEADING, soak);
+    }
     std::fs::write(&path, &out)?;
     println!("{out}");
     progress(&format!("wrote {}", path.display()));
