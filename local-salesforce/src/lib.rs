@@ -44,6 +44,7 @@
 mod composite;
 mod control;
 mod gate;
+mod lightning;
 mod oauth;
 mod operations;
 mod org;

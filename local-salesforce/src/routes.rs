@@ -51,6 +51,10 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/__control/faults", post(control::faults))
         .route("/__control/expire-tokens", post(control::expire_tokens))
         .route("/__control/dump", get(control::dump))
+        .route(
+            "/lightning/r/{object}/{id}/view",
+            get(crate::lightning::record_page),
+        )
         .fallback(|| async {
             rest_error(
                 StatusCode::NOT_FOUND,
