@@ -6,9 +6,11 @@
 //! - [`resilience`]: FIFO ordering, backoff, parking and redrive, revocation.
 //! - [`operations`]: the runbook's procedures: rotations, fixes, redrive.
 //! - [`links`]: the agent's signed link to the Case.
+//! - [`browser`]: that link opened in headless Chromium, through its refresh.
 //! - [`salesforce`]: the REST client against the local Salesforce.
 //! - [`properties`]: property tests (`PROPTEST_CASES` raises the count).
 
+mod browser;
 mod helpers;
 mod links;
 mod operations;
