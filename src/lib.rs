@@ -21,6 +21,7 @@
 //! - [`links`]: the agent's signed link to the Case (the `links` function).
 //! - [`ops`]: dead-letter queue listing and redrive, for operators.
 //! - [`telemetry`]: JSON logging and metrics set-up.
+//! - [`startup`]: what each function does once per cold start.
 
 pub mod aws;
 pub(crate) mod case;
@@ -31,6 +32,7 @@ pub mod ops;
 pub(crate) mod phone;
 pub(crate) mod queue;
 pub mod salesforce;
+pub mod startup;
 pub mod telemetry;
 pub(crate) mod text;
 pub mod webhook;

@@ -3,12 +3,12 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use witiop_salesforce::aws::{load_sdk_config, SecretStore};
 use witiop_salesforce::config::WebhookEnv;
+use witiop_salesforce::startup;
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    witiop_salesforce::telemetry::init();
-    let metrics = witiop_salesforce::telemetry::init_metrics("webhook")?;
+    let metrics = startup::telemetry("webhook")?;
     let env = WebhookEnv::from_env()?;
     let sdk = load_sdk_config().await;
     let tokens = WebhookTokens::load(SecretStore::new(&sdk), env.witiop_secret_id.clone()).await?;

@@ -5,63 +5,44 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use witiop_salesforce::aws::{load_sdk_config, SecretStore};
-use witiop_salesforce::config::{SalesforceSettings, WitiopSecret, WorkerEnv};
+use witiop_salesforce::config::WorkerEnv;
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
+use witiop_salesforce::startup;
 use witiop_salesforce::worker::{
     handle_batch, BatchFailed, MediaAccess, RetrySchedule, SettingsSource, Worker,
 };
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    witiop_salesforce::telemetry::init();
-    let metrics = witiop_salesforce::telemetry::init_metrics("worker")?;
+    let metrics = startup::telemetry("worker")?;
     let env = WorkerEnv::from_env()?;
-    let sdk = load_sdk_config().await;
-    let store = SecretStore::new(&sdk);
-    let read = |id: String| {
-        let store = store.clone();
-        async move {
-            store
-                .current(&id)
-                .await?
-                .ok_or_else(|| Error::from(format!("secret {id} has no value")))
-        }
-    };
-    // A misconfiguration fails the cold start, where the log and the
-    // worker-errors alarm show it, rather than every conversation.
-    let (salesforce_text, witiop_text) = tokio::join!(
-        read(env.salesforce_secret_id.clone()),
-        read(env.witiop_secret_id.clone())
-    );
-    let settings = SalesforceSettings::parse(&env.salesforce_secret_id, &salesforce_text?)?;
-    let witiop = WitiopSecret::parse(&env.witiop_secret_id, &witiop_text?)?;
-    let http = http_client();
+    let ids = env.secrets;
+    let start = startup::salesforce(&ids).await?;
     let salesforce = SalesforceClient::new(
-        http.clone(),
-        Arc::new(settings.connection),
-        store.clone(),
-        env.salesforce_token_secret_id.clone(),
+        http_client(),
+        Arc::new(start.settings.connection),
+        start.store.clone(),
+        ids.salesforce_token.clone(),
     );
     let worker = Worker::new(
         Arc::new(salesforce),
-        settings.policy,
-        aws_sdk_sqs::Client::new(&sdk),
-        env.dlq_url.clone(),
-        MediaAccess::from_secret(&witiop),
+        start.settings.policy,
+        aws_sdk_sqs::Client::new(&start.sdk),
+        env.dlq_url,
+        MediaAccess::from_secret(&start.witiop),
         env.record_concurrency,
     )
     .with_max_file_bytes(env.max_attachment_bytes)
     .with_retry_schedule(RetrySchedule {
-        queue_url: env.queue_url.clone(),
+        queue_url: env.queue_url,
         base: Duration::from_secs(env.retry_base_seconds),
         cap: Duration::from_secs(env.retry_cap_seconds),
     })
     .with_settings_source(SettingsSource {
-        store,
-        secret_id: env.salesforce_secret_id.clone(),
-        witiop_secret_id: Some(env.witiop_secret_id.clone()),
-        token_secret_id: env.salesforce_token_secret_id.clone(),
+        store: start.store,
+        secret_id: ids.salesforce,
+        witiop_secret_id: Some(ids.witiop),
+        token_secret_id: ids.salesforce_token,
         interval: Duration::from_secs(env.settings_refresh_seconds),
     });
     let worker = &worker;

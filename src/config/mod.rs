@@ -70,12 +70,29 @@ impl WebhookEnv {
     }
 }
 
+/// The secrets the worker and links functions read, by id.
+#[derive(Debug, Clone)]
+pub struct SecretIds {
+    pub witiop: String,
+    pub salesforce: String,
+    /// Where the Salesforce access token is shared between instances.
+    pub salesforce_token: String,
+}
+
+impl SecretIds {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            witiop: env("WITIOP_SECRET_ID")?,
+            salesforce: env("SALESFORCE_SECRET_ID")?,
+            salesforce_token: env("SALESFORCE_TOKEN_SECRET_ID")?,
+        })
+    }
+}
+
 /// Settings of the worker function.
 #[derive(Debug, Clone)]
 pub struct WorkerEnv {
-    pub witiop_secret_id: String,
-    pub salesforce_secret_id: String,
-    pub salesforce_token_secret_id: String,
+    pub secrets: SecretIds,
     pub dlq_url: String,
     /// How many records of one batch are processed at the same time.
     pub record_concurrency: usize,
@@ -94,9 +111,7 @@ pub struct WorkerEnv {
 impl WorkerEnv {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
-            witiop_secret_id: env("WITIOP_SECRET_ID")?,
-            salesforce_secret_id: env("SALESFORCE_SECRET_ID")?,
-            salesforce_token_secret_id: env("SALESFORCE_TOKEN_SECRET_ID")?,
+            secrets: SecretIds::from_env()?,
             dlq_url: env("DLQ_URL")?,
             record_concurrency: env_number("RECORD_CONCURRENCY", 10usize)?.max(1),
             queue_url: std::env::var("QUEUE_URL")
@@ -106,24 +121,6 @@ impl WorkerEnv {
             retry_cap_seconds: env_number("RETRY_CAP_SECONDS", 43_200u64)?.clamp(1, 43_200),
             max_attachment_bytes: env_number("MAX_ATTACHMENT_BYTES", 50u64 * 1024 * 1024)?,
             settings_refresh_seconds: env_number("SETTINGS_REFRESH_SECONDS", 60u64)?,
-        })
-    }
-}
-
-/// Settings of the links function.
-#[derive(Debug, Clone)]
-pub struct LinksEnv {
-    pub witiop_secret_id: String,
-    pub salesforce_secret_id: String,
-    pub salesforce_token_secret_id: String,
-}
-
-impl LinksEnv {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            witiop_secret_id: env("WITIOP_SECRET_ID")?,
-            salesforce_secret_id: env("SALESFORCE_SECRET_ID")?,
-            salesforce_token_secret_id: env("SALESFORCE_TOKEN_SECRET_ID")?,
         })
     }
 }

@@ -1,0 +1,52 @@
+//! What the functions do at cold start, once: logging and metrics, the SDK
+//! configuration, and for the worker and links functions both secrets read
+//! at the same time and parsed strictly. A misconfiguration fails here, as
+//! an init error an operator sees in the log and the errors alarm, rather
+//! than in every conversation.
+
+use crate::aws::{load_sdk_config, SecretStore, SecretStoreError};
+use crate::config::{ConfigError, SalesforceSettings, SecretIds, WitiopSecret};
+
+/// A cold start that cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] SecretStoreError),
+    #[error("secret {0} has no value yet")]
+    Empty(String),
+}
+
+/// Logging, then the metrics recorder naming `function` on every metric.
+pub fn telemetry(
+    function: &'static str,
+) -> Result<&'static metrics_cloudwatch_embedded::Collector, metrics_cloudwatch_embedded::Error> {
+    crate::telemetry::init();
+    crate::telemetry::init_metrics(function)
+}
+
+/// What the worker and links functions start from.
+pub struct Salesforce {
+    pub sdk: aws_config::SdkConfig,
+    pub store: SecretStore,
+    pub settings: SalesforceSettings,
+    pub witiop: WitiopSecret,
+}
+
+/// Reads the Salesforce and WitiOp secrets named by `ids`, concurrently.
+pub async fn salesforce(ids: &SecretIds) -> Result<Salesforce, StartupError> {
+    let sdk = load_sdk_config().await;
+    let store = SecretStore::new(&sdk);
+    let read = |id: &str| {
+        let (store, id) = (store.clone(), id.to_owned());
+        async move { store.current(&id).await?.ok_or(StartupError::Empty(id)) }
+    };
+    let (salesforce, witiop) = tokio::join!(read(&ids.salesforce), read(&ids.witiop));
+    Ok(Salesforce {
+        settings: SalesforceSettings::parse(&ids.salesforce, &salesforce?)?,
+        witiop: WitiopSecret::parse(&ids.witiop, &witiop?)?,
+        sdk,
+        store,
+    })
+}
