@@ -6,27 +6,26 @@
 
 /// A SOQL string literal, quotes included: `O'Brien` → `'O\'Brien'`.
 pub fn soql_literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    push_escaped(&mut out, value, false);
-    out.push('\'');
-    out
+    quoted("", value, false)
 }
 
 /// A SOQL string literal for `LIKE`, where `%` and `_` are matched literally.
 /// Add wildcards around the result's content yourself, e.g. with [`soql_like_suffix`].
 pub fn soql_like_literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    push_escaped(&mut out, value, true);
-    out.push('\'');
-    out
+    quoted("", value, true)
 }
 
 /// `'%value'`: matches fields ending with `value`, taken literally.
 pub fn soql_like_suffix(value: &str) -> String {
-    let mut out = String::from("'%");
-    push_escaped(&mut out, value, true);
+    quoted("%", value, true)
+}
+
+/// `'` + `wildcard` (kept as a wildcard) + `value` escaped + `'`.
+fn quoted(wildcard: &str, value: &str, like: bool) -> String {
+    let mut out = String::with_capacity(value.len() + wildcard.len() + 2);
+    out.push('\'');
+    out.push_str(wildcard);
+    push_escaped(&mut out, value, like);
     out.push('\'');
     out
 }
