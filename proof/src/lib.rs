@@ -118,20 +118,52 @@ impl Moto {
         aws_sdk_secretsmanager::Client::new(&self.sdk)
     }
 
-    /// Queue and DLQ as the template makes them (1 MiB messages, 14-day
-    /// retention, redrive after `max_receive`), with a chosen visibility timeout.
+    /// Queue and DLQ (1 MiB messages, 14-day retention, redrive after
+    /// `max_receive`), standard queues, with a chosen visibility timeout.
     pub async fn queues(
         &self,
         name: &str,
         visibility: u32,
         max_receive: u32,
     ) -> anyhow::Result<(String, String)> {
+        self.queue_pair(name, visibility, max_receive, false).await
+    }
+
+    /// The same as the template makes them: `<name>.fifo` and
+    /// `<name>-dlq.fifo`, deduplication and throughput per message group.
+    pub async fn fifo_queues(
+        &self,
+        name: &str,
+        visibility: u32,
+        max_receive: u32,
+    ) -> anyhow::Result<(String, String)> {
+        self.queue_pair(name, visibility, max_receive, true).await
+    }
+
+    async fn queue_pair(
+        &self,
+        name: &str,
+        visibility: u32,
+        max_receive: u32,
+        fifo: bool,
+    ) -> anyhow::Result<(String, String)> {
         let sqs = self.sqs();
-        let dlq = sqs
-            .create_queue()
-            .queue_name(format!("{name}-dlq"))
-            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-            .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
+        let suffix = if fifo { ".fifo" } else { "" };
+        let create = |name: String| {
+            let mut request = sqs
+                .create_queue()
+                .queue_name(name)
+                .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+                .attributes(QueueAttributeName::MaximumMessageSize, "1048576");
+            if fifo {
+                request = request
+                    .attributes(QueueAttributeName::FifoQueue, "true")
+                    .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+                    .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId");
+            }
+            request
+        };
+        let dlq = create(format!("{name}-dlq{suffix}"))
             .send()
             .await?
             .queue_url
@@ -145,15 +177,11 @@ impl Moto {
             .attributes
             .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
             .context("arn")?;
-        let queue = sqs
-            .create_queue()
-            .queue_name(name)
+        let queue = create(format!("{name}{suffix}"))
             .attributes(
                 QueueAttributeName::VisibilityTimeout,
                 visibility.to_string(),
             )
-            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-            .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
             .attributes(
                 QueueAttributeName::RedrivePolicy,
                 format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":{max_receive}}}"#),

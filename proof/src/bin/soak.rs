@@ -122,48 +122,6 @@ fn normal_faults() -> Vec<(Fault, f64)> {
     ]
 }
 
-/// The FIFO queue and DLQ of the template, time compressed.
-async fn fifo_queues(moto: &Moto) -> anyhow::Result<(String, String)> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let sqs = moto.sqs();
-    let create = |name: &str| {
-        sqs.create_queue()
-            .queue_name(name)
-            .attributes(A::FifoQueue, "true")
-            .attributes(A::DeduplicationScope, "messageGroup")
-            .attributes(A::FifoThroughputLimit, "perMessageGroupId")
-            .attributes(A::MessageRetentionPeriod, "1209600")
-            .attributes(A::MaximumMessageSize, "1048576")
-    };
-    let dlq = create("soak-dlq.fifo")
-        .send()
-        .await?
-        .queue_url
-        .ok_or_else(|| anyhow::anyhow!("no dlq url"))?;
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(A::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|mut a| a.remove(&A::QueueArn))
-        .ok_or_else(|| anyhow::anyhow!("no dlq arn"))?;
-    let queue = create("soak.fifo")
-        .attributes(A::VisibilityTimeout, VISIBILITY_SECONDS.to_string())
-        .attributes(
-            A::RedrivePolicy,
-            format!(
-                r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{MAX_RECEIVE_COUNT}}}"#
-            ),
-        )
-        .send()
-        .await?
-        .queue_url
-        .ok_or_else(|| anyhow::anyhow!("no queue url"))?;
-    Ok((queue, dlq))
-}
-
 /// Lambda's SQS event for FIFO messages: the system attributes (message
 /// group, receive count) as Lambda passes them.
 fn fifo_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value {
@@ -219,7 +177,9 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
 
     let moto = Moto::start().await?;
-    let (queue, dlq) = fifo_queues(&moto).await?;
+    let (queue, dlq) = moto
+        .fifo_queues("soak", VISIBILITY_SECONDS, MAX_RECEIVE_COUNT)
+        .await?;
     let queue_arn = "arn:aws:sqs:eu-west-1:123456789012:soak.fifo";
     let sf = LocalSalesforce::start(0).await?;
     sf.seed_example_users();
@@ -466,21 +426,9 @@ async fn main() -> anyhow::Result<()> {
     // Verdict.
     let mut checks: Vec<(String, bool)> = Vec::new();
     let cases = sf.records("Case");
-    let mut by_subject: HashMap<String, Vec<String>> = HashMap::new();
-    for c in &cases {
-        by_subject
-            .entry(c["Subject"].as_str().unwrap_or("").to_owned())
-            .or_default()
-            .push(c["Id"].as_str().unwrap_or("").to_owned());
-    }
+    let by_subject = group(&cases, "Subject", "Id");
     let comments = sf.records("CaseComment");
-    let mut by_case: HashMap<String, Vec<String>> = HashMap::new();
-    for c in &comments {
-        by_case
-            .entry(c["ParentId"].as_str().unwrap_or("").to_owned())
-            .or_default()
-            .push(c["CommentBody"].as_str().unwrap_or("").to_owned());
-    }
+    let by_case = group(&comments, "ParentId", "CommentBody");
     let mut missing_cases = 0;
     let mut duplicate_cases = 0;
     let mut wrong_comments = 0;
@@ -646,6 +594,27 @@ async fn main() -> anyhow::Result<()> {
         bail!("the soak failed; the worker's log is {}", log.display());
     }
     Ok(())
+}
+
+/// Each record's `value` field, grouped by its `key` field.
+fn group(
+    records: &[serde_json::Map<String, Value>],
+    key: &str,
+    value: &str,
+) -> HashMap<String, Vec<String>> {
+    let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+    for r in records {
+        groups.entry(text(r, key)).or_default().push(text(r, value));
+    }
+    groups
+}
+
+fn text(record: &serde_json::Map<String, Value>, field: &str) -> String {
+    record
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// What one run did, for the record.
