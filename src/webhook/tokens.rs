@@ -7,8 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 
-use crate::aws::{SecretStore, SecretStoreError, PREVIOUS_STAGE};
-use crate::config::{ConfigError, WitiopSecret};
+use crate::aws::{SecretStore, PREVIOUS_STAGE};
+use crate::config::WitiopSecret;
 
 /// How often a token that does not match may trigger a re-read of the secret:
 /// often enough that a rotation takes effect within a minute, rarely enough
@@ -18,16 +18,8 @@ const TOKEN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// stops working within this time even on an instance its holder keeps warm.
 const TOKEN_MAX_AGE: Duration = Duration::from_secs(300);
 
-/// Failure to load the webhook tokens.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error(transparent)]
-    Store(#[from] SecretStoreError),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("secret {0} has no value")]
-    Empty(String),
-}
+/// Failure to load the webhook tokens: the secret unreadable, empty or invalid.
+pub type TokenError = crate::startup::StartupError;
 
 /// The tokens a caller may present: the current one and, during a rotation,
 /// the previous one.
