@@ -4,6 +4,8 @@
 //! an init error an operator sees in the log and the errors alarm, rather
 //! than in every conversation.
 
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+
 use crate::aws::{load_sdk_config, SecretStore, SecretStoreError};
 use crate::config::{ConfigError, SalesforceSettings, SecretIds, WitiopSecret};
 
@@ -49,4 +51,26 @@ pub async fn salesforce(ids: &SecretIds) -> Result<Salesforce, StartupError> {
         sdk,
         store,
     })
+}
+
+/// Serves an HTTP API route (payload 2.0): every request gets an explicit
+/// response from `handler`, so nothing becomes API Gateway's bare 502.
+pub async fn serve_http<F, Answer>(
+    metrics: &'static metrics_cloudwatch_embedded::Collector,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(ApiGatewayV2httpRequest) -> Answer,
+    Answer: std::future::Future<Output = ApiGatewayV2httpResponse>,
+{
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        lambda_runtime::service_fn(
+            |event: lambda_runtime::LambdaEvent<ApiGatewayV2httpRequest>| {
+                let answer = handler(event.payload);
+                async move { Ok::<_, lambda_runtime::Error>(answer.await) }
+            },
+        ),
+    )
+    .await
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
 use witiop_salesforce::config::SecretIds;
 use witiop_salesforce::links::{handle_link, Links};
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
@@ -24,12 +24,5 @@ async fn main() -> Result<(), Error> {
         start.settings.policy.case_external_id_field,
         start.witiop.link_key,
     );
-    let links = &links;
-    metrics_cloudwatch_embedded::lambda::service::run(
-        metrics,
-        service_fn(move |event: LambdaEvent<_>| async move {
-            Ok::<_, Error>(handle_link(links, event.payload).await)
-        }),
-    )
-    .await
+    startup::serve_http(metrics, |request| handle_link(&links, request)).await
 }

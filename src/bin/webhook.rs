@@ -1,6 +1,6 @@
 //! The webhook Lambda: WitiOp close event → SQS.
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
 use witiop_salesforce::aws::{load_sdk_config, SecretStore};
 use witiop_salesforce::config::WebhookEnv;
 use witiop_salesforce::startup;
@@ -17,12 +17,5 @@ async fn main() -> Result<(), Error> {
         tokens,
         env,
     };
-    let webhook = &webhook;
-    metrics_cloudwatch_embedded::lambda::service::run(
-        metrics,
-        service_fn(move |event: LambdaEvent<_>| async move {
-            Ok::<_, Error>(handle_webhook(webhook, event.payload).await)
-        }),
-    )
-    .await
+    startup::serve_http(metrics, |request| handle_webhook(&webhook, request)).await
 }
