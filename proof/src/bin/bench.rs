@@ -132,13 +132,7 @@ async fn media_server() -> anyhow::Result<String> {
 async fn calls_per_conversation(out: &mut String) -> anyhow::Result<()> {
     progress("Salesforce API calls per conversation (1 to 5,000 messages, with and without files)");
     let media = media_server().await?;
-    writeln!(out, "## Salesforce API calls per conversation\n")?;
-    writeln!(out, "A new conversation, warm token, against the local Salesforce's call counter (a Composite counts as one call, as in Salesforce). \"Naive\" is the 5 + N calls of one request per record. With attachments, every tenth message carries one file.\n")?;
-    writeln!(
-        out,
-        "| messages | calls | with attachments (files) | naive |"
-    )?;
-    writeln!(out, "| ---: | ---: | ---: | ---: |")?;
+    table(out, "Salesforce API calls per conversation", "A new conversation, warm token, against the local Salesforce's call counter (a Composite counts as one call, as in Salesforce). \"Naive\" is the 5 + N calls of one request per record. With attachments, every tenth message carries one file.", &["messages", "calls", "with attachments (files)", "naive"], "rrrr")?;
     for n in [1usize, 10, 300, 1000, 5000] {
         let plain = {
             let s = stack(false).await?;
@@ -212,13 +206,7 @@ async fn throughput(out: &mut String, unthrottled: f64) -> anyhow::Result<()> {
     progress("worker throughput with 50 ms per Salesforce call (15 batches)");
     let throttled = worker_rate(50, 15).await?;
     progress(&format!("throughput at 50 ms: {throttled:.1}/s"));
-    writeln!(out, "## Worker throughput (one instance)\n")?;
-    writeln!(out, "Batches of 10 conversations (5 messages each, distinct customers), processed one batch after another as one Lambda instance does, `RECORD_CONCURRENCY` = {CONCURRENCY}. Each conversation needs 2 sequential calls, so with latency L per call the bound is {CONCURRENCY} / (2 × L). The local Salesforce runs in the same process, so the unthrottled figure includes its work too.\n")?;
-    writeln!(
-        out,
-        "| added latency per call | conversations/s | bound | share of bound |"
-    )?;
-    writeln!(out, "| ---: | ---: | ---: | ---: |")?;
+    table(out, "Worker throughput (one instance)", &format!("Batches of 10 conversations (5 messages each, distinct customers), processed one batch after another as one Lambda instance does, `RECORD_CONCURRENCY` = {CONCURRENCY}. Each conversation needs 2 sequential calls, so with latency L per call the bound is {CONCURRENCY} / (2 × L). The local Salesforce runs in the same process, so the unthrottled figure includes its work too."), &["added latency per call", "conversations/s", "bound", "share of bound"], "rrrr")?;
     writeln!(out, "| 0 ms | {unthrottled:.0} | n/a | n/a |")?;
     let bound = CONCURRENCY as f64 / (2.0 * 50.0 / 1000.0);
     writeln!(
@@ -325,9 +313,13 @@ async fn webhook_latency(out: &mut String, speed: &Speed) -> anyhow::Result<()> 
         anyhow::ensure!(r.status_code == 202, "queued");
     }
     full.sort_by(f64::total_cmp);
-    writeln!(out, "## Webhook latency (warm)\n")?;
-    writeln!(out, "| measure | p50 | p99 |")?;
-    writeln!(out, "| --- | ---: | ---: |")?;
+    table(
+        out,
+        "Webhook latency (warm)",
+        "",
+        &["measure", "p50", "p99"],
+        "lrr",
+    )?;
     writeln!(out, "| handler's own work: token check, validation, size (sample event, 20,000 runs) | {:.1} µs | {:.1} µs |", speed.own_p50_us, speed.own_p99_us)?;
     writeln!(out, "| whole handler including SendMessage to the local emulator (300 runs; the emulator's round trip dominates) | {:.2} ms | {:.2} ms |\n", percentile(&full, 0.5), percentile(&full, 0.99))?;
     progress(&format!(
@@ -730,10 +722,7 @@ async fn processes(out: &mut String, cold: &ColdStart) -> anyhow::Result<()> {
         "peak memory: webhook {webhook_rss} kB, worker {worker_rss} kB"
     ));
 
-    writeln!(out, "## Cold start\n")?;
-    writeln!(out, "Release binaries (x86_64 here) run behind a local Lambda Runtime API; a cold start is Lambda's init duration: process spawned to its first request for work (`/next`). Each of {COLD_RUNS} rounds runs every measure once, so that all see the machine alike (1-minute load average when they began: {}); the figures are medians. The webhook's secret is read from moto through a relay that notes when the requests arrive and the answers leave. Nothing in the webhook was changed for this: each row is the release binary seen from outside, except the SDK configuration and TLS set-up, timed around the same library calls in a fresh process of the bench.\n", cold.load_average)?;
-    writeln!(out, "| webhook phase | ms | how it is measured |")?;
-    writeln!(out, "| --- | ---: | --- |")?;
+    table(out, "Cold start", &format!("Release binaries (x86_64 here) run behind a local Lambda Runtime API; a cold start is Lambda's init duration: process spawned to its first request for work (`/next`). Each of {COLD_RUNS} rounds runs every measure once, so that all see the machine alike (1-minute load average when they began: {}); the figures are medians. The webhook's secret is read from moto through a relay that notes when the requests arrive and the answers leave. Nothing in the webhook was changed for this: each row is the release binary seen from outside, except the SDK configuration and TLS set-up, timed around the same library calls in a fresh process of the bench.", cold.load_average), &["webhook phase", "ms", "how it is measured"], "lrl")?;
     let rest =
         cold.to_first_request - cold.process_start - cold.tls_setup - cold.sdk_config_after_tls;
     writeln!(out, "| process start: exec, Tokio runtime, logging and metrics set-up | {:.2} | the webhook started without its settings: spawn to exit |", cold.process_start)?;
@@ -766,9 +755,7 @@ async fn processes(out: &mut String, cold: &ColdStart) -> anyhow::Result<()> {
         _ => writeln!(out, "No certificate bundle was found on this machine, so the webhook ran without the template's `SSL_CERT_FILE`: the SDK loaded the native root certificates from every place OpenSSL would look (`/etc/ssl/certs`: {entries} entries).\n")?,
     }
 
-    writeln!(out, "## Memory\n")?;
-    writeln!(out, "| measure | value |")?;
-    writeln!(out, "| --- | ---: |")?;
+    table(out, "Memory", "", &["measure", "value"], "lr")?;
     writeln!(
         out,
         "| webhook peak resident memory, 1,000-message event | {:.1} MB |",
@@ -924,14 +911,16 @@ fn level_name(level: &str) -> String {
 }
 
 fn sizes_and_levels(out: &mut String, configured: &str, levels: &[Level]) -> anyhow::Result<()> {
-    writeln!(out, "## Binary sizes\n")?;
-    writeln!(
+    table(
         out,
-        "Release profile: `opt-level = {}`, LTO, one codegen unit, stripped. MB = 10^6 bytes.\n",
-        level_name(configured)
+        "Binary sizes",
+        &format!(
+            "Release profile: `opt-level = {}`, LTO, one codegen unit, stripped. MB = 10^6 bytes.",
+            level_name(configured)
+        ),
+        &["binary", "x86_64", "arm64 (cargo lambda)"],
+        "lrr",
     )?;
-    writeln!(out, "| binary | x86_64 | arm64 (cargo lambda) |")?;
-    writeln!(out, "| --- | ---: | ---: |")?;
     for name in ["webhook", "worker"] {
         let show = |s: Option<u64>| s.map(mb).unwrap_or_else(|| "not built".into());
         writeln!(
@@ -945,13 +934,7 @@ fn sizes_and_levels(out: &mut String, configured: &str, levels: &[Level]) -> any
     if levels.len() < 2 {
         return Ok(());
     }
-    writeln!(out, "## Optimisation levels\n")?;
-    writeln!(out, "The same sources built at each `opt-level` (everything else as in the release profile) and measured by the bench built alongside: the arm64 sizes, the webhook's own work, the worker's unthrottled throughput and the cold starts as above. The bench and the local Salesforce are built at the same level, so the throughput column moves with both. Levels are measured one after another: from run to run the cold-start columns move by a few tenths of a millisecond.\n")?;
-    writeln!(out, "| opt-level | webhook arm64 | worker arm64 | webhook own work p50 | worker conversations/s | webhook cold start | less secret round trip | echo cold start |")?;
-    writeln!(
-        out,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    )?;
+    table(out, "Optimisation levels", "The same sources built at each `opt-level` (everything else as in the release profile) and measured by the bench built alongside: the arm64 sizes, the webhook's own work, the worker's unthrottled throughput and the cold starts as above. The bench and the local Salesforce are built at the same level, so the throughput column moves with both. Levels are measured one after another: from run to run the cold-start columns move by a few tenths of a millisecond.", &["opt-level", "webhook arm64", "worker arm64", "webhook own work p50", "worker conversations/s", "webhook cold start", "less secret round trip", "echo cold start"], "lrrrrrrr")?;
     for l in levels {
         let size = |s: Option<u64>| s.map(mb).unwrap_or_else(|| "not built".into());
         let chosen = if l.level == configured {
@@ -1004,9 +987,7 @@ fn goals(out: &mut String, cold: &ColdStart, configured: &str) -> anyhow::Result
     let webhook = size_of(&proof::lambda_binary("webhook"));
     let worker = size_of(&proof::lambda_binary("worker"));
     let yes_no = |b: bool| if b { "**met**" } else { "**not met**" };
-    writeln!(out, "## Goals\n")?;
-    writeln!(out, "| goal | measured | |")?;
-    writeln!(out, "| --- | --- | --- |")?;
+    table(out, "Goals", "", &["goal", "measured", ""], "lll")?;
     match (webhook, worker) {
         (Some(h), Some(k)) => writeln!(
             out,
@@ -1037,6 +1018,27 @@ fn goals(out: &mut String, cold: &ColdStart, configured: &str) -> anyhow::Result
     }
     writeln!(out)?;
     Ok(())
+}
+
+/// A section: its heading, an introduction (none when empty), then the head
+/// of a table whose columns `align` marks `l`eft or `r`ight.
+fn table(
+    out: &mut String,
+    heading: &str,
+    intro: &str,
+    columns: &[&str],
+    align: &str,
+) -> std::fmt::Result {
+    writeln!(out, "## {heading}\n")?;
+    if !intro.is_empty() {
+        writeln!(out, "{intro}\n")?;
+    }
+    writeln!(out, "| {} |", columns.join(" | "))?;
+    let rule: Vec<&str> = align
+        .chars()
+        .map(|a| if a == 'r' { "---:" } else { "---" })
+        .collect();
+    writeln!(out, "| {} |", rule.join(" | "))
 }
 
 fn progress(message: &str) {
