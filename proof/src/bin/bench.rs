@@ -255,13 +255,19 @@ async fn speed() -> anyhow::Result<Speed> {
     })
 }
 
+/// Queue and DLQ named `name`, and the WitiOp secret holding the token.
+async fn queues_and_token(moto: &Moto, name: &str) -> anyhow::Result<(String, String)> {
+    let queues = moto.queues(name, 720, 5).await?;
+    moto.secret("witiop", &token_secret()).await?;
+    Ok(queues)
+}
+
+fn token_secret() -> String {
+    json!({"webhook_token": WEBHOOK_TOKEN}).to_string()
+}
+
 async fn webhook_fixture(moto: &Moto) -> anyhow::Result<(Webhook, ApiGatewayV2httpRequest)> {
-    let (queue, _) = moto.queues("hook", 720, 5).await?;
-    moto.secret(
-        "witiop",
-        &json!({"webhook_token": WEBHOOK_TOKEN}).to_string(),
-    )
-    .await?;
+    let (queue, _) = queues_and_token(moto, "hook").await?;
     let tokens = WebhookTokens::load(SecretStore::new(&moto.sdk), "witiop".into()).await?;
     let webhook = Webhook {
         sqs: moto.sqs(),
@@ -378,18 +384,9 @@ struct ColdEnv {
 
 async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
     let moto = Moto::start().await?;
-    let (queue, _) = moto.queues("cold", 720, 5).await?;
-    moto.secret(
-        "witiop",
-        &json!({"webhook_token": WEBHOOK_TOKEN}).to_string(),
-    )
-    .await?;
+    let (queue, _) = queues_and_token(&moto, "cold").await?;
     // A second version, so that AWSPREVIOUS exists as after a rotation.
-    moto.put_secret(
-        "witiop",
-        &json!({"webhook_token": WEBHOOK_TOKEN}).to_string(),
-    )
-    .await?;
+    moto.put_secret("witiop", &token_secret()).await?;
     let relay = proof::Relay::start(moto.endpoint.trim_start_matches("http://")).await?;
     let mut env = aws_env(&relay.endpoint);
     env.extend([
@@ -659,12 +656,7 @@ async fn run_probe(mode: Option<&str>) -> anyhow::Result<()> {
 async fn processes(out: &mut String, cold: &ColdStart) -> anyhow::Result<()> {
     progress("peak memory: webhook on a 1,000-message event, worker on a batch holding it");
     let moto = Moto::start().await?;
-    let (queue, dlq) = moto.queues("proc", 720, 5).await?;
-    moto.secret(
-        "witiop",
-        &json!({"webhook_token": WEBHOOK_TOKEN}).to_string(),
-    )
-    .await?;
+    let (queue, dlq) = queues_and_token(&moto, "proc").await?;
     let sf = LocalSalesforce::start(0).await?;
     sf.seed_example_users();
     let secret = sf.secret(json!({}));
