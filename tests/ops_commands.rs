@@ -33,6 +33,9 @@ use witiop_salesforce::ops::{self, Redrive};
 
 const STACK: &str = "witiop-test";
 const WEBHOOK_TOKEN: &str = "webhook-token-abc123XYZ";
+/// The webhook URL in the stack's outputs.
+const WEBHOOK_URL: &str =
+    "https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -57,6 +60,39 @@ struct Run {
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ok={}\n{}", self.ok, self.out)
+    }
+}
+
+/// Checks of a [`Run`], chained: each panics with the whole run if it fails.
+impl Run {
+    #[track_caller]
+    fn succeeds(&self) -> &Self {
+        assert!(self.ok, "{self:?}");
+        self
+    }
+
+    #[track_caller]
+    fn fails(&self) -> &Self {
+        assert!(!self.ok, "{self:?}");
+        self
+    }
+
+    /// Every one of `expected` is in the output.
+    #[track_caller]
+    fn says(&self, expected: &[&str]) -> &Self {
+        for e in expected {
+            assert!(self.out.contains(e), "{e} in {self:?}");
+        }
+        self
+    }
+
+    /// None of `unexpected` is in the output.
+    #[track_caller]
+    fn never_says(&self, unexpected: &[&str]) -> &Self {
+        for u in unexpected {
+            assert!(!self.out.contains(u), "{u} printed: {self:?}");
+        }
+        self
     }
 }
 
@@ -112,7 +148,7 @@ struct Ops {
 
 impl Ops {
     /// moto with the stand-in stack: what the scripts read of the real one.
-    async fn start(webhook_url: &str) -> Self {
+    async fn start() -> Self {
         let moto = Moto::start()
             .await
             .expect("moto_server must be installed (make test creates .venv with it)");
@@ -141,12 +177,12 @@ impl Ops {
                 "--template-body",
                 &format!("file://{}", template.display()),
                 "--parameters",
-                &format!("ParameterKey=WebhookUrl,ParameterValue={webhook_url}"),
+                &format!("ParameterKey=WebhookUrl,ParameterValue={WEBHOOK_URL}"),
                 "ParameterKey=WitiopSecretArn,ParameterValue=witiop",
                 "ParameterKey=SalesforceSecretArn,ParameterValue=salesforce",
             ])
             .await;
-        assert!(created.ok, "{created:?}");
+        created.succeeds();
         let sqs = o.moto.sqs();
         let url = |name: &'static str| {
             let sqs = sqs.clone();
@@ -198,6 +234,26 @@ impl Ops {
             c.env(k, v);
         }
         run(c).await
+    }
+
+    /// Queues no trigger reads, `conversations.fifo` and its DLQ, with
+    /// `parked` (conversation, customer group) parked in the DLQ.
+    async fn parking(&self, parked: &[(u32, &str)]) -> Parking {
+        let sqs = self.moto.sqs();
+        let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
+        let p = Parking { sqs, queue, dlq };
+        for &(conversation, group) in parked {
+            p.park(conversation, group).await;
+        }
+        p
+    }
+
+    /// `sh ops/redrive` from `p`'s DLQ to its queue, against SQS at
+    /// `endpoint`, with `env` added.
+    async fn redrive(&self, endpoint: &str, p: &Parking, env: &[(&str, &str)]) -> Run {
+        let mut all = vec![("QUEUE_URL", p.queue.as_str()), ("DLQ_URL", p.dlq.as_str())];
+        all.extend_from_slice(env);
+        self.ops_at(endpoint, "redrive", &[], &all).await
     }
 
     async fn trigger_state(&self) -> String {
@@ -290,17 +346,54 @@ Outputs:
   SalesforceSecretArn: {Value: !Ref SalesforceSecretArn}
 "#;
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+/// The attributes `names` of the queue at `url`.
+async fn queue_attributes(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    names: &[QueueAttributeName],
+) -> HashMap<QueueAttributeName, String> {
     sqs.get_queue_attributes()
         .queue_url(url)
-        .attribute_names(QueueAttributeName::QueueArn)
+        .set_attribute_names(Some(names.to_vec()))
         .send()
         .await
         .unwrap()
         .attributes
         .unwrap()
-        .remove(&QueueAttributeName::QueueArn)
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    let arn = QueueAttributeName::QueueArn;
+    queue_attributes(sqs, url, std::slice::from_ref(&arn))
+        .await
+        .remove(&arn)
         .unwrap()
+}
+
+/// See [`Ops::parking`].
+struct Parking {
+    sqs: aws_sdk_sqs::Client,
+    queue: String,
+    dlq: String,
+}
+
+impl Parking {
+    async fn park(&self, conversation: u32, group: &str) {
+        park(&self.sqs, &self.dlq, conversation, group).await;
+    }
+
+    /// (waiting, in flight) of the DLQ, then of the queue.
+    async fn depths(&self) -> ((u64, u64), (u64, u64)) {
+        (
+            depth(&self.sqs, &self.dlq).await,
+            depth(&self.sqs, &self.queue).await,
+        )
+    }
+}
+
+/// An SQS client of the endpoint at `endpoint`.
+async fn sqs_at(endpoint: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&witiop_salesforce::aws::local_sdk_config(endpoint).await)
 }
 
 /// A FIFO queue and its FIFO DLQ, with no trigger reading them.
@@ -358,22 +451,15 @@ async fn park(sqs: &aws_sdk_sqs::Client, dlq: &str, conversation: u32, group: &s
         .unwrap();
 }
 
+/// (waiting, in flight) of the queue at `url`.
 async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
-    let a = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    let n = |k| a.get(&k).unwrap().parse().unwrap();
-    (
-        n(QueueAttributeName::ApproximateNumberOfMessages),
-        n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-    )
+    let names = [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ];
+    let a = queue_attributes(sqs, url, &names).await;
+    let n = |k: &QueueAttributeName| a[k].parse().unwrap();
+    (n(&names[0]), n(&names[1]))
 }
 
 /// Everything in a queue (short polls, each message hidden 60 s).
@@ -433,12 +519,8 @@ async fn the_scripts_are_posix_shell() {
 
 #[tokio::test]
 async fn outputs_lists_the_stack_and_the_complete_webhook_url() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
-    let r = o.ops("outputs", &[], &[]).await;
-    assert!(r.ok, "{r:?}");
-    for expected in [
+    let o = Ops::start().await;
+    o.ops("outputs", &[], &[]).await.succeeds().says(&[
         "AWS account 123456789012",
         "CREATE_COMPLETE",
         "QueueUrl",
@@ -446,32 +528,28 @@ async fn outputs_lists_the_stack_and_the_complete_webhook_url() {
         "DeadLetterQueueUrl",
         "CONTAINS THE WEBHOOK TOKEN",
         "https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed?token=webhook-token-abc123XYZ",
-    ] {
-        assert!(r.out.contains(expected), "{expected} in {r:?}");
-    }
+    ]);
     // A stack that is not there: said, and a failure.
-    let r = o.ops("outputs", &[], &[("STACK", "no-such-stack")]).await;
-    assert!(!r.ok && r.out.contains("no-such-stack"), "{r:?}");
+    o.ops("outputs", &[], &[("STACK", "no-such-stack")])
+        .await
+        .fails()
+        .says(&["no-such-stack"]);
 }
 
 /// The real webhook handler behind HTTP on loopback, as API Gateway calls it.
 async fn serve_webhook(moto: &Moto, queue_url: &str) -> String {
     use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-    use aws_lambda_events::encodings::Body;
-    use witiop_salesforce::config::WebhookEnv;
-    use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
+    use witiop_salesforce::webhook::{handle_webhook, WebhookTokens};
     let tokens = WebhookTokens::load(SecretStore::new(&moto.sdk), "witiop".into())
         .await
         .unwrap();
-    let webhook = Arc::new(Webhook {
-        sqs: moto.sqs(),
+    let webhook = Arc::new(proof::pipeline::webhook(
+        moto.sqs(),
         tokens,
-        env: WebhookEnv {
-            queue_url: queue_url.to_owned(),
-            witiop_secret_id: "witiop".into(),
-            max_message_bytes: 1_048_576,
-        },
-    });
+        queue_url,
+        "witiop",
+        1_048_576,
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let app = axum::Router::new().fallback(move |request: http::Request<axum::body::Body>| {
@@ -490,14 +568,7 @@ async fn serve_webhook(moto: &Moto, queue_url: &str) -> String {
             event.request_context.http.method = parts.method;
             event.request_context.http.path = Some(parts.uri.path().to_owned());
             event.body = Some(String::from_utf8(body.to_vec()).unwrap());
-            let answer = handle_webhook(&webhook, event).await;
-            let body = match answer.body {
-                Some(Body::Text(t)) => t.into_bytes(),
-                Some(Body::Binary(b)) => b,
-                _ => Vec::new(),
-            };
-            let status = StatusCode::from_u16(answer.status_code as u16).unwrap();
-            (status, body).into_response()
+            proof::pipeline::into_http(handle_webhook(&webhook, event).await)
         }
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -525,14 +596,12 @@ async fn smoke_proves_url_and_token_and_queues_nothing() {
         }
         run(c)
     };
-    let r = smoke(vec![("WITIOP_SECRET_ID", "witiop".into())]).await;
-    assert!(r.ok, "{r:?}");
-    assert!(r.out.contains("OK: 202 ignored"), "{r:?}");
-    assert!(r.out.contains("?token=<webhook_token>"), "{r:?}");
-    assert!(
-        !r.out.contains(WEBHOOK_TOKEN),
-        "the token is never printed: {r:?}"
-    );
+    smoke(vec![("WITIOP_SECRET_ID", "witiop".into())])
+        .await
+        .succeeds()
+        .says(&["OK: 202 ignored", "?token=<webhook_token>"])
+        // The token is never printed.
+        .never_says(&[WEBHOOK_TOKEN]);
     assert_eq!(depth(&moto.sqs(), &events).await, (0, 0), "nothing queued");
 
     // A token the webhook does not trust: a 401, said plainly, a failure.
@@ -542,209 +611,177 @@ async fn smoke_proves_url_and_token_and_queues_nothing() {
     )
     .await
     .unwrap();
-    let r = smoke(vec![("WITIOP_SECRET_ID", "stale".into())]).await;
-    assert!(!r.ok, "{r:?}");
-    assert!(
-        r.out.contains("HTTP 401") && r.out.contains("refused the token"),
-        "{r:?}"
-    );
+    smoke(vec![("WITIOP_SECRET_ID", "stale".into())])
+        .await
+        .fails()
+        .says(&["HTTP 401", "refused the token"]);
     // A wrong path: the route is named.
-    let r = smoke(vec![
+    smoke(vec![
         ("WITIOP_SECRET_ID", "witiop".into()),
         ("WEBHOOK_URL", url.replace("conversation-closed", "closed")),
     ])
-    .await;
-    assert!(
-        !r.ok && r.out.contains("HTTP 404") && r.out.contains("no such route"),
-        "{r:?}"
-    );
+    .await
+    .fails()
+    .says(&["HTTP 404", "no such route"]);
     let _ = std::fs::remove_dir_all(home);
 }
 
 #[tokio::test]
 async fn status_pause_and_resume() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
+    let o = Ops::start().await;
     for alarm in [
         "DeadLetterQueueNotEmptyAlarm-1A2B3C",
         "WorkerErrorsAlarm-4D5E6F",
     ] {
         let name = format!("{STACK}-{alarm}");
-        let r = o
-            .aws(&[
-                "cloudwatch",
-                "put-metric-alarm",
-                "--alarm-name",
-                &name,
-                "--namespace",
-                "AWS/SQS",
-                "--metric-name",
-                "ApproximateNumberOfMessagesVisible",
-                "--statistic",
-                "Maximum",
-                "--period",
-                "60",
-                "--evaluation-periods",
-                "1",
-                "--threshold",
-                "0",
-                "--comparison-operator",
-                "GreaterThanThreshold",
-            ])
-            .await;
-        assert!(r.ok, "{r:?}");
+        o.aws(&[
+            "cloudwatch",
+            "put-metric-alarm",
+            "--alarm-name",
+            &name,
+            "--namespace",
+            "AWS/SQS",
+            "--metric-name",
+            "ApproximateNumberOfMessagesVisible",
+            "--statistic",
+            "Maximum",
+            "--period",
+            "60",
+            "--evaluation-periods",
+            "1",
+            "--threshold",
+            "0",
+            "--comparison-operator",
+            "GreaterThanThreshold",
+        ])
+        .await
+        .succeeds();
     }
-    let r = o.ops("status", &[], &[]).await;
-    assert!(r.ok, "{r:?}");
-    assert!(r.out.contains("All clear."), "{r:?}");
-    assert!(r.out.contains(": Enabled ("), "{r:?}");
+    o.ops("status", &[], &[])
+        .await
+        .succeeds()
+        .says(&["All clear.", ": Enabled ("]);
 
     // A parked conversation and a firing alarm need attention.
     park(&o.moto.sqs(), &o.dlq, 7, "393331234567").await;
-    let r = o
-        .aws(&[
-            "cloudwatch",
-            "set-alarm-state",
-            "--alarm-name",
-            &format!("{STACK}-DeadLetterQueueNotEmptyAlarm-1A2B3C"),
-            "--state-value",
-            "ALARM",
-            "--state-reason",
-            "Threshold Crossed: 1 datapoint [1.0] was greater than the threshold (0.0).",
-        ])
-        .await;
-    assert!(r.ok, "{r:?}");
-    let r = o.ops("status", &[], &[]).await;
-    assert!(r.ok, "{r:?}");
-    for expected in [
+    o.aws(&[
+        "cloudwatch",
+        "set-alarm-state",
+        "--alarm-name",
+        &format!("{STACK}-DeadLetterQueueNotEmptyAlarm-1A2B3C"),
+        "--state-value",
+        "ALARM",
+        "--state-reason",
+        "Threshold Crossed: 1 datapoint [1.0] was greater than the threshold (0.0).",
+    ])
+    .await
+    .succeeds();
+    o.ops("status", &[], &[]).await.succeeds().says(&[
         "!!witiop-test-DeadLetterQueueNotEmptyAlarm-1A2B3C  ALARM",
         "Threshold Crossed",
         "witiop-test-WorkerErrorsAlarm-4D5E6F",
         "dead-letter:   1 waiting, 0 in flight",
         "1 alarm(s) in ALARM",
         "1 conversation(s) in the dead-letter queue",
-    ] {
-        assert!(r.out.contains(expected), "{expected} in {r:?}");
-    }
+    ]);
 
     // Pause: the trigger is disabled, and says so; twice is harmless.
-    let r = o.ops("trigger", &["pause"], &[]).await;
-    assert!(r.ok, "{r:?}");
-    assert!(
-        r.out.contains("Enabled -> Disabled") && r.out.contains("Paused"),
-        "{r:?}"
-    );
+    o.ops("trigger", &["pause"], &[])
+        .await
+        .succeeds()
+        .says(&["Enabled -> Disabled", "Paused"]);
     assert_eq!(o.trigger_state().await, "Disabled");
-    let r = o.ops("trigger", &["pause"], &[]).await;
-    assert!(r.ok && r.out.contains("already Disabled"), "{r:?}");
-    let r = o.ops("status", &[], &[]).await;
-    assert!(r.out.contains("DISABLED, paused"), "{r:?}");
-    assert!(r.out.contains("make resume"), "{r:?}");
+    o.ops("trigger", &["pause"], &[])
+        .await
+        .succeeds()
+        .says(&["already Disabled"]);
+    o.ops("status", &[], &[])
+        .await
+        .says(&["DISABLED, paused", "make resume"]);
 
-    let r = o.ops("trigger", &["resume"], &[]).await;
-    assert!(r.ok, "{r:?}");
-    assert!(
-        r.out.contains("Disabled -> Enabled") && r.out.contains("Resumed"),
-        "{r:?}"
-    );
+    o.ops("trigger", &["resume"], &[])
+        .await
+        .succeeds()
+        .says(&["Disabled -> Enabled", "Resumed"]);
     assert_eq!(o.trigger_state().await, "Enabled");
 
     // A queue no trigger reads: said, and a failure.
     let (lonely, _) = fifo_pair(&o.moto.sqs(), "lonely").await;
-    let r = o
-        .ops("trigger", &["pause"], &[("QUEUE_URL", lonely.as_str())])
-        .await;
-    assert!(!r.ok && r.out.contains("no Lambda trigger reads"), "{r:?}");
+    o.ops("trigger", &["pause"], &[("QUEUE_URL", lonely.as_str())])
+        .await
+        .fails()
+        .says(&["no Lambda trigger reads"]);
 }
 
 #[tokio::test]
 async fn check_salesforce_logs_in_with_either_flow_and_writes_nothing() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
+    let o = Ops::start().await;
     let sf = LocalSalesforce::start(0).await.unwrap();
     sf.set_api_limit(15_000);
-    let put = |secret: Value| {
-        let sdk = o.moto.secrets();
+    // `make check-salesforce` with `secret` as the stack's Salesforce secret.
+    let check = |secret: Value| {
+        let o = &o;
         async move {
-            sdk.put_secret_value()
-                .secret_id("salesforce")
-                .secret_string(secret.to_string())
-                .send()
+            o.moto
+                .put_secret("salesforce", &secret.to_string())
                 .await
                 .unwrap();
+            o.ops("check-salesforce", &[], &[]).await
         }
     };
 
     // The password flow, as most orgs start.
-    put(local_salesforce::secret_for(&sf.url, json!({}))).await;
-    let r = o.ops("check-salesforce", &[], &[]).await;
-    assert!(r.ok, "{r:?}");
-    for expected in [
-        "password flow at http://127.0.0.1",
-        "as witiop.api@acme.example, API v62.0",
-        "Logged in; instance http://127.0.0.1",
-        "DailyApiRequests: 14,999 of 15,000 remaining (0.0% used", // the read itself
-        "OK: the stack's Salesforce credentials work",
-    ] {
-        assert!(r.out.contains(expected), "{expected} in {r:?}");
-    }
-    for secret in [
-        local_salesforce::API_PASSWORD,
-        local_salesforce::SECURITY_TOKEN,
-        local_salesforce::CONSUMER_SECRET,
-    ] {
-        assert!(!r.out.contains(secret), "{secret} printed: {r:?}");
-    }
+    check(local_salesforce::secret_for(&sf.url, json!({})))
+        .await
+        .succeeds()
+        .says(&[
+            "password flow at http://127.0.0.1",
+            "as witiop.api@acme.example, API v62.0",
+            "Logged in; instance http://127.0.0.1",
+            "DailyApiRequests: 14,999 of 15,000 remaining (0.0% used", // the read itself
+            "OK: the stack's Salesforce credentials work",
+        ])
+        .never_says(&[
+            local_salesforce::API_PASSWORD,
+            local_salesforce::SECURITY_TOKEN,
+            local_salesforce::CONSUMER_SECRET,
+        ]);
     assert_eq!(sf.counters().logins, 1);
 
     // Client credentials, after the password flow's retirement.
     sf.set_password_flow(false);
-    put(json!({
+    check(json!({
         "auth_flow": "client_credentials",
         "login_url": sf.url,
         "consumer_key": local_salesforce::CONSUMER_KEY,
         "consumer_secret": local_salesforce::CONSUMER_SECRET,
     }))
-    .await;
-    let r = o.ops("check-salesforce", &[], &[]).await;
-    assert!(r.ok, "{r:?}");
-    assert!(r.out.contains("client_credentials flow"), "{r:?}");
-    assert!(r.out.contains("of 15,000 remaining"), "{r:?}");
+    .await
+    .succeeds()
+    .says(&["client_credentials flow", "of 15,000 remaining"]);
 
     // A wrong password: Salesforce's refusal and what to check.
     sf.set_password_flow(true);
-    put(local_salesforce::secret_for(
+    check(local_salesforce::secret_for(
         &sf.url,
         json!({"password": "wrong"}),
     ))
-    .await;
-    let r = o.ops("check-salesforce", &[], &[]).await;
-    assert!(!r.ok, "{r:?}");
-    assert!(
-        r.out.contains("login refused: HTTP 400 invalid_grant"),
-        "{r:?}"
-    );
-    assert!(r.out.contains("security token"), "{r:?}");
-    assert!(!r.out.contains("wrong"), "{r:?}");
+    .await
+    .fails()
+    .says(&["login refused: HTTP 400 invalid_grant", "security token"])
+    .never_says(&["wrong"]);
 
-    // Credentials never travel over plain http to a host that is not loopback.
-    put(local_salesforce::secret_for(
-        "http://login.example.com",
-        json!({}),
-    ))
-    .await;
-    let r = o.ops("check-salesforce", &[], &[]).await;
-    assert!(!r.ok && r.out.contains("must be https"), "{r:?}");
-
-    // An empty secret (as the stack creates it): said.
-    put(json!({})).await;
-    let r = o.ops("check-salesforce", &[], &[]).await;
-    assert!(
-        !r.ok && r.out.contains("the Salesforce secret is empty"),
-        "{r:?}"
-    );
+    // Credentials never travel over plain http to a host that is not
+    // loopback; an empty secret (as the stack creates it) is said.
+    for (secret, said) in [
+        (
+            local_salesforce::secret_for("http://login.example.com", json!({})),
+            "must be https",
+        ),
+        (json!({}), "the Salesforce secret is empty"),
+    ] {
+        check(secret).await.fails().says(&[said]);
+    }
 
     // Nothing was written: no record, no cached token.
     for object in ["Case", "Contact", "CaseComment"] {
@@ -754,47 +791,38 @@ async fn check_salesforce_logs_in_with_either_flow_and_writes_nothing() {
 
 #[tokio::test]
 async fn dlq_lists_every_reason_and_says_when_it_saw_everything() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
+    let o = Ops::start().await;
     let sqs = o.moto.sqs();
     park(&sqs, &o.dlq, 1793, "393331234567").await;
     park(&sqs, &o.dlq, 1794, "393339999999").await;
-    let r = o.ops("dlq", &[], &[("DLQ_WAIT", "2")]).await;
-    assert!(r.ok, "{r:?}");
-    for expected in [
+    o.ops("dlq", &[], &[("DLQ_WAIT", "2")]).await.succeeds().says(&[
         "SQS reports 2 waiting and 0 in flight.",
         "2 conversation(s) seen in the dead-letter queue",
         "- conversation 1793 | configuration | failed at 2026-11-26T03:00:00Z | received 1x | customer group 393331234567",
         "  Case.Origin: bad value for conversation 1793",
         "- conversation 1794 |",
         "Everything was seen.",
-    ] {
-        assert!(r.out.contains(expected), "{expected} in {r:?}");
-    }
+    ]);
     // Nothing deleted, nothing left hidden.
     assert_eq!(depth(&sqs, &o.dlq).await, (2, 0));
 
     // An empty queue is long-polled before it is called empty.
     let (_, empty) = fifo_pair(&sqs, "empty").await;
     let started = std::time::Instant::now();
-    let r = o
-        .ops(
-            "dlq",
-            &[],
-            &[("DLQ_URL", empty.as_str()), ("DLQ_WAIT", "3")],
-        )
-        .await;
-    assert!(r.ok && r.out.contains("0 conversation(s) seen"), "{r:?}");
-    assert!(r.out.contains("Everything was seen."), "{r:?}");
+    o.ops(
+        "dlq",
+        &[],
+        &[("DLQ_URL", empty.as_str()), ("DLQ_WAIT", "3")],
+    )
+    .await
+    .succeeds()
+    .says(&["0 conversation(s) seen", "Everything was seen."]);
     assert!(started.elapsed() >= Duration::from_secs(3), "long poll");
 }
 
 #[tokio::test]
 async fn dlq_says_plainly_when_it_did_not_see_everything() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
+    let o = Ops::start().await;
     let sqs = o.moto.sqs();
     // Twelve parked for one customer: FIFO hands out the first ten only
     // while they are hidden; and one hidden by another reader.
@@ -813,19 +841,18 @@ async fn dlq_says_plainly_when_it_did_not_see_everything() {
         .messages
         .unwrap_or_default();
     assert_eq!(taken.len(), 10, "the first ten of the first group");
-    let r = o.ops("dlq", &[], &[("DLQ_WAIT", "2")]).await;
-    assert!(r.ok, "{r:?}");
-    for expected in [
-        "SQS reports 3 waiting and 10 in flight.",
-        "1 conversation(s) seen",
-        "- conversation 100 |",
-        "NOT everything was seen: 1 seen, about 12 not.",
-        "10 were in flight",
-        "FIFO",
-        "Nothing was deleted.",
-    ] {
-        assert!(r.out.contains(expected), "{expected} in {r:?}");
-    }
+    o.ops("dlq", &[], &[("DLQ_WAIT", "2")])
+        .await
+        .succeeds()
+        .says(&[
+            "SQS reports 3 waiting and 10 in flight.",
+            "1 conversation(s) seen",
+            "- conversation 100 |",
+            "NOT everything was seen: 1 seen, about 12 not.",
+            "10 were in flight",
+            "FIFO",
+            "Nothing was deleted.",
+        ]);
     assert_eq!(depth(&sqs, &o.dlq).await, (3, 10));
 
     // The Rust listing reconciles the same way.
@@ -851,41 +878,33 @@ async fn dlq_says_plainly_when_it_did_not_see_everything() {
         .unwrap();
     assert_eq!(survey.parked.len(), 11, "{survey:?}");
     assert!(!survey.complete(), "two are behind the first ten");
-    let r = o.ops("dlq", &[], &[("DLQ_WAIT", "2")]).await;
-    assert!(
-        r.out
-            .contains("NOT everything was seen: 11 seen, about 2 not."),
-        "{r:?}"
-    );
+    o.ops("dlq", &[], &[("DLQ_WAIT", "2")])
+        .await
+        .says(&["NOT everything was seen: 11 seen, about 2 not."]);
 }
 
 #[tokio::test]
 async fn redrive_on_moto_moves_one_by_one_in_the_customers_group() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
-    let sqs = o.moto.sqs();
+    let o = Ops::start().await;
     // Queues no trigger reads, so the moved messages stay to be looked at.
-    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
-    park(&sqs, &dlq, 1, "393331111111").await;
-    park(&sqs, &dlq, 2, "393331111111").await;
-    park(&sqs, &dlq, 3, "393332222222").await;
-    let env = [("QUEUE_URL", queue.as_str()), ("DLQ_URL", dlq.as_str())];
-    let r = o.ops("redrive", &[], &env).await;
-    assert!(r.ok, "{r:?}");
-    // moto answers StartMessageMoveTask with a bare 500 (not implemented).
-    assert!(
-        r.out
-            .contains("StartMessageMoveTask is not available here (500)"),
-        "{r:?}"
-    );
-    assert!(r.out.contains("moved conversation 1 (message"), "{r:?}");
-    assert!(
-        r.out.contains("Done: 3 message(s) moved back one by one"),
-        "{r:?}"
-    );
-    assert_eq!(depth(&sqs, &dlq).await, (0, 0));
-    let moved = drain(&sqs, &queue).await;
+    let p = o
+        .parking(&[
+            (1, "393331111111"),
+            (2, "393331111111"),
+            (3, "393332222222"),
+        ])
+        .await;
+    o.redrive(&o.moto.endpoint, &p, &[])
+        .await
+        .succeeds()
+        .says(&[
+            // moto answers StartMessageMoveTask with a bare 500 (not implemented).
+            "StartMessageMoveTask is not available here (500)",
+            "moved conversation 1 (message",
+            "Done: 3 message(s) moved back one by one",
+        ]);
+    assert_eq!(depth(&p.sqs, &p.dlq).await, (0, 0));
+    let moved = drain(&p.sqs, &p.queue).await;
     let mut seen: Vec<_> = moved
         .iter()
         .map(|m| (attribute(m, "conversation_id"), group_of(m)))
@@ -902,8 +921,10 @@ async fn redrive_on_moto_moves_one_by_one_in_the_customers_group() {
     for m in &moved {
         assert_eq!(attribute(m, "error_code"), "configuration");
     }
-    let r = o.ops("redrive", &[], &env).await;
-    assert!(r.ok && r.out.contains("Nothing to redrive"), "{r:?}");
+    o.redrive(&o.moto.endpoint, &p, &[])
+        .await
+        .succeeds()
+        .says(&["Nothing to redrive"]);
 }
 
 /// How the SQS stand-in answers StartMessageMoveTask.
@@ -1118,42 +1139,32 @@ async fn forward(moto: &str, headers: HeaderMap, body: Bytes) -> Response {
 
 #[tokio::test]
 async fn redrive_follows_the_move_task_and_reports_its_progress() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
-    let sqs = o.moto.sqs();
-    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
+    let o = Ops::start().await;
+    let p = o.parking(&[]).await;
     for c in 1..=3 {
-        park(&sqs, &dlq, c, "393331111111").await;
+        p.park(c, "393331111111").await;
     }
     let (endpoint, stand) = stand_in(&o.moto, Mode::Works).await;
-    let env = [
-        ("QUEUE_URL", queue.as_str()),
-        ("DLQ_URL", dlq.as_str()),
-        ("REDRIVE_POLL", "1"),
-    ];
-    let r = o.ops_at(&endpoint, "redrive", &[], &env).await;
-    assert!(r.ok, "{r:?}");
-    for expected in [
-        "Started (task task-handle-1).",
-        "  RUNNING: 0 of 3 moved",
-        "  COMPLETED: 3 of 3 moved",
-        "Done: 3 message(s) moved back to the queue.",
-    ] {
-        assert!(r.out.contains(expected), "{expected} in {r:?}");
-    }
-    assert!(!r.out.contains("one by one"), "{r:?}");
+    o.redrive(&endpoint, &p, &[("REDRIVE_POLL", "1")])
+        .await
+        .succeeds()
+        .says(&[
+            "Started (task task-handle-1).",
+            "  RUNNING: 0 of 3 moved",
+            "  COMPLETED: 3 of 3 moved",
+            "Done: 3 message(s) moved back to the queue.",
+        ])
+        .never_says(&["one by one"]);
     assert_eq!(*stand.starts.lock().unwrap(), 1);
-    assert_eq!(drain(&sqs, &queue).await.len(), 3);
+    assert_eq!(drain(&p.sqs, &p.queue).await.len(), 3);
 
     // The Rust redrive starts the task and reads its progress.
     for c in 4..=5 {
-        park(&sqs, &dlq, c, "393331111111").await;
+        p.park(c, "393331111111").await;
     }
-    let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
-    let via = aws_sdk_sqs::Client::new(&sdk);
+    let via = sqs_at(&endpoint).await;
     let mut lines = Vec::new();
-    let how = ops::redrive_reporting(&via, &dlq, &queue, &mut |l| lines.push(l))
+    let how = ops::redrive_reporting(&via, &p.dlq, &p.queue, &mut |l| lines.push(l))
         .await
         .unwrap();
     let Redrive::MoveTask {
@@ -1164,36 +1175,27 @@ async fn redrive_follows_the_move_task_and_reports_its_progress() {
         panic!("{how:?}")
     };
     assert_eq!(task_handle, "task-handle-1");
-    let first = ops::move_task_progress(&via, &source_arn, &task_handle)
-        .await
-        .unwrap()
-        .unwrap();
+    let (via, source_arn, task_handle) = (&via, &source_arn, &task_handle);
+    let progress = || async move {
+        ops::move_task_progress(via, source_arn, task_handle)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let first = progress().await;
     assert_eq!(
         (first.status.as_str(), first.finished()),
         ("RUNNING", false)
     );
-    let last = ops::move_task_progress(&via, &source_arn, &task_handle)
-        .await
-        .unwrap()
-        .unwrap();
+    let last = progress().await;
     assert_eq!((last.status.as_str(), last.moved), ("COMPLETED", 2));
     assert!(lines[0].contains("2 waiting"), "{lines:?}");
 }
 
 #[tokio::test]
 async fn redrive_never_falls_back_on_access_denied_or_throttling() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
-    let sqs = o.moto.sqs();
-    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
-    park(&sqs, &dlq, 1, "393331111111").await;
-    let env = [
-        ("QUEUE_URL", queue.as_str()),
-        ("DLQ_URL", dlq.as_str()),
-        // Fewer retries of the throttled call, to keep the test short.
-        ("AWS_MAX_ATTEMPTS", "2"),
-    ];
+    let o = Ops::start().await;
+    let p = o.parking(&[(1, "393331111111")]).await;
     for (mode, said) in [
         (
             Mode::AccessDenied,
@@ -1205,84 +1207,57 @@ async fn redrive_never_falls_back_on_access_denied_or_throttling() {
         ),
     ] {
         let (endpoint, stand) = stand_in(&o.moto, mode).await;
-        let r = o.ops_at(&endpoint, "redrive", &[], &env).await;
-        assert!(!r.ok, "{mode:?}: {r:?}");
-        assert!(r.out.contains(said), "{mode:?}: {r:?}");
-        assert!(r.out.contains("Nothing was moved."), "{r:?}");
-        assert!(!r.out.contains("one by one"), "{r:?}");
-        assert_eq!(depth(&sqs, &dlq).await, (1, 0), "{mode:?}");
-        assert_eq!(depth(&sqs, &queue).await, (0, 0), "{mode:?}");
+        // Fewer retries of the throttled call, to keep the test short.
+        o.redrive(&endpoint, &p, &[("AWS_MAX_ATTEMPTS", "2")])
+            .await
+            .fails()
+            .says(&[said, "Nothing was moved."])
+            .never_says(&["one by one"]);
+        assert_eq!(p.depths().await, ((1, 0), (0, 0)), "{mode:?}");
 
-        let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
-        let via = aws_sdk_sqs::Client::new(&sdk);
-        let e = ops::redrive(&via, &dlq, &queue).await.unwrap_err();
+        let via = sqs_at(&endpoint).await;
+        let e = ops::redrive(&via, &p.dlq, &p.queue).await.unwrap_err();
         assert_eq!(e.operation, "StartMessageMoveTask", "{mode:?}");
-        assert_eq!(depth(&sqs, &dlq).await, (1, 0), "{mode:?}");
+        assert_eq!(depth(&p.sqs, &p.dlq).await, (1, 0), "{mode:?}");
         assert!(*stand.starts.lock().unwrap() >= 2, "{mode:?}");
     }
 }
 
 #[tokio::test]
 async fn redrive_falls_back_where_the_service_says_unsupported() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
-    let sqs = o.moto.sqs();
-    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
-    park(&sqs, &dlq, 1, "393331111111").await;
+    let o = Ops::start().await;
+    let p = o.parking(&[(1, "393331111111")]).await;
     let (endpoint, _) = stand_in(&o.moto, Mode::Unsupported).await;
-    let env = [("QUEUE_URL", queue.as_str()), ("DLQ_URL", dlq.as_str())];
-    let r = o.ops_at(&endpoint, "redrive", &[], &env).await;
-    assert!(r.ok, "{r:?}");
-    assert!(
-        r.out.contains(
-            "not available here (AWS.SimpleQueueService.UnsupportedOperation): moving the messages one by one"
-        ),
-        "{r:?}"
-    );
-    assert_eq!(drain(&sqs, &queue).await.len(), 1);
+    o.redrive(&endpoint, &p, &[]).await.succeeds().says(&[
+        "not available here (AWS.SimpleQueueService.UnsupportedOperation): moving the messages one by one",
+    ]);
+    assert_eq!(drain(&p.sqs, &p.queue).await.len(), 1);
 
-    park(&sqs, &dlq, 2, "393331111111").await;
-    let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
-    let via = aws_sdk_sqs::Client::new(&sdk);
-    let how = ops::redrive(&via, &dlq, &queue).await.unwrap();
-    assert_eq!(how, Redrive::Copied { moved: 1 });
-    // And moto's own answer (a bare 500) is taken as "unavailable" too.
-    park(&sqs, &dlq, 3, "393331111111").await;
-    let how = ops::redrive(&sqs, &dlq, &queue).await.unwrap();
-    assert_eq!(how, Redrive::Copied { moved: 1 });
+    // The Rust redrive too; and moto's own answer (a bare 500) is taken as
+    // "unavailable" as well.
+    for (conversation, via) in [(2, sqs_at(&endpoint).await), (3, p.sqs.clone())] {
+        p.park(conversation, "393331111111").await;
+        let how = ops::redrive(&via, &p.dlq, &p.queue).await.unwrap();
+        assert_eq!(how, Redrive::Copied { moved: 1 }, "{conversation}");
+    }
 }
 
 #[tokio::test]
 async fn redrive_moves_each_parked_conversation_once_even_if_it_is_parked_again() {
-    let o =
-        Ops::start("https://abc.execute-api.eu-west-1.amazonaws.com/witiop/conversation-closed")
-            .await;
-    let sqs = o.moto.sqs();
-    let (queue, dlq) = fifo_pair(&sqs, "conversations").await;
-    park(&sqs, &dlq, 1, "393331111111").await;
-    park(&sqs, &dlq, 2, "393332222222").await;
+    let o = Ops::start().await;
+    let p = o.parking(&[(1, "393331111111"), (2, "393332222222")]).await;
     // SentTimestamp has millisecond resolution: the re-parked copies must be later.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let (endpoint, _) = stand_in(&o.moto, Mode::Reparks).await;
-    let env = [("QUEUE_URL", queue.as_str()), ("DLQ_URL", dlq.as_str())];
-    let r = o.ops_at(&endpoint, "redrive", &[], &env).await;
-    assert!(r.ok, "{r:?}");
-    assert!(
-        r.out.contains("Done: 2 message(s) moved back one by one"),
-        "{r:?}"
-    );
-    assert!(
-        r.out
-            .contains("2 message(s) parked again since the start were left"),
-        "{r:?}"
-    );
-    assert_eq!(depth(&sqs, &dlq).await, (2, 0), "left visible");
+    o.redrive(&endpoint, &p, &[]).await.succeeds().says(&[
+        "Done: 2 message(s) moved back one by one",
+        "2 message(s) parked again since the start were left",
+    ]);
+    assert_eq!(depth(&p.sqs, &p.dlq).await, (2, 0), "left visible");
 
-    let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
-    let via = aws_sdk_sqs::Client::new(&sdk);
+    let via = sqs_at(&endpoint).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let how = ops::redrive(&via, &dlq, &queue).await.unwrap();
+    let how = ops::redrive(&via, &p.dlq, &p.queue).await.unwrap();
     assert_eq!(how, Redrive::Copied { moved: 2 });
-    assert_eq!(depth(&sqs, &dlq).await, (2, 0));
+    assert_eq!(depth(&p.sqs, &p.dlq).await, (2, 0));
 }

@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +23,7 @@ use local_salesforce::LocalSalesforce;
 use proof::Moto;
 use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::config::SalesforceSettings;
-use witiop_salesforce::links::{handle_link, Links};
+use witiop_salesforce::links::Links;
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 use witiop_salesforce::worker::{RetrySchedule, Worker};
@@ -105,11 +104,11 @@ async fn main() -> anyhow::Result<()> {
         TOKEN_SECRET.into(),
     );
     let client = Arc::new(client);
-    let links: &'static Links = Box::leak(Box::new(Links::new(
+    let links = Arc::new(Links::new(
         client.clone(),
         settings.policy.case_external_id_field.clone(),
         Some(LINK_KEY.to_owned().into()),
-    )));
+    ));
     let worker: &'static Worker = Box::leak(Box::new(
         Worker::new(
             client,
@@ -129,11 +128,7 @@ async fn main() -> anyhow::Result<()> {
     let app = axum::Router::new()
         .route(WEBHOOK_PATH, any(serve_webhook))
         .with_state(webhook)
-        .merge(
-            axum::Router::new()
-                .route(LINKS_PATH, axum::routing::get(serve_links))
-                .with_state(links),
-        );
+        .merge(proof::pipeline::links_route(LINKS_PATH, links));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", WEBHOOK_PORT)).await?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     println!("webhook on {url}, case links on http://127.0.0.1:{WEBHOOK_PORT}/witiop/cases/…");
@@ -304,25 +299,6 @@ fn print_cases(sf: &LocalSalesforce) {
     }
 }
 
-/// The links route: the HTTP request as API Gateway hands it to the function.
-async fn serve_links(
-    State(links): State<&'static Links>,
-    axum::extract::Path(conversation_id): axum::extract::Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    request: http::Request<axum::body::Body>,
-) -> Response {
-    let mut event = ApiGatewayV2httpRequest::default();
-    event.raw_path = Some(request.uri().path().to_owned());
-    event.raw_query_string = request.uri().query().map(str::to_owned);
-    event.query_string_parameters = query.into_iter().collect::<HashMap<_, _>>().into();
-    event.path_parameters = [("conversation_id".to_owned(), conversation_id)]
-        .into_iter()
-        .collect();
-    event.headers = request.headers().clone();
-    event.request_context.http.method = request.method().clone();
-    into_http(handle_link(links, event).await)
-}
-
 /// Translates an HTTP request into the event API Gateway sends a Lambda.
 async fn serve_webhook(
     State(webhook): State<&'static Webhook>,
@@ -351,18 +327,5 @@ async fn serve_webhook(
             event.is_base64_encoded = true;
         }
     }
-    into_http(handle_webhook(webhook, event).await)
-}
-
-fn into_http(r: ApiGatewayV2httpResponse) -> Response {
-    let status = http::StatusCode::from_u16(r.status_code as u16)
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    let body = match r.body {
-        Some(Body::Text(t)) => t.into_bytes(),
-        Some(Body::Binary(b)) => b,
-        _ => Vec::new(),
-    };
-    let mut response = (status, body).into_response();
-    response.headers_mut().extend(r.headers);
-    response
+    proof::pipeline::into_http(handle_webhook(webhook, event).await)
 }

@@ -1,13 +1,21 @@
 //! The pipeline's pieces as `make local` and the integration tests assemble
-//! them in process: the template's FIFO queues, the webhook, and one pass of
-//! Lambda's SQS event source over the real worker handler.
+//! them in process: the template's FIFO queues, the webhook, one pass of
+//! Lambda's SQS event source over the real worker handler, and the HTTP
+//! API's links route in front of the real links handler.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{Message, QueueAttributeName};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use witiop_salesforce::config::WebhookEnv;
+use witiop_salesforce::links::{handle_link, Links};
 use witiop_salesforce::webhook::{Webhook, WebhookTokens};
 use witiop_salesforce::worker::{handle_batch, Worker};
 
@@ -141,4 +149,49 @@ pub async fn deliver(
         }
     }
     outcome.map(|()| failed)
+}
+
+/// The HTTP API's links route at `path` (with a `{conversation_id}`
+/// segment): each GET handed to the links function as API Gateway hands it.
+pub fn links_route(path: &str, links: Arc<Links>) -> axum::Router {
+    axum::Router::new()
+        .route(path, axum::routing::get(serve_link))
+        .with_state(links)
+}
+
+async fn serve_link(
+    State(links): State<Arc<Links>>,
+    Path(conversation_id): Path<String>,
+    request: http::Request<axum::body::Body>,
+) -> Response {
+    let query = request.uri().query().map(str::to_owned);
+    let parameters: HashMap<String, String> = query
+        .as_deref()
+        .and_then(|q| reqwest::Url::parse(&format!("http://query/?{q}")).ok())
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default();
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.raw_path = Some(request.uri().path().to_owned());
+    event.raw_query_string = query;
+    event.query_string_parameters = parameters.into();
+    event.path_parameters = [("conversation_id".to_owned(), conversation_id)]
+        .into_iter()
+        .collect();
+    event.headers = request.headers().clone();
+    event.request_context.http.method = request.method().clone();
+    into_http(handle_link(&links, event).await)
+}
+
+/// The HTTP response for a function's API Gateway answer.
+pub fn into_http(r: ApiGatewayV2httpResponse) -> Response {
+    let status = http::StatusCode::from_u16(r.status_code as u16)
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match r.body {
+        Some(Body::Text(t)) => t.into_bytes(),
+        Some(Body::Binary(b)) => b,
+        _ => Vec::new(),
+    };
+    let mut response = (status, body).into_response();
+    response.headers_mut().extend(r.headers);
+    response
 }

@@ -47,6 +47,13 @@ impl Stack {
         self.poll().await.0
     }
 
+    /// Queues conversation `id` and runs the worker once: one Case for it.
+    async fn one_case_for(&self, id: u64) {
+        self.send(&conversation(id)).await;
+        self.poll_once().await;
+        assert_eq!(self.cases_with(id), 1);
+    }
+
     fn cases_with(&self, conversation: u64) -> usize {
         let suffix = format!("[{conversation}]");
         self.sf
@@ -74,9 +81,7 @@ impl Stack {
 #[tokio::test]
 async fn an_expired_password_waits_in_the_queue_without_locking_the_user_out() {
     let o = ops().await;
-    o.send(&conversation(1)).await;
-    o.poll_once().await;
-    assert_eq!(o.cases_with(1), 1);
+    o.one_case_for(1).await;
 
     // Someone changes the API user's password in Salesforce; sessions end.
     o.sf.set_password(local_salesforce::API_USERNAME, "changed-password");
@@ -176,9 +181,7 @@ impl Stack {
 #[tokio::test]
 async fn moving_from_the_password_flow_to_client_credentials_needs_no_redeploy() {
     let o = ops().await;
-    o.send(&conversation(10)).await;
-    o.poll_once().await;
-    assert_eq!(o.cases_with(10), 1);
+    o.one_case_for(10).await;
 
     // Salesforce retires the password flow; the admin switches the secret.
     o.sf.set_password_flow(false);

@@ -228,19 +228,26 @@ async fn errors_say_field_and_code() {
     assert_eq!(err.class(), ErrorClass::Permanent);
 }
 
+/// A Contact, then a Case for it by reference.
+fn contact_and_case(path: &str, last_name: &str, subject: &str) -> Vec<Subrequest> {
+    vec![
+        Subrequest::create(path, "contact", "Contact", json!({ "LastName": last_name })),
+        Subrequest::create(
+            path,
+            "case",
+            "Case",
+            json!({"Subject": subject, "ContactId": "@{contact.id}"}),
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn composite_references_and_all_or_none() {
     let e = env().await;
     let client = e.client();
     let p = client.data_path();
-    let ok = vec![
-        Subrequest::create(&p, "contact", "Contact", json!({"LastName": "C."})),
-        Subrequest::create(
-            &p,
-            "case",
-            "Case",
-            json!({"Subject": "s", "ContactId": "@{contact.id}"}),
-        ),
+    let mut ok = contact_and_case(&p, "C.", "s");
+    ok.extend([
         Subrequest::collection(
             &p,
             "comments",
@@ -256,7 +263,7 @@ async fn composite_references_and_all_or_none() {
             "number",
             "SELECT CaseNumber FROM Case WHERE Id = '@{case.id}'",
         ),
-    ];
+    ]);
     let out = client.composite(&ok, true).await.unwrap();
     assert!(out.iter().all(|r| r.error().is_none()), "{out:?}");
     assert_eq!(e.sf.records("CaseComment").len(), 2);
@@ -264,15 +271,7 @@ async fn composite_references_and_all_or_none() {
     let case = &e.sf.records("Case")[0];
     assert_eq!(case["ContactId"], e.sf.records("Contact")[0]["Id"]);
 
-    let failing = vec![
-        Subrequest::create(&p, "contact", "Contact", json!({"LastName": "Rolled back"})),
-        Subrequest::create(
-            &p,
-            "case",
-            "Case",
-            json!({"Subject": "x".repeat(256), "ContactId": "@{contact.id}"}),
-        ),
-    ];
+    let failing = contact_and_case(&p, "Rolled back", &"x".repeat(256));
     let out = client.composite(&failing, true).await.unwrap();
     assert_eq!(out[1].error().unwrap().code(), Some("STRING_TOO_LONG"));
     assert_eq!(out[0].error().unwrap().code(), Some("PROCESSING_HALTED"));

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::helpers::{event_file, sample_event as sample, Stack};
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_sqs::types::Message;
 use local_salesforce::Fault;
 use serde_json::{json, Map, Value};
 use witiop_salesforce::worker::handle_batch;
@@ -15,15 +16,20 @@ async fn stack(settings: Value) -> Stack {
     crate::helpers::stack().settings(settings).start().await
 }
 
+/// The batch Lambda hands the worker for messages `msg-0`, `msg-1`, …
+/// with these bodies.
 fn batch(bodies: &[String]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for (i, body) in bodies.iter().enumerate() {
-        let mut m = SqsMessage::default();
-        m.message_id = Some(format!("msg-{i}"));
-        m.body = Some(body.clone());
-        event.records.push(m);
-    }
-    event
+    let messages: Vec<Message> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            Message::builder()
+                .message_id(format!("msg-{i}"))
+                .body(body)
+                .build()
+        })
+        .collect();
+    proof::pipeline::lambda_sqs_event(&messages)
 }
 
 impl Stack {
