@@ -7,7 +7,6 @@
 //! `CHROMEDRIVER` naming the binaries). Without them the test says why and
 //! passes, unless `BROWSER_TEST=required`, as in CI, where it fails.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -15,16 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::helpers::{event_file, salesforce_client, salesforce_secret, Moto};
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use futures::FutureExt as _;
 use local_salesforce::LocalSalesforce;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use witiop_salesforce::config::WebhookEnv;
-use witiop_salesforce::links::{handle_link, Links};
+use witiop_salesforce::links::Links;
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 use witiop_salesforce::worker::{MediaAccess, Worker};
 
@@ -407,52 +404,11 @@ impl Stack {
 /// Serves the links handler on a free loopback port, as API Gateway would
 /// hand it the request; returns the server's base URL.
 async fn serve_links(links: Arc<Links>) -> String {
-    let app = axum::Router::new()
-        .route(
-            "/witiop/cases/{conversation_id}",
-            axum::routing::get(link_request),
-        )
-        .with_state(links);
+    let app = proof::pipeline::links_route("/witiop/cases/{conversation_id}", links);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{address}")
-}
-
-async fn link_request(
-    State(links): State<Arc<Links>>,
-    axum::extract::Path(conversation_id): axum::extract::Path<String>,
-    request: http::Request<axum::body::Body>,
-) -> Response {
-    let mut event = ApiGatewayV2httpRequest::default();
-    let query = request.uri().query().map(str::to_owned);
-    let pairs: HashMap<String, String> = query
-        .as_deref()
-        .and_then(|q| reqwest::Url::parse(&format!("http://q/?{q}")).ok())
-        .map(|u| u.query_pairs().into_owned().collect())
-        .unwrap_or_default();
-    event.raw_path = Some(request.uri().path().to_owned());
-    event.raw_query_string = query;
-    event.query_string_parameters = pairs.into();
-    event.path_parameters = [("conversation_id".to_owned(), conversation_id)]
-        .into_iter()
-        .collect();
-    event.headers = request.headers().clone();
-    event.request_context.http.method = request.method().clone();
-    into_http(handle_link(&links, event).await)
-}
-
-fn into_http(r: ApiGatewayV2httpResponse) -> Response {
-    let status = http::StatusCode::from_u16(r.status_code as u16)
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    let body = match r.body {
-        Some(Body::Text(t)) => t.into_bytes(),
-        Some(Body::Binary(b)) => b,
-        _ => Vec::new(),
-    };
-    let mut response = (status, body).into_response();
-    response.headers_mut().extend(r.headers);
-    response
 }
