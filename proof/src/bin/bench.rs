@@ -355,10 +355,10 @@ struct ColdStart {
     /// Webhook started without its settings: spawn to exit.
     process_start: f64,
     /// The first SDK client built in a fresh process: the SDK builds its
-    /// HTTPS connector then (native root certificates, rustls configuration).
+    /// HTTPS connector then (root certificates, rustls configuration).
     tls_setup: f64,
-    /// `load_sdk_config()` right after that, in the same process.
-    sdk_config_after_tls: f64,
+    /// `load_sdk_config()` just before, in the same process.
+    sdk_config: f64,
     /// Webhook: spawn to the first request byte at the Secrets Manager endpoint.
     to_first_request: f64,
     /// First request byte in to last answer byte out at the endpoint: both
@@ -366,11 +366,13 @@ struct ColdStart {
     secret_round_trip: f64,
     /// Last answer byte of the secret read to the first `/next`.
     after_secret: f64,
-    /// The bundle `SSL_CERT_FILE` names in the runs above, as the template
-    /// sets it (this machine's equivalent of the runtime's bundle).
-    cert_file: Option<String>,
-    /// The webhook without `SSL_CERT_FILE`: every place OpenSSL would look.
-    whole_store: Option<WholeStore>,
+    /// The same set-up with the SDK's default trust, the platform's store:
+    /// every place OpenSSL would look.
+    platform_tls: f64,
+    /// This machine's certificate bundle, and the set-up with the platform's
+    /// store read from it alone (`SSL_CERT_FILE`).
+    bundle: Option<String>,
+    bundle_tls: Option<f64>,
     /// The machine's 1-minute load average when the rounds began.
     load_average: String,
 }
@@ -399,43 +401,35 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
         root().join("events/webhook-request.json"),
     )?)?;
     request["headers"]["authorization"] = json!(format!("Bearer {WEBHOOK_TOKEN}"));
-    // As deployed: the template sets `SSL_CERT_FILE` to the runtime's bundle;
-    // here, to this machine's.
-    let cert_file = cert_bundle();
-    if let Some(path) = &cert_file {
+    // As deployed: the template sets `SSL_CERT_FILE` to the runtime's bundle
+    // (for the Salesforce client); here, to this machine's.
+    let bundle = cert_bundle();
+    if let Some(path) = &bundle {
         env.push(("SSL_CERT_FILE", path.clone()));
     }
     let cold = ColdEnv { env, request };
+    let platform_env: Vec<(&str, String)> = cold
+        .env
+        .iter()
+        .filter(|(k, _)| *k != "SSL_CERT_FILE")
+        .cloned()
+        .collect();
 
     let echo = release_binary("echo");
     let webhook = release_binary("webhook");
-    // The same binary without it, so that the TLS set-up reads the whole
-    // certificate store: what the template's setting saves.
-    let store_env = cert_file.as_ref().map(|_| ColdEnv {
-        env: cold
-            .env
-            .iter()
-            .filter(|(k, _)| *k != "SSL_CERT_FILE")
-            .cloned()
-            .collect(),
-        request: cold.request.clone(),
-    });
     // Without its settings the webhook stops at its first check.
     let bare_env = aws_env(&relay.endpoint);
 
     // Every measure once per round, so that all see the machine alike.
     let load = load_average();
     progress(&format!(
-        "cold starts: {runs} rounds of echo, webhook, webhook{}, webhook without settings, SDK probes (load average {})",
-        if cert_file.is_some() { " without SSL_CERT_FILE" } else { "" },
-        load
+        "cold starts: {runs} rounds of echo, webhook, webhook without settings, SDK probes (load average {load})"
     ));
     let (mut echo_init, mut echo_answer) = (Vec::new(), Vec::new());
     let mut w = WebhookRuns::default();
-    let mut b = WebhookRuns::default();
     let mut process_start = Vec::new();
-    let (mut tls_setup, mut sdk_config_after_tls, mut store_tls) =
-        (Vec::new(), Vec::new(), Vec::new());
+    let (mut tls_setup, mut sdk_config) = (Vec::new(), Vec::new());
+    let (mut platform_tls, mut bundle_tls) = (Vec::new(), Vec::new());
     for round in 0..runs {
         let api = RuntimeApi::start().await?;
         let mut f = Function::start(&echo, &api, &cold.env, None)?;
@@ -451,10 +445,6 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
         echo_answer.push(ms(answered - f.started));
 
         webhook_run(&webhook, &cold, &relay, &mut w).await?;
-        if let Some(env) = &store_env {
-            webhook_run(&webhook, env, &relay, &mut b).await?;
-            store_tls.push(probe(PROBE_SPLIT, &env.env).await?[0]);
-        }
 
         let (elapsed, status, stderr) =
             Function::run_to_exit(&webhook, &bare_env, Duration::from_secs(30)).await?;
@@ -476,16 +466,15 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
 
         let split = probe(PROBE_SPLIT, &cold.env).await?;
         tls_setup.push(split[0]);
-        sdk_config_after_tls.push(split[1]);
+        sdk_config.push(split[1]);
+        platform_tls.push(probe(PROBE_PLATFORM, &platform_env).await?[0]);
+        if bundle.is_some() {
+            bundle_tls.push(probe(PROBE_PLATFORM, &cold.env).await?[0]);
+        }
         if (round + 1) % 5 == 0 {
             progress(&format!("  {} of {runs} rounds", round + 1));
         }
     }
-    let whole_store = store_env.map(|_| WholeStore {
-        webhook_init: median(&b.init),
-        webhook_init_less_secret: median(&b.init_less_secret),
-        tls_setup: median(&store_tls),
-    });
 
     let cold = ColdStart {
         echo_init: median(&echo_init),
@@ -495,12 +484,13 @@ async fn cold_starts(runs: usize) -> anyhow::Result<ColdStart> {
         webhook_answer: median(&w.answer),
         process_start: median(&process_start),
         tls_setup: median(&tls_setup),
-        sdk_config_after_tls: median(&sdk_config_after_tls),
+        sdk_config: median(&sdk_config),
         to_first_request: median(&w.to_first_request),
         secret_round_trip: median(&w.round_trip),
         after_secret: median(&w.after),
-        cert_file,
-        whole_store,
+        platform_tls: median(&platform_tls),
+        bundle_tls: bundle.as_ref().map(|_| median(&bundle_tls)),
+        bundle,
         load_average: load,
     };
     progress(&format!(
@@ -573,14 +563,6 @@ fn cert_bundle() -> Option<String> {
     .map(str::to_owned)
 }
 
-/// The webhook's cold start without `SSL_CERT_FILE`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct WholeStore {
-    webhook_init: f64,
-    webhook_init_less_secret: f64,
-    tls_setup: f64,
-}
-
 #[derive(Default)]
 struct WebhookRuns {
     init: Vec<f64>,
@@ -598,16 +580,20 @@ fn ms(d: Duration) -> f64 {
 /// The bench runs itself with this argument and a mode to time the SDK's
 /// set-up in a fresh process, with the webhook's environment; it prints ms.
 const PROBE: &str = "--probe-sdk";
-/// The first SDK client alone (the SDK builds its HTTPS connector when a
-/// client is built, loading the native root certificates once per process),
-/// then `load_sdk_config()`.
+/// As the webhook starts in Lambda: `load_sdk_config()`, then its first
+/// client, when the SDK builds its HTTPS connector (root certificates,
+/// rustls configuration); prints the client's time, then the configuration's.
 const PROBE_SPLIT: &str = "split";
+/// A client with the SDK's default trust, the platform's certificate store.
+const PROBE_PLATFORM: &str = "platform";
 
 async fn probe(mode: &str, env: &[(&str, String)]) -> anyhow::Result<Vec<f64>> {
     let out = tokio::process::Command::new(std::env::current_exe()?)
         .args([PROBE, mode])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // As Lambda sets it, and the webhook's SDK configuration reads it.
+        .env("AWS_LAMBDA_FUNCTION_NAME", "proof")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await?;
@@ -633,20 +619,26 @@ async fn run_probe(mode: Option<&str>) -> anyhow::Result<()> {
     let figures = match mode {
         Some(PROBE_SPLIT) => {
             let t = Instant::now();
+            let sdk = witiop_salesforce::aws::load_sdk_config().await;
+            let config = t.elapsed();
+            let t = Instant::now();
+            let store = witiop_salesforce::aws::SecretStore::new(&sdk);
+            let client = t.elapsed();
+            std::hint::black_box((&sdk, &store));
+            vec![client, config]
+        }
+        Some(PROBE_PLATFORM) => {
+            let t = Instant::now();
             let config = aws_sdk_secretsmanager::Config::builder()
                 .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
                 .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
                 .build();
             let client = aws_sdk_secretsmanager::Client::from_conf(config);
-            let tls = t.elapsed();
+            let elapsed = t.elapsed();
             std::hint::black_box(&client);
-            let t = Instant::now();
-            let sdk = witiop_salesforce::aws::load_sdk_config().await;
-            let rest = t.elapsed();
-            std::hint::black_box(&sdk);
-            vec![tls, rest]
+            vec![elapsed]
         }
-        other => anyhow::bail!("{PROBE} needs {PROBE_SPLIT}, not {other:?}"),
+        other => anyhow::bail!("{PROBE} needs {PROBE_SPLIT} or {PROBE_PLATFORM}, not {other:?}"),
     };
     let figures: Vec<String> = figures.iter().map(|d| format!("{:.4}", ms(*d))).collect();
     println!("{}", figures.join(" "));
@@ -715,11 +707,10 @@ async fn processes(out: &mut String, cold: &ColdStart) -> anyhow::Result<()> {
     ));
 
     table(out, "Cold start", &format!("Release binaries (x86_64 here) run behind a local Lambda Runtime API; a cold start is Lambda's init duration: process spawned to its first request for work (`/next`). Each of {COLD_RUNS} rounds runs every measure once, so that all see the machine alike (1-minute load average when they began: {}); the figures are medians. The webhook's secret is read from moto through a relay that notes when the requests arrive and the answers leave. Nothing in the webhook was changed for this: each row is the release binary seen from outside, except the SDK configuration and TLS set-up, timed around the same library calls in a fresh process of the bench.", cold.load_average), &["webhook phase", "ms", "how it is measured"], "lrl")?;
-    let rest =
-        cold.to_first_request - cold.process_start - cold.tls_setup - cold.sdk_config_after_tls;
+    let rest = cold.to_first_request - cold.process_start - cold.tls_setup - cold.sdk_config;
     writeln!(out, "| process start: exec, Tokio runtime, logging and metrics set-up | {:.2} | the webhook started without its settings: spawn to exit |", cold.process_start)?;
-    writeln!(out, "| SDK configuration load (`load_sdk_config`): region, credentials from the environment, profile settings | {:.2} | timed around the call in a fresh process with the webhook's environment, after the row below |", cold.sdk_config_after_tls)?;
-    writeln!(out, "| TLS/HTTP client set-up: root certificates, rustls configuration, HTTPS connector | {:.2} | the first SDK client built in a fresh process (the SDK does this once per process, when its first client is built: in the webhook, the secret store's) |", cold.tls_setup)?;
+    writeln!(out, "| SDK configuration load (`load_sdk_config`): region, credentials from the environment, profile settings | {:.2} | timed around the call in a fresh process with the webhook's environment, before the row below |", cold.sdk_config)?;
+    writeln!(out, "| TLS/HTTP client set-up: Amazon Trust Services' five roots, rustls configuration, HTTPS connector | {:.2} | the first SDK client built in a fresh process (the SDK does this once per process, when its first client is built: in the webhook, the secret store's) |", cold.tls_setup)?;
     writeln!(out, "| first request: the rest of the secret store client, credentials, endpoint, signing, connect | {rest:.2} | spawn to the first request byte at the relay ({:.2} ms) less the three rows above |", cold.to_first_request)?;
     writeln!(out, "| secret read: GetSecretValue for AWSCURRENT and AWSPREVIOUS, concurrent, answered by moto | {:.2} | at the relay: first request byte in to last answer byte out |", cold.secret_round_trip)?;
     writeln!(out, "| after the secret: token parsing, SQS client, first `/next` | {:.2} | last answer byte out to the Runtime API's first `/next` |", cold.after_secret)?;
@@ -742,9 +733,10 @@ async fn processes(out: &mut String, cold: &ColdStart) -> anyhow::Result<()> {
     let entries = std::fs::read_dir("/etc/ssl/certs")
         .map(|d| d.count())
         .unwrap_or(0);
-    match (&cold.cert_file, &cold.whole_store) {
-        (Some(path), Some(w)) => writeln!(out, "The function's environment is the template's, so `SSL_CERT_FILE` names one bundle (`{path}` here; the runtime's own in Lambda) and the TLS set-up reads that one file. Without it, the SDK loads the native root certificates from every place OpenSSL would look (here the bundle and `/etc/ssl/certs`, {entries} entries; on `provided.al2023` the bundle and a file per root): TLS set-up {:.2} ms, webhook cold start {:.2} ms, {:.2} ms less the secret round trip ({:.2}× the echo function's).\n", w.tls_setup, w.webhook_init, w.webhook_init_less_secret, w.webhook_init_less_secret / cold.echo_init)?,
-        _ => writeln!(out, "No certificate bundle was found on this machine, so the webhook ran without the template's `SSL_CERT_FILE`: the SDK loaded the native root certificates from every place OpenSSL would look (`/etc/ssl/certs`: {entries} entries).\n")?,
+    write!(out, "In Lambda the SDK trusts only the five roots of Amazon Trust Services, which AWS endpoints chain to (`src/aws/trust.rs`). With its default trust, the platform's certificate store, the same set-up takes {:.2} ms here, reading every place OpenSSL would look (a bundle and `/etc/ssl/certs`, {entries} entries; on `provided.al2023` the bundle and a file per root)", cold.platform_tls)?;
+    match (&cold.bundle, cold.bundle_tls) {
+        (Some(path), Some(t)) => writeln!(out, ", or {t:.2} ms reading one bundle (`SSL_CERT_FILE={path}`, as the template sets the runtime's for the Salesforce client).\n")?,
+        _ => writeln!(out, ".\n")?,
     }
 
     table(out, "Memory", "", &["measure", "value"], "lr")?;
@@ -1005,9 +997,7 @@ fn goals(out: &mut String, cold: &ColdStart, configured: &str) -> anyhow::Result
         yes_no(ratio <= COLD_GOAL)
     )?;
     writeln!(out, "Where the webhook's cold start goes is under [Cold start](#cold-start); sizes and speed at each optimisation level under [Optimisation levels](#optimisation-levels).")?;
-    if let Some(w) = &cold.whole_store {
-        writeln!(out, "Measured with the template's `SSL_CERT_FILE` (one certificate bundle); without it the TLS set-up reads the whole certificate store and the cold start less the secret round trip is {:.2} ms ({:.2}× echo's).", w.webhook_init_less_secret, w.webhook_init_less_secret / cold.echo_init)?;
-    }
+    writeln!(out, "The largest step was the SDK's trust store: Amazon's five roots take {:.2} ms to set up, the platform's whole store {:.2} ms.", cold.tls_setup, cold.platform_tls)?;
     writeln!(out)?;
     Ok(())
 }

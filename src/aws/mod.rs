@@ -6,6 +6,8 @@
 
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
+mod trust;
+
 /// Loads the shared SDK configuration from the environment.
 ///
 /// Lambda puts the execution role's credentials and the region in the
@@ -17,13 +19,24 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 /// with a profile or SSO), the default chains as usual.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = non_blank("AWS_REGION") {
-        loader = loader.region(aws_config::Region::new(region));
+    let region = non_blank("AWS_REGION");
+    if let Some(region) = &region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
     }
     if non_blank("AWS_ACCESS_KEY_ID").is_some() && non_blank("AWS_SECRET_ACCESS_KEY").is_some() {
         loader = loader.credentials_provider(
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         );
+    }
+    // In Lambda, where no profile can name another endpoint (see `trust`).
+    if non_blank("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        let overrides: Vec<String> = std::env::vars()
+            .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL"))
+            .map(|(_, url)| url)
+            .collect();
+        if trust::roots(region.as_deref(), &overrides) == trust::Roots::AmazonTrustServices {
+            loader = loader.http_client(trust::amazon_http_client());
+        }
     }
     loader.load().await
 }

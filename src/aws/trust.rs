@@ -1,0 +1,160 @@
+//! Which roots the AWS SDK trusts.
+//!
+//! The SDK only ever talks to AWS endpoints, whose certificates chain to the
+//! five roots of Amazon Trust Services; Amazon recommends exactly these five
+//! to relying parties with a custom trust store ("Trust store and pinning
+//! recommendations", amazontrust.com/repository). Trusting them alone is the
+//! narrower trust, and it costs a cold start five certificates to parse
+//! instead of the runtime's whole store (about 140: a millisecond on the
+//! bench, docs/benchmarks.md). The certificates in `amazon-trust-services.pem`
+//! carry their SHA-256 fingerprints, to compare with the repository's.
+//!
+//! Elsewhere the SDK's default (the platform's roots): in the China
+//! partition, operated apart from Amazon Trust Services, and behind an
+//! `https` endpoint override outside `amazonaws.com`, such as a proxy with
+//! its own certificate. An `http` override (a local emulator) uses no TLS.
+
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_http_client::ConnectorBuilder;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
+const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
+
+/// The roots for a region and an endpoint override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Roots {
+    AmazonTrustServices,
+    Platform,
+}
+
+pub(crate) fn roots(region: Option<&str>, endpoint_urls: &[String]) -> Roots {
+    if region.is_some_and(|r| r.starts_with("cn-")) {
+        return Roots::Platform;
+    }
+    let foreign = endpoint_urls.iter().any(|u| {
+        let url = u.trim().to_ascii_lowercase();
+        url.starts_with("https://") && !amazonaws_host(&url)
+    });
+    if foreign {
+        Roots::Platform
+    } else {
+        Roots::AmazonTrustServices
+    }
+}
+
+/// Whether an `https://` URL's host is `amazonaws.com` or below it.
+fn amazonaws_host(url: &str) -> bool {
+    let rest = &url["https://".len()..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = host.split(':').next().unwrap_or("");
+    host == "amazonaws.com" || host.ends_with(".amazonaws.com")
+}
+
+/// The SDK's HTTPS client trusting Amazon Trust Services' roots only; in
+/// all else the SDK's default client (aws-smithy-runtime's
+/// `default_https_client`): rustls with aws-lc, the connector settings and
+/// sleep of each client, a proxy from `HTTPS_PROXY`/`NO_PROXY`.
+pub(crate) fn amazon_http_client() -> SharedHttpClient {
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES))
+        .build()
+        .expect("a TLS context of PEM certificates always builds");
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amazon_roots_unless_china_or_a_foreign_https_endpoint() {
+        use Roots::*;
+        let cases = [
+            (Some("eu-west-1"), None, AmazonTrustServices),
+            (Some("us-gov-west-1"), None, AmazonTrustServices),
+            (Some("cn-north-1"), None, Platform),
+            (None, None, AmazonTrustServices),
+            (
+                Some("eu-west-1"),
+                Some("http://127.0.0.1:4566"),
+                AmazonTrustServices,
+            ),
+            (
+                Some("eu-west-1"),
+                Some("https://sqs.eu-west-1.amazonaws.com"),
+                AmazonTrustServices,
+            ),
+            (
+                Some("eu-west-1"),
+                Some("https://vpce-0a1b.sqs.eu-west-1.vpce.amazonaws.com/"),
+                AmazonTrustServices,
+            ),
+            (
+                Some("eu-west-1"),
+                Some("HTTPS://SQS.EU-WEST-1.AMAZONAWS.COM:443"),
+                AmazonTrustServices,
+            ),
+            (
+                Some("eu-west-1"),
+                Some("https://proxy.corp.example"),
+                Platform,
+            ),
+            (
+                Some("eu-west-1"),
+                Some("https://amazonaws.com.evil.example"),
+                Platform,
+            ),
+            (
+                Some("eu-west-1"),
+                Some("https://notamazonaws.com"),
+                Platform,
+            ),
+            (
+                Some("eu-west-1"),
+                Some("https://x@evil.example/.amazonaws.com"),
+                Platform,
+            ),
+        ];
+        for (region, endpoint, want) in cases {
+            let endpoints: Vec<String> = endpoint.into_iter().map(str::to_owned).collect();
+            assert_eq!(roots(region, &endpoints), want, "{region:?} {endpoint:?}");
+        }
+        let two = [
+            "http://127.0.0.1:1".to_owned(),
+            "https://proxy.example".to_owned(),
+        ];
+        assert_eq!(
+            roots(Some("eu-west-1"), &two),
+            Platform,
+            "any foreign override"
+        );
+    }
+
+    #[test]
+    fn five_roots_and_a_client_that_parses_them() {
+        assert_eq!(
+            AMAZON_TRUST_SERVICES.matches("BEGIN CERTIFICATE").count(),
+            5
+        );
+        // The SDK parses the roots when the first client is built, and
+        // panics on a certificate it cannot read.
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
+            .http_client(amazon_http_client())
+            .build();
+        let _ = aws_sdk_secretsmanager::Client::from_conf(config);
+    }
+}
