@@ -34,7 +34,11 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
             .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL"))
             .map(|(_, url)| url)
             .collect();
-        if trust::roots(region.as_deref(), &overrides) == trust::Roots::AmazonTrustServices {
+        let proxied = ["HTTPS_PROXY", "https_proxy"]
+            .iter()
+            .any(|name| non_blank(name).is_some());
+        if trust::roots(region.as_deref(), &overrides, proxied) == trust::Roots::AmazonTrustServices
+        {
             loader = loader.http_client(trust::amazon_http_client());
         }
     }

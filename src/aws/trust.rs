@@ -10,9 +10,10 @@
 //! carry their SHA-256 fingerprints, to compare with the repository's.
 //!
 //! Elsewhere the SDK's default (the platform's roots): in the China
-//! partition, operated apart from Amazon Trust Services, and behind an
-//! `https` endpoint override outside `amazonaws.com`, such as a proxy with
-//! its own certificate. An `http` override (a local emulator) uses no TLS.
+//! partition, operated apart from Amazon Trust Services; behind an `https`
+//! endpoint override outside `amazonaws.com`; and through an HTTPS proxy,
+//! which may inspect TLS with a root of its own. An `http` override (a local
+//! emulator) uses no TLS.
 
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
@@ -28,8 +29,8 @@ pub(crate) enum Roots {
     Platform,
 }
 
-pub(crate) fn roots(region: Option<&str>, endpoint_urls: &[String]) -> Roots {
-    if region.is_some_and(|r| r.starts_with("cn-")) {
+pub(crate) fn roots(region: Option<&str>, endpoint_urls: &[String], proxied: bool) -> Roots {
+    if proxied || region.is_some_and(|r| r.starts_with("cn-")) {
         return Roots::Platform;
     }
     let foreign = endpoint_urls.iter().any(|u| {
@@ -129,16 +130,25 @@ mod tests {
         ];
         for (region, endpoint, want) in cases {
             let endpoints: Vec<String> = endpoint.into_iter().map(str::to_owned).collect();
-            assert_eq!(roots(region, &endpoints), want, "{region:?} {endpoint:?}");
+            assert_eq!(
+                roots(region, &endpoints, false),
+                want,
+                "{region:?} {endpoint:?}"
+            );
         }
         let two = [
             "http://127.0.0.1:1".to_owned(),
             "https://proxy.example".to_owned(),
         ];
         assert_eq!(
-            roots(Some("eu-west-1"), &two),
+            roots(Some("eu-west-1"), &two, false),
             Platform,
             "any foreign override"
+        );
+        assert_eq!(
+            roots(Some("eu-west-1"), &[], true),
+            Platform,
+            "through a proxy"
         );
     }
 
