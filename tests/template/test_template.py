@@ -367,6 +367,19 @@ def test_the_links_route_exists_and_is_throttled(template):
     assert route["ThrottlingRateLimit"] == {"Ref": "LinksRateLimit"}
 
 
+def test_every_function_reads_the_runtimes_one_certificate_bundle(template):
+    """The Salesforce client's roots come from one file, the runtime's own
+    bundle; no function overrides it, and the runtime is the one it belongs to."""
+    functions = template["Globals"]["Function"]
+    assert functions["Runtime"] == "provided.al2023"
+    assert functions["Environment"]["Variables"]["SSL_CERT_FILE"] == "/etc/pki/tls/certs/ca-bundle.crt"
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            own = props(resource).get("Environment", {}).get("Variables", {})
+            assert "SSL_CERT_FILE" not in own, name
+            assert props(resource).get("Runtime", "provided.al2023") == "provided.al2023", name
+
+
 def test_queues_and_secrets_survive_deletion_and_replacement(template):
     kept = {**resources(template, "AWS::SQS::Queue"), **resources(template, "AWS::SecretsManager::Secret")}
     assert len(kept) == 5
@@ -577,9 +590,16 @@ def test_the_code_emits_every_metric_of_the_contract():
         if name == "cold_starts":
             if not re.search(r'lambda_cold_start_metric\(\s*"cold_starts"\s*\)', telemetry):
                 missing.append("cold_starts (src/telemetry.rs)")
+            # The binaries start their metrics through `startup::telemetry`,
+            # which hands the function's name to `init_metrics`.
+            startup = (SRC / "startup.rs").read_text(encoding="utf-8")
+            if not re.search(r"init_metrics\(\s*function\s*\)", startup):
+                missing.append("cold_starts with the function's name (src/startup.rs)")
             for function in functions:
                 binary = SRC / "bin" / f"{function}.rs"
-                if not re.search(rf'init_metrics\(\s*"{function}"\s*\)', binary.read_text(encoding="utf-8")):
+                if not re.search(
+                    rf'(init_metrics|startup::telemetry)\(\s*"{function}"\s*\)', binary.read_text(encoding="utf-8")
+                ):
                     missing.append(f'cold_starts with Function="{function}" (src/bin/{function}.rs)')
             continue
         labels = frozenset({label} if label else set())
