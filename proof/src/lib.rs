@@ -129,18 +129,9 @@ impl Moto {
         self.queue_pair(name, visibility, max_receive, false).await
     }
 
-    /// The same as the template makes them: `<name>.fifo` and
-    /// `<name>-dlq.fifo`, deduplication and throughput per message group.
-    pub async fn fifo_queues(
-        &self,
-        name: &str,
-        visibility: u32,
-        max_receive: u32,
-    ) -> anyhow::Result<(String, String)> {
-        self.queue_pair(name, visibility, max_receive, true).await
-    }
-
-    async fn queue_pair(
+    /// The same, FIFO when `fifo` as the template makes them: `<name>.fifo`
+    /// and `<name>-dlq.fifo`, deduplication and throughput per message group.
+    pub async fn queue_pair(
         &self,
         name: &str,
         visibility: u32,

@@ -178,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
 
     let moto = Moto::start().await?;
     let (queue, dlq) = moto
-        .fifo_queues("soak", VISIBILITY_SECONDS, MAX_RECEIVE_COUNT)
+        .queue_pair("soak", VISIBILITY_SECONDS, MAX_RECEIVE_COUNT, true)
         .await?;
     let queue_arn = "arn:aws:sqs:eu-west-1:123456789012:soak.fifo";
     let sf = LocalSalesforce::start(0).await?;
