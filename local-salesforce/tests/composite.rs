@@ -3,24 +3,32 @@
 
 mod common;
 
-use common::{code, url, Org};
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use common::{code, sub, sub_create, sub_patch, sub_post, with_headers, Org};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// A subrequest creating a Case with `subject`.
+fn new_case(reference: &str, subject: &str) -> Value {
+    sub_create(reference, "Case", json!({"Subject": subject}))
+}
+
+/// A Case `c` with `subject`, then a POST to `path` that may refer to it.
+fn case_then(subject: &str, path: &str, body: Value) -> Value {
+    json!([new_case("c", subject), sub_post("m", path, body)])
+}
+
+/// The Location of a Case, as the API writes it.
+fn case_location(id: &str) -> String {
+    format!("/services/data/v{}/sobjects/Case/{id}", common::V)
+}
 
 #[tokio::test]
 async fn naming_an_inherited_header_fails_the_whole_request() {
     let org = Org::start().await;
     for header in ["Accept", "authorization", "CONTENT-TYPE"] {
+        let bad = with_headers(new_case("bad", "s"), json!({header: "application/json"}));
         let r = org
-            .composite(
-                false,
-                json!([
-                    {"method": "POST", "url": url("sobjects/Case"), "referenceId": "ok",
-                     "body": {"Subject": "fine"}},
-                    {"method": "POST", "url": url("sobjects/Case"), "referenceId": "bad",
-                     "body": {"Subject": "s"}, "httpHeaders": {header: "application/json"}},
-                ]),
-            )
+            .composite(false, json!([new_case("ok", "fine"), bad]))
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{header}");
         assert!(r.body.is_array(), "{}", r.body);
@@ -29,36 +37,33 @@ async fn naming_an_inherited_header_fails_the_whole_request() {
     }
     assert!(org.sf.records("Case").is_empty(), "no subrequest ran");
     // Other headers are the subrequest's own business.
-    let r = org
-        .composite(
-            true,
-            json!([{"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
-                    "body": {"Subject": "s"},
-                    "httpHeaders": {"Sforce-Auto-Assign": "FALSE",
-                                    "Sforce-Duplicate-Rule-Header": "allowSave=true"}}]),
-        )
+    let own = json!({"Sforce-Auto-Assign": "FALSE",
+                     "Sforce-Duplicate-Rule-Header": "allowSave=true"});
+    let res = org
+        .composite_results(true, json!([with_headers(new_case("c", "s"), own)]))
         .await;
-    assert_eq!(r.body["compositeResponse"][0]["httpStatusCode"], 201);
+    assert_eq!(res[0]["httpStatusCode"], 201);
 }
 
 #[tokio::test]
 async fn references_resolve_inside_any_body_string() {
     let org = Org::start().await;
-    let r = org
-        .composite(
+    let comment = json!({"attributes": {"type": "CaseComment"}, "ParentId": "@{c.id}",
+                         "CommentBody": "case @{c.id} is open"});
+    let res = org
+        .composite_results(
             true,
             json!([
-                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
-                 "body": {"Subject": "s"}},
-                {"method": "POST", "url": url("composite/sobjects"), "referenceId": "m",
-                 "body": {"allOrNone": true, "records": [
-                     {"attributes": {"type": "CaseComment"}, "ParentId": "@{c.id}",
-                      "CommentBody": "case @{c.id} is open"}]}},
-                {"method": "GET", "url": url("sobjects/Case/@{c.id}"), "referenceId": "g"},
+                new_case("c", "s"),
+                sub_post(
+                    "m",
+                    "composite/sobjects",
+                    json!({"allOrNone": true, "records": [comment]})
+                ),
+                sub("GET", "sobjects/Case/@{c.id}", "g"),
             ]),
         )
         .await;
-    let res = &r.body["compositeResponse"];
     let case_id = res[0]["body"]["id"].as_str().unwrap().to_owned();
     assert_eq!(res[1]["httpStatusCode"], 200, "{}", res[1]);
     let comment = &org.sf.records("CaseComment")[0];
@@ -68,22 +73,17 @@ async fn references_resolve_inside_any_body_string() {
 
     // A reference to nothing fails its subrequest with PROCESSING_HALTED;
     // under allOrNone the whole request rolls back.
-    let before = (
-        org.sf.records("Case").len(),
-        org.sf.records("CaseComment").len(),
-    );
-    let r = org
-        .composite(
-            true,
-            json!([
-                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
-                 "body": {"Subject": "s"}},
-                {"method": "POST", "url": url("sobjects/CaseComment"), "referenceId": "m",
-                 "body": {"ParentId": "@{c.id}", "CommentBody": "my code is @{x}"}},
-            ]),
+    let counts = || {
+        (
+            org.sf.records("Case").len(),
+            org.sf.records("CaseComment").len(),
         )
+    };
+    let before = counts();
+    let dangling = json!({"ParentId": "@{c.id}", "CommentBody": "my code is @{x}"});
+    let res = org
+        .composite_results(true, case_then("s", "sobjects/CaseComment", dangling))
         .await;
-    let res = &r.body["compositeResponse"];
     assert_eq!(res[1]["httpStatusCode"], 400);
     assert_eq!(code(&res[1]["body"]), "PROCESSING_HALTED");
     assert!(res[1]["body"][0]["message"]
@@ -91,28 +91,14 @@ async fn references_resolve_inside_any_body_string() {
         .unwrap()
         .starts_with("Invalid reference specified"));
     assert_eq!(res[0]["httpStatusCode"], 400);
-    assert_eq!(
-        (
-            org.sf.records("Case").len(),
-            org.sf.records("CaseComment").len()
-        ),
-        before
-    );
+    assert_eq!(counts(), before);
     // Nested in a collection's record, without allOrNone: only that
     // subrequest fails.
-    let r = org
-        .composite(
-            false,
-            json!([
-                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
-                 "body": {"Subject": "kept"}},
-                {"method": "POST", "url": url("composite/sobjects"), "referenceId": "m",
-                 "body": {"records": [{"attributes": {"type": "CaseComment"},
-                     "ParentId": "@{c.id}", "CommentBody": "see @{c.records[0].Id}"}]}},
-            ]),
-        )
+    let nested = json!({"records": [{"attributes": {"type": "CaseComment"},
+        "ParentId": "@{c.id}", "CommentBody": "see @{c.records[0].Id}"}]});
+    let res = org
+        .composite_results(false, case_then("kept", "composite/sobjects", nested))
         .await;
-    let res = &r.body["compositeResponse"];
     assert_eq!(res[0]["httpStatusCode"], 201);
     assert_eq!(code(&res[1]["body"]), "PROCESSING_HALTED");
     assert_eq!(org.sf.records("Case").len(), before.0 + 1);
@@ -148,12 +134,14 @@ async fn a_composite_all_or_none_overrides_its_collections() {
         {"attributes": {"type": "Case"}, "Subject": "x".repeat(256)},
     ]);
     let coll = |inner: bool| {
-        json!([{"method": "POST", "url": url("composite/sobjects"), "referenceId": "coll",
-                "body": {"allOrNone": inner, "records": records}}])
+        sub_post(
+            "coll",
+            "composite/sobjects",
+            json!({"allOrNone": inner, "records": records}),
+        )
     };
     // Outer true, inner false: the outer flag wins, nothing is saved.
-    let r = org.composite(true, coll(false)).await;
-    let res = &r.body["compositeResponse"][0];
+    let res = &org.composite_results(true, json!([coll(false)])).await[0];
     assert_eq!(res["httpStatusCode"], 400);
     assert_eq!(
         res["body"][0]["errors"][0]["statusCode"],
@@ -161,26 +149,18 @@ async fn a_composite_all_or_none_overrides_its_collections() {
     );
     assert!(org.sf.records("Case").is_empty());
     // Outer false, inner true: the collection rolls back by itself.
-    org.composite(false, coll(true)).await;
+    org.composite(false, json!([coll(true)])).await;
     assert!(org.sf.records("Case").is_empty());
     // Outer false, inner false: the valid record stays.
-    let r = org.composite(false, coll(false)).await;
-    assert_eq!(r.body["compositeResponse"][0]["httpStatusCode"], 200);
+    let res = org.composite_results(false, json!([coll(false)])).await;
+    assert_eq!(res[0]["httpStatusCode"], 200);
     assert_eq!(org.sf.records("Case").len(), 1);
     // Under an outer allOrNone=false, a failed inner-allOrNone collection
     // leaves the other subrequests' saves alone.
-    let r = org
-        .composite(
-            false,
-            json!([
-                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
-                 "body": {"Subject": "kept"}},
-                {"method": "POST", "url": url("composite/sobjects"), "referenceId": "coll",
-                 "body": {"allOrNone": true, "records": records}},
-            ]),
-        )
+    let res = org
+        .composite_results(false, json!([new_case("c", "kept"), coll(true)]))
         .await;
-    assert_eq!(r.body["compositeResponse"][0]["httpStatusCode"], 201);
+    assert_eq!(res[0]["httpStatusCode"], 201);
     assert_eq!(org.sf.records("Case").len(), 2);
 }
 
@@ -188,31 +168,21 @@ async fn a_composite_all_or_none_overrides_its_collections() {
 async fn created_records_carry_their_location_and_can_be_read() {
     let org = Org::start().await;
     org.sf.add_external_id("Case", "Ext__c");
-    let r = org
-        .composite(
+    let res = org
+        .composite_results(
             true,
             json!([
-                {"method": "POST", "url": url("sobjects/case"), "referenceId": "c",
-                 "body": {"Subject": "s"}},
-                {"method": "PATCH", "url": url("sobjects/Case/Ext__c/9"), "referenceId": "u",
-                 "body": {"Subject": "u"}},
-                {"method": "GET", "url": url("sobjects/Case/@{c.id}"), "referenceId": "g"},
-                {"method": "PATCH", "url": url("sobjects/Case/@{c.id}"), "referenceId": "p",
-                 "body": {"Subject": "t"}},
+                sub_post("c", "sobjects/case", json!({"Subject": "s"})),
+                sub_patch("u", "sobjects/Case/Ext__c/9", json!({"Subject": "u"})),
+                sub("GET", "sobjects/Case/@{c.id}", "g"),
+                sub_patch("p", "sobjects/Case/@{c.id}", json!({"Subject": "t"})),
             ]),
         )
         .await;
-    let res = &r.body["compositeResponse"];
     let id = res[0]["body"]["id"].as_str().unwrap();
-    assert_eq!(
-        res[0]["httpHeaders"]["Location"],
-        format!("/services/data/v{}/sobjects/Case/{id}", common::V)
-    );
+    assert_eq!(res[0]["httpHeaders"]["Location"], case_location(id));
     let upserted = res[1]["body"]["id"].as_str().unwrap();
-    assert_eq!(
-        res[1]["httpHeaders"]["Location"],
-        format!("/services/data/v{}/sobjects/Case/{upserted}", common::V)
-    );
+    assert_eq!(res[1]["httpHeaders"]["Location"], case_location(upserted));
     let read = &res[2]["body"];
     assert_eq!(res[2]["httpStatusCode"], 200);
     assert_eq!(read["attributes"]["type"], "Case");
@@ -224,24 +194,12 @@ async fn created_records_carry_their_location_and_can_be_read() {
     assert_eq!(res[3]["httpHeaders"], json!({}));
 
     // Directly too, by its 15-character id as well.
-    let r = org
-        .call(
-            Method::GET,
-            &format!("sobjects/Case/{}", &id[..15]),
-            None,
-            &[],
-        )
-        .await;
+    let r = org.get(&format!("sobjects/Case/{}", &id[..15])).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["Id"], id);
     assert_eq!(r.body["Subject"], "t");
-    assert_eq!(
-        r.body["attributes"]["url"],
-        format!("/services/data/v{}/sobjects/Case/{id}", common::V)
-    );
-    let r = org
-        .call(Method::GET, &format!("sobjects/Contact/{id}"), None, &[])
-        .await;
+    assert_eq!(r.body["attributes"]["url"], case_location(id));
+    let r = org.get(&format!("sobjects/Contact/{id}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(code(&r.body), "NOT_FOUND");
 }

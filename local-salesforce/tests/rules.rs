@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{code, url, Org};
+use common::{code, sub_create, sub_patch, sub_post, with_headers, Org};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -26,19 +26,12 @@ async fn audit_fields_are_refused_by_upserts_and_updates_even_when_enabled() {
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
     let id = ok.body["id"].as_str().unwrap().to_owned();
     // An upsert that inserts, an upsert that updates, an update: never.
-    for (method, path) in [
-        (Method::PATCH, format!("sobjects/Case/{EXT}/new-1")),
-        (Method::PATCH, format!("sobjects/Case/{id}")),
+    for path in [
+        format!("sobjects/Case/{EXT}/new-1"),
+        format!("sobjects/Case/{id}"),
     ] {
         for field in ["CreatedDate", "LastModifiedDate"] {
-            let r = org
-                .call(
-                    method.clone(),
-                    &path,
-                    Some(json!({"Subject": "x", field: date})),
-                    &[],
-                )
-                .await;
+            let r = org.patch(&path, json!({"Subject": "x", field: date})).await;
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path} {field}");
             assert_eq!(code(&r.body), "INVALID_FIELD_FOR_INSERT_UPDATE");
             assert_eq!(r.body[0]["fields"], json!([field]));
@@ -48,11 +41,9 @@ async fn audit_fields_are_refused_by_upserts_and_updates_even_when_enabled() {
         .insert("Case", json!({"Subject": "held", EXT: "held-1"}))
         .unwrap();
     let r = org
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("sobjects/Case/{EXT}/held-1"),
-            Some(json!({"CreatedById": org.sf.api_user_id})),
-            &[],
+            json!({"CreatedById": org.sf.api_user_id}),
         )
         .await;
     assert_eq!(code(&r.body), "INVALID_FIELD_FOR_INSERT_UPDATE");
@@ -60,18 +51,23 @@ async fn audit_fields_are_refused_by_upserts_and_updates_even_when_enabled() {
     assert_eq!(org.sf.records("Case").len(), 2, "nothing written");
 
     // Inside a Composite too, and the whole transaction rolls back.
-    let r = org
-        .composite(
+    let res = org
+        .composite_results(
             true,
             json!([
-                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "c",
-                 "body": {"Subject": "first", "CreatedDate": date}},
-                {"method": "PATCH", "url": url(&format!("sobjects/Case/{EXT}/comp-1")),
-                 "referenceId": "u", "body": {"Subject": "x", "CreatedDate": date}},
+                sub_create(
+                    "c",
+                    "Case",
+                    json!({"Subject": "first", "CreatedDate": date})
+                ),
+                sub_patch(
+                    "u",
+                    &format!("sobjects/Case/{EXT}/comp-1"),
+                    json!({"Subject": "x", "CreatedDate": date})
+                ),
             ]),
         )
         .await;
-    let res = &r.body["compositeResponse"];
     assert_eq!(res[0]["httpStatusCode"], 400);
     assert_eq!(res[1]["httpStatusCode"], 400);
     assert_eq!(code(&res[1]["body"]), "INVALID_FIELD_FOR_INSERT_UPDATE");
@@ -104,20 +100,14 @@ async fn external_ids_are_unique() {
     );
     assert_eq!(again.body[0]["fields"], json!([EXT]));
     org.sf.add_external_id("Contact", "Ext__c");
-    let c = org
-        .post(
-            "sobjects/Contact",
-            json!({"LastName": "x", "Ext__c": "AbC"}),
-        )
-        .await;
-    assert_eq!(c.status, StatusCode::CREATED);
-    let c = org
-        .post(
-            "sobjects/Contact",
-            json!({"LastName": "y", "Ext__c": "aBc"}),
-        )
-        .await;
-    assert_eq!(code(&c.body), "DUPLICATE_VALUE");
+    for (last, ext, status, error) in [
+        ("x", "AbC", StatusCode::CREATED, ""),
+        ("y", "aBc", StatusCode::BAD_REQUEST, "DUPLICATE_VALUE"),
+    ] {
+        let contact = json!({"LastName": last, "Ext__c": ext});
+        let c = org.post("sobjects/Contact", contact).await;
+        assert_eq!((c.status, code(&c.body)), (status, error), "{ext}");
+    }
 
     // A collection: the clashing record fails, a second copy in the same
     // batch clashes with the first.
@@ -139,30 +129,22 @@ async fn external_ids_are_unique() {
 
     // A Composite subrequest under allOrNone: everything rolls back.
     let before = org.sf.records("Case").len();
-    let r = org
-        .composite(
+    let res = org
+        .composite_results(
             true,
             json!([
-                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "ok",
-                 "body": {"Subject": "new", EXT: "3000"}},
-                {"method": "POST", "url": url("sobjects/Case"), "referenceId": "dup",
-                 "body": {"Subject": "dup", EXT: "1793"}},
+                sub_create("ok", "Case", json!({"Subject": "new", EXT: "3000"})),
+                sub_create("dup", "Case", json!({"Subject": "dup", EXT: "1793"})),
             ]),
         )
         .await;
-    let res = &r.body["compositeResponse"];
     assert_eq!(code(&res[1]["body"]), "DUPLICATE_VALUE");
     assert_eq!(code(&res[0]["body"]), "PROCESSING_HALTED");
     assert_eq!(org.sf.records("Case").len(), before);
 
     // An update that would copy another record's value clashes too.
     let r = org
-        .call(
-            Method::PATCH,
-            &format!("sobjects/Case/{first_id}"),
-            Some(json!({EXT: "2000"})),
-            &[],
-        )
+        .patch(&format!("sobjects/Case/{first_id}"), json!({EXT: "2000"}))
         .await;
     assert_eq!(code(&r.body), "DUPLICATE_VALUE");
 }
@@ -172,20 +154,11 @@ async fn an_upsert_body_cannot_contradict_its_url() {
     let org = Org::start().await;
     org.sf.add_external_id("Case", EXT);
     let path = format!("sobjects/Case/{EXT}/1793");
-    let r = org
-        .call(Method::PATCH, &path, Some(json!({EXT: "1794"})), &[])
-        .await;
+    let r = org.patch(&path, json!({EXT: "1794"})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(code(&r.body), "INVALID_FIELD");
     assert!(org.sf.records("Case").is_empty());
-    let r = org
-        .call(
-            Method::PATCH,
-            &path,
-            Some(json!({EXT: "1793", "Subject": "s"})),
-            &[],
-        )
-        .await;
+    let r = org.patch(&path, json!({EXT: "1793", "Subject": "s"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(org.sf.records("Case")[0][EXT], "1793");
 }
@@ -193,9 +166,7 @@ async fn an_upsert_body_cannot_contradict_its_url() {
 #[tokio::test]
 async fn the_case_assignment_rule_overrides_the_owner_unless_told_not_to() {
     let org = Org::start().await;
-    let agent = org
-        .sf
-        .add_user("agent@acme.crm", "agent@acme.example", "A", "G", true);
+    let agent = org.add_agent();
     let queue_owner = org
         .sf
         .add_user("rule@acme.crm", "rule@acme.example", "R", "U", true);
@@ -216,7 +187,13 @@ async fn the_case_assignment_rule_overrides_the_owner_unless_told_not_to() {
     org.sf.set_case_assignment_rule(Some(queue_owner.clone()));
     let r = org.post("sobjects/Case", case.clone()).await;
     assert_eq!(owner_of(&org, &r.body["id"]), json!(queue_owner));
-    for value in ["FALSE", "false", "False"] {
+    let mut kept = Value::Null;
+    for (value, owner) in [
+        ("FALSE", &agent),
+        ("false", &agent),
+        ("False", &agent),
+        ("TRUE", &queue_owner),
+    ] {
         let r = org
             .call(
                 Method::POST,
@@ -225,29 +202,13 @@ async fn the_case_assignment_rule_overrides_the_owner_unless_told_not_to() {
                 &[("Sforce-Auto-Assign", value)],
             )
             .await;
-        assert_eq!(owner_of(&org, &r.body["id"]), json!(agent), "{value}");
+        assert_eq!(owner_of(&org, &r.body["id"]), json!(owner), "{value}");
+        if value == "FALSE" {
+            kept = r.body["id"].clone();
+        }
     }
-    let r = org
-        .call(
-            Method::POST,
-            "sobjects/Case",
-            Some(case.clone()),
-            &[("Sforce-Auto-Assign", "TRUE")],
-        )
-        .await;
-    assert_eq!(owner_of(&org, &r.body["id"]), json!(queue_owner));
 
     // An update without the header runs the rules too.
-    let kept = org
-        .call(
-            Method::POST,
-            "sobjects/Case",
-            Some(case.clone()),
-            &[("Sforce-Auto-Assign", "FALSE")],
-        )
-        .await
-        .body["id"]
-        .clone();
     let path = format!("sobjects/Case/{}", kept.as_str().unwrap());
     org.call(
         Method::PATCH,
@@ -257,8 +218,7 @@ async fn the_case_assignment_rule_overrides_the_owner_unless_told_not_to() {
     )
     .await;
     assert_eq!(owner_of(&org, &kept), json!(agent));
-    org.call(Method::PATCH, &path, Some(json!({"Subject": "u"})), &[])
-        .await;
+    org.patch(&path, json!({"Subject": "u"})).await;
     assert_eq!(owner_of(&org, &kept), json!(queue_owner));
 
     // Collections called directly: the request's own header.
@@ -278,11 +238,12 @@ async fn the_case_assignment_rule_overrides_the_owner_unless_told_not_to() {
 
     // Composite: only the subrequest's own httpHeaders count.
     let sub = |reference: &str, headers: Value| {
-        json!({"method": "POST", "url": url("sobjects/Case"), "referenceId": reference,
-               "body": case, "httpHeaders": headers})
+        with_headers(sub_create(reference, "Case", case.clone()), headers)
     };
-    let coll = json!({"method": "POST", "url": url("composite/sobjects"), "referenceId": "coll",
-        "body": body, "httpHeaders": {"sforce-auto-assign": "false"}});
+    let coll = with_headers(
+        sub_post("coll", "composite/sobjects", body),
+        json!({"sforce-auto-assign": "false"}),
+    );
     let r = org
         .call(
             Method::POST,
@@ -309,23 +270,15 @@ async fn the_case_assignment_rule_overrides_the_owner_unless_told_not_to() {
 async fn the_contact_duplicate_rule_blocks_unless_allowed() {
     let org = Org::start().await;
     let maria = json!({"FirstName": "Maria", "LastName": "Rossi"});
-    assert_eq!(
-        org.post("sobjects/Contact", maria.clone()).await.status,
-        StatusCode::CREATED
-    );
-    // Inactive by default.
-    assert_eq!(
-        org.post("sobjects/Contact", maria.clone()).await.status,
-        StatusCode::CREATED
-    );
+    // Inactive by default: a second Maria Rossi saves.
+    for _ in 0..2 {
+        let r = org.post("sobjects/Contact", maria.clone()).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
 
     org.sf.set_contact_duplicate_rule(true);
-    let r = org
-        .post(
-            "sobjects/Contact",
-            json!({"FirstName": "maria", "LastName": "ROSSI"}),
-        )
-        .await;
+    let shouted = json!({"FirstName": "maria", "LastName": "ROSSI"});
+    let r = org.post("sobjects/Contact", shouted).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(code(&r.body), "DUPLICATES_DETECTED");
     assert_eq!(r.body[0]["message"], "Use one of these records?");
@@ -362,14 +315,7 @@ async fn the_contact_duplicate_rule_blocks_unless_allowed() {
 
     // Renaming into a duplicate is caught too.
     let path = format!("sobjects/Contact/{}", other.body["id"].as_str().unwrap());
-    let r = org
-        .call(
-            Method::PATCH,
-            &path,
-            Some(json!({"FirstName": "Maria"})),
-            &[],
-        )
-        .await;
+    let r = org.patch(&path, json!({"FirstName": "Maria"})).await;
     assert_eq!(code(&r.body), "DUPLICATES_DETECTED");
 
     // Collections: the request's header; per-record statusCode.
@@ -388,9 +334,11 @@ async fn the_contact_duplicate_rule_blocks_unless_allowed() {
             Method::POST,
             "composite",
             Some(json!({"allOrNone": false, "compositeRequest": [
-                {"method": "POST", "url": url("sobjects/Contact"), "referenceId": "top", "body": maria},
-                {"method": "POST", "url": url("sobjects/Contact"), "referenceId": "own", "body": maria,
-                 "httpHeaders": {"Sforce-Duplicate-Rule-Header": "allowSave=true"}},
+                sub_create("top", "Contact", maria.clone()),
+                with_headers(
+                    sub_create("own", "Contact", maria),
+                    json!({"Sforce-Duplicate-Rule-Header": "allowSave=true"})
+                ),
             ]})),
             &allow,
         )
@@ -430,12 +378,7 @@ async fn restricted_picklists_accept_only_their_values() {
     }
     let id = org.sf.records("Case")[0]["Id"].as_str().unwrap().to_owned();
     let r = org
-        .call(
-            Method::PATCH,
-            &format!("sobjects/Case/{id}"),
-            Some(json!({"Origin": "Fax"})),
-            &[],
-        )
+        .patch(&format!("sobjects/Case/{id}"), json!({"Origin": "Fax"}))
         .await;
     assert_eq!(code(&r.body), "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
 }

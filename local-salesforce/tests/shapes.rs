@@ -4,7 +4,6 @@
 mod common;
 
 use common::{code, Org};
-use local_salesforce::{CONSUMER_KEY, CONSUMER_SECRET, SECURITY_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -131,60 +130,39 @@ async fn every_data_response_reports_the_allowance() {
     }
     // A body that is not JSON, a bad token, an unknown version.
     let base = format!("{}/services/data", org.sf.url);
-    let r = org
-        .http
-        .post(format!("{base}/v{}/sobjects/Case", common::V))
-        .bearer_auth(&org.token)
-        .header("content-type", "application/json")
-        .body("{nope")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(has(r.headers()));
-    let r = org
-        .http
-        .get(format!("{base}/v{}/query?q=SELECT+Id+FROM+Case", common::V))
-        .bearer_auth("00Dbogus!AQnot-a-token")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(has(r.headers()));
-    let r = org
-        .http
-        .get(format!("{base}/v20.0/query?q=SELECT+Id+FROM+Case"))
-        .bearer_auth(&org.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert!(has(r.headers()));
+    let query = "query?q=SELECT+Id+FROM+Case";
+    let raw = [
+        (
+            org.http
+                .post(format!("{base}/v{}/sobjects/Case", common::V))
+                .bearer_auth(&org.token)
+                .header("content-type", "application/json")
+                .body("{nope"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            org.http
+                .get(format!("{base}/v{}/{query}", common::V))
+                .bearer_auth("00Dbogus!AQnot-a-token"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            org.http
+                .get(format!("{base}/v20.0/{query}"))
+                .bearer_auth(&org.token),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (request, expected) in raw {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), expected);
+        assert!(has(r.headers()));
+    }
 }
 
 #[tokio::test]
 async fn an_inactive_user_cannot_log_in() {
     let org = Org::start().await;
-    let login = |username: &'static str| {
-        let http = org.http.clone();
-        let url = format!("{}/services/oauth2/token", org.sf.url);
-        async move {
-            let password = format!("pw{SECURITY_TOKEN}");
-            let r = http
-                .post(url)
-                .form(&[
-                    ("grant_type", "password"),
-                    ("client_id", CONSUMER_KEY),
-                    ("client_secret", CONSUMER_SECRET),
-                    ("username", username),
-                    ("password", &password),
-                ])
-                .send()
-                .await
-                .unwrap();
-            (r.status(), r.json::<Value>().await.unwrap())
-        }
-    };
     for (username, active) in [("on@acme.crm", true), ("off@acme.crm", false)] {
         let r = org
             .http
@@ -195,9 +173,9 @@ async fn an_inactive_user_cannot_log_in() {
             .unwrap();
         assert!(r.status().is_success());
     }
-    let (status, body) = login("on@acme.crm").await;
+    let (status, body) = org.password_login("on@acme.crm", "pw").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = login("off@acme.crm").await;
+    let (status, body) = org.password_login("off@acme.crm", "pw").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body,

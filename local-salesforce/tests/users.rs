@@ -9,9 +9,7 @@ use serde_json::Value;
 #[tokio::test]
 async fn user_type_defaults_to_standard_and_filters() {
     let org = Org::start().await;
-    let agent = org
-        .sf
-        .add_user("agent@acme.crm", "agent@acme.example", "A", "Gent", true);
+    let agent = org.add_agent();
     let portal = org.sf.add_user_of_type(
         "agent@portal.acme",
         "agent@acme.example",

@@ -27,23 +27,16 @@ impl Org {
     pub async fn start() -> Self {
         let sf = LocalSalesforce::start(0).await.unwrap();
         let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{}/services/oauth2/token", sf.url))
-            .form(&[
-                ("grant_type", "password"),
-                ("client_id", CONSUMER_KEY),
-                ("client_secret", CONSUMER_SECRET),
-                ("username", API_USERNAME),
-                ("password", &format!("{API_PASSWORD}{SECURITY_TOKEN}")),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, login) = password_login(&http, &sf.url, API_USERNAME, API_PASSWORD).await;
         let token = login["access_token"].as_str().unwrap().to_owned();
         Self { sf, http, token }
+    }
+
+    /// Adds the agent the rule tests own records with (agent@acme.example,
+    /// a full licence); returns its id.
+    pub fn add_agent(&self) -> String {
+        self.sf
+            .add_user("agent@acme.crm", "agent@acme.example", "A", "Gent", true)
     }
 
     /// A data call to `path` under `/services/data/vXX.X/`, with extra headers.
@@ -84,6 +77,14 @@ impl Org {
         self.call(Method::POST, path, Some(body), &[]).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(body), &[]).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None, &[]).await
+    }
+
     pub async fn query(&self, soql: &str) -> Reply {
         let mut url = reqwest::Url::parse("http://x/").unwrap();
         url.query_pairs_mut().append_pair("q", soql);
@@ -99,6 +100,71 @@ impl Org {
         )
         .await
     }
+
+    /// A Composite's `compositeResponse`: one result a subrequest.
+    pub async fn composite_results(&self, all_or_none: bool, subs: Value) -> Value {
+        let r = self.composite(all_or_none, subs).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["compositeResponse"].clone()
+    }
+
+    /// Logs `username` in with the password flow; the token endpoint's answer.
+    pub async fn password_login(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        password_login(&self.http, &self.sf.url, username, password).await
+    }
+}
+
+async fn password_login(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Value) {
+    let r = http
+        .post(format!("{base}/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", CONSUMER_KEY),
+            ("client_secret", CONSUMER_SECRET),
+            ("username", username),
+            ("password", &format!("{password}{SECURITY_TOKEN}")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+/// A Composite subrequest without a body: `method` on `path` (under the data
+/// URL), named `reference`.
+pub fn sub(method: &str, path: &str, reference: &str) -> Value {
+    json!({"method": method, "url": url(path), "referenceId": reference})
+}
+
+/// A POST subrequest sending `body`.
+pub fn sub_post(reference: &str, path: &str, body: Value) -> Value {
+    with_body(sub("POST", path, reference), body)
+}
+
+/// A subrequest creating an `object` record with `fields`.
+pub fn sub_create(reference: &str, object: &str, fields: Value) -> Value {
+    sub_post(reference, &format!("sobjects/{object}"), fields)
+}
+
+/// A PATCH subrequest sending `body`.
+pub fn sub_patch(reference: &str, path: &str, body: Value) -> Value {
+    with_body(sub("PATCH", path, reference), body)
+}
+
+fn with_body(mut sub: Value, body: Value) -> Value {
+    sub["body"] = body;
+    sub
+}
+
+/// A subrequest with its own `httpHeaders`.
+pub fn with_headers(mut sub: Value, headers: Value) -> Value {
+    sub["httpHeaders"] = headers;
+    sub
 }
 
 /// `/services/data/vXX.X/` + `path`, as a subrequest's url.
