@@ -7,19 +7,17 @@ mod refs;
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use crate::gate::{finish, pass};
+use crate::gate::{finish, JsonCall};
 use crate::operations::{
     run_collection, run_create, run_query, run_query_more, run_retrieve, run_update, run_upsert,
     SaveHeaders, DEFAULT_BATCH,
 };
 use crate::org::object_name;
-use crate::routes::parse_json;
 use crate::server::{Inner, Shared};
 
 const MAX_COMPOSITE: usize = 25;
@@ -34,17 +32,13 @@ const INHERITED: [&str; 3] = ["Accept", "Authorization", "Content-Type"];
 const HALTED: &str =
     "The transaction was rolled back since another operation in the same transaction failed.";
 
-pub(crate) async fn composite(
-    State(state): State<Shared>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (user_id, api) = pass!(state, headers, version);
-    let value = match parse_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub(crate) async fn composite(State(state): State<Shared>, call: JsonCall) -> Response {
+    let JsonCall {
+        user_id,
+        api,
+        value,
+        ..
+    } = call;
     let all_or_none = value
         .get("allOrNone")
         .and_then(Value::as_bool)

@@ -2,15 +2,20 @@
 //! the session, injected latency and faults, the API allowance. Every answer
 //! after the gate reports the allowance in `Sforce-Limit-Info`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::operations::SaveHeaders;
+use crate::org::Actor;
 use crate::server::{Inner, Shared};
 
 /// API versions served; others answer 404 as Salesforce does.
@@ -102,14 +107,104 @@ pub(crate) fn rest_error(status: StatusCode, code: &str, message: &str) -> Respo
         .into_response()
 }
 
-/// Outcome of the checks every data call goes through.
-pub(crate) enum Gate {
-    Pass { user_id: String, api: String },
-    Refuse(Response),
+/// A data call that passed the gate: its caller and API version. As an
+/// extractor it comes after a handler's others, so the gate runs once they
+/// have succeeded.
+pub(crate) struct Passed {
+    pub(crate) user_id: String,
+    pub(crate) api: String,
+}
+
+impl FromRequestParts<Shared> for Passed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
+        let version = version(parts, state).await?;
+        gate(state, &parts.headers, &version).await
+    }
+}
+
+/// A data call with its body, read before the gate runs.
+pub(crate) struct WithBody {
+    pub(crate) passed: Passed,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl FromRequest<Shared> for WithBody {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let version = version(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let passed = gate(state, &headers, &version).await?;
+        Ok(Self {
+            passed,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A data call whose JSON body is parsed once the gate has passed it, with
+/// the request's own save headers.
+pub(crate) struct JsonCall {
+    pub(crate) user_id: String,
+    pub(crate) api: String,
+    pub(crate) save: SaveHeaders,
+    pub(crate) value: Value,
+}
+
+impl JsonCall {
+    /// The caller, under the request's own save headers.
+    pub(crate) fn actor(&self) -> Actor<'_> {
+        self.save.actor(&self.user_id)
+    }
+}
+
+impl FromRequest<Shared> for JsonCall {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, Response> {
+        let WithBody {
+            passed,
+            headers,
+            body,
+        } = WithBody::from_request(request, state).await?;
+        Ok(Self {
+            value: parse_json(&body)?,
+            save: SaveHeaders::from_headers(&headers),
+            user_id: passed.user_id,
+            api: passed.api,
+        })
+    }
+}
+
+#[allow(clippy::result_large_err)] // an axum Response is the natural error of a handler helper
+pub(crate) fn parse_json(body: &Bytes) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        rest_error(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            &format!("Unexpected character: {e}"),
+        )
+    })
+}
+
+/// The `{version}` of a data call's path, e.g. `v62.0`.
+async fn version(parts: &mut Parts, state: &Shared) -> Result<String, Response> {
+    let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(params.remove("version").unwrap_or_default())
 }
 
 /// Bearer check, API version, injected faults and the API allowance.
-pub(crate) async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> Gate {
+async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> Result<Passed, Response> {
     let latency = state.lock().expect("state lock").faults.latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -122,7 +217,7 @@ pub(crate) async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> 
             .parse::<f64>()
             .is_ok_and(|v| (MIN_VERSION..=MAX_VERSION).contains(&v));
     if !known {
-        return Gate::Refuse(rest_error(
+        return Err(rest_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             "The requested resource does not exist",
@@ -139,7 +234,7 @@ pub(crate) async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> 
         .unwrap_or("");
     let Some(user_id) = s.logins.authenticate(bearer) else {
         s.counters.unauthorized += 1;
-        return Gate::Refuse(rest_error(
+        return Err(rest_error(
             StatusCode::UNAUTHORIZED,
             "INVALID_SESSION_ID",
             "Session expired or invalid",
@@ -163,10 +258,10 @@ pub(crate) async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> 
             Fault::RowLock => rest_error(StatusCode::BAD_REQUEST, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record or 1 records"),
             Fault::LimitExceeded => rest_error(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
         };
-        return Gate::Refuse(with_limit_info(&s, r));
+        return Err(with_limit_info(&s, r));
     }
     if s.counters.api_calls >= s.limits.api_limit {
-        return Gate::Refuse(with_limit_info(
+        return Err(with_limit_info(
             &s,
             rest_error(
                 StatusCode::FORBIDDEN,
@@ -176,10 +271,10 @@ pub(crate) async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> 
         ));
     }
     s.counters.api_calls += 1;
-    Gate::Pass {
+    Ok(Passed {
         user_id,
         api: api.to_owned(),
-    }
+    })
 }
 
 pub(crate) fn with_limit_info(s: &Inner, mut r: Response) -> Response {
@@ -189,18 +284,6 @@ pub(crate) fn with_limit_info(s: &Inner, mut r: Response) -> Response {
     }
     r
 }
-
-/// Runs the gate: yields `(user_id, api)`, or returns its refusal from the
-/// handler.
-macro_rules! pass {
-    ($state:expr, $headers:expr, $version:expr) => {
-        match $crate::gate::gate(&$state, &$headers, &$version).await {
-            $crate::gate::Gate::Pass { user_id, api } => (user_id, api),
-            $crate::gate::Gate::Refuse(r) => return r,
-        }
-    };
-}
-pub(crate) use pass;
 
 /// Every answer under `/services/data`, refusals included, reports the
 /// allowance ("Limit Info Header", REST API Developer Guide: "This response
@@ -220,8 +303,22 @@ pub(crate) async fn limit_info_on_data_calls(
     with_limit_info(&s, response)
 }
 
-/// An answer after the gate, with the allowance it leaves.
+/// An answer after the gate, with the allowance it leaves; a 204 has no body.
 pub(crate) fn finish(state: &Shared, status: StatusCode, body: Value) -> Response {
     let s = state.lock().expect("state lock");
-    with_limit_info(&s, (status, Json(body)).into_response())
+    let response = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (status, Json(body)).into_response()
+    };
+    with_limit_info(&s, response)
+}
+
+/// Runs `operation` on the shared state and answers with its status and body.
+pub(crate) fn answer(
+    state: &Shared,
+    operation: impl FnOnce(&mut Inner) -> (StatusCode, Value),
+) -> Response {
+    let (status, body) = operation(&mut state.lock().expect("state lock"));
+    finish(state, status, body)
 }

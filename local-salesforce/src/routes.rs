@@ -4,13 +4,13 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, patch, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::gate::{finish, pass, rest_error, with_limit_info};
+use crate::gate::{answer, finish, parse_json, rest_error, JsonCall, Passed, WithBody};
 use crate::operations::{
     run_collection, run_create, run_query, run_query_more, run_retrieve, run_update, run_upsert,
     SaveHeaders, DEFAULT_BATCH,
@@ -69,17 +69,6 @@ pub(crate) fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-#[allow(clippy::result_large_err)] // an axum Response is the natural error of a handler helper
-pub(crate) fn parse_json(body: &Bytes) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        rest_error(
-            StatusCode::BAD_REQUEST,
-            "JSON_PARSER_ERROR",
-            &format!("Unexpected character: {e}"),
-        )
-    })
-}
-
 #[derive(Deserialize)]
 struct Q {
     q: Option<String>,
@@ -100,11 +89,10 @@ fn batch_size(headers: &HeaderMap) -> usize {
 
 async fn query(
     State(state): State<Shared>,
-    Path(version): Path<String>,
     headers: HeaderMap,
     Query(q): Query<Q>,
+    Passed { api, .. }: Passed,
 ) -> Response {
-    let (_, api) = pass!(state, headers, version);
     let Some(text) = q.q else {
         return finish(
             &state,
@@ -112,37 +100,30 @@ async fn query(
             json!([{"message": "A query string has to be specified", "errorCode": "MALFORMED_QUERY"}]),
         );
     };
-    let (status, body) = run_query(
-        &mut state.lock().expect("state lock"),
-        &text,
-        &api,
-        batch_size(&headers),
-    );
-    finish(&state, status, body)
+    answer(&state, |s| run_query(s, &text, &api, batch_size(&headers)))
 }
 
 async fn query_more(
     State(state): State<Shared>,
-    Path((version, cursor)): Path<(String, String)>,
+    Path((_, cursor)): Path<(String, String)>,
     headers: HeaderMap,
+    Passed { api, .. }: Passed,
 ) -> Response {
-    let (_, api) = pass!(state, headers, version);
-    let (status, body) = run_query_more(
-        &mut state.lock().expect("state lock"),
-        &cursor,
-        &api,
-        batch_size(&headers),
-    );
-    finish(&state, status, body)
+    answer(&state, |s| {
+        run_query_more(s, &cursor, &api, batch_size(&headers))
+    })
 }
 
 async fn create(
     State(state): State<Shared>,
-    Path((version, object)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, object)): Path<(String, String)>,
+    WithBody {
+        passed,
+        headers,
+        body,
+    }: WithBody,
 ) -> Response {
-    let (user_id, _) = pass!(state, headers, version);
+    let user_id = passed.user_id;
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -157,13 +138,7 @@ async fn create(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let (status, body) = run_create(
-        &mut state.lock().expect("state lock"),
-        &object,
-        &value,
-        &actor,
-    );
-    finish(&state, status, body)
+    answer(&state, |s| run_create(s, &object, &value, &actor))
 }
 
 /// ContentVersion upload: an `entity_content` JSON part and a binary `VersionData` part.
@@ -260,79 +235,41 @@ fn split_multipart(body: &[u8], delimiter: &[u8]) -> Vec<(String, Vec<u8>)> {
 
 async fn retrieve(
     State(state): State<Shared>,
-    Path((version, object, id)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    Path((_, object, id)): Path<(String, String, String)>,
+    Passed { api, .. }: Passed,
 ) -> Response {
-    let (_, api) = pass!(state, headers, version);
-    let (status, body) = run_retrieve(&state.lock().expect("state lock"), &object, &id, &api);
-    finish(&state, status, body)
+    answer(&state, |s| run_retrieve(s, &object, &id, &api))
 }
 
 async fn update(
     State(state): State<Shared>,
-    Path((version, object, id)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, object, id)): Path<(String, String, String)>,
+    call: JsonCall,
 ) -> Response {
-    let (user_id, _) = pass!(state, headers, version);
-    let value = match parse_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let actor = SaveHeaders::from_headers(&headers).actor(&user_id);
-    let (status, body) = run_update(
-        &mut state.lock().expect("state lock"),
-        &object,
-        &id,
-        &value,
-        &actor,
-    );
-    if status == StatusCode::NO_CONTENT {
-        let s = state.lock().expect("state lock");
-        return with_limit_info(&s, StatusCode::NO_CONTENT.into_response());
-    }
-    finish(&state, status, body)
+    answer(&state, |s| {
+        run_update(s, &object, &id, &call.value, &call.actor())
+    })
 }
 
 async fn upsert(
     State(state): State<Shared>,
-    Path((version, object, field, value)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, object, field, value)): Path<(String, String, String, String)>,
+    call: JsonCall,
 ) -> Response {
-    let (user_id, api) = pass!(state, headers, version);
-    let json_body = match parse_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let actor = SaveHeaders::from_headers(&headers).actor(&user_id);
-    let (status, body) = run_upsert(
-        &mut state.lock().expect("state lock"),
-        &object,
-        &field,
-        &value,
-        &json_body,
-        &actor,
-        &api,
-    );
-    finish(&state, status, body)
+    answer(&state, |s| {
+        let actor = call.actor();
+        run_upsert(s, &object, &field, &value, &call.value, &actor, &call.api)
+    })
 }
 
-async fn collection(
-    State(state): State<Shared>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (user_id, _) = pass!(state, headers, version);
-    let value = match parse_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn collection(State(state): State<Shared>, call: JsonCall) -> Response {
     // Called directly, the request's own headers apply to every record.
-    let actor = SaveHeaders::from_headers(&headers).actor(&user_id);
-    let (status, body) =
-        run_collection(&mut state.lock().expect("state lock"), &value, &actor, None);
+    let (status, body) = run_collection(
+        &mut state.lock().expect("state lock"),
+        &call.value,
+        &call.actor(),
+        None,
+    );
     // A collection answers 200 with per-record results even when records fail.
     let status = if status == StatusCode::BAD_REQUEST
         && body.is_array()
@@ -347,11 +284,9 @@ async fn collection(
 
 async fn search(
     State(state): State<Shared>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
     Query(q): Query<Q>,
+    Passed { api, .. }: Passed,
 ) -> Response {
-    let (_, api) = pass!(state, headers, version);
     let text = q.q.unwrap_or_default();
     let result = sosl_phone_search(&state.lock().expect("state lock").org, &text, &api);
     match result {
@@ -359,12 +294,8 @@ async fn search(
         Err(e) => finish(&state, StatusCode::BAD_REQUEST, e.rest()),
     }
 }
-async fn limits(
-    State(state): State<Shared>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let (_, _) = pass!(state, headers, version);
+
+async fn limits(State(state): State<Shared>, _: Passed) -> Response {
     let (used, max) = {
         let s = state.lock().expect("state lock");
         (s.counters.api_calls, s.limits.api_limit)
