@@ -54,23 +54,20 @@ SALESFORCE_ERROR_CODES = {
     "other",
 }
 WEBHOOK, WORKER = "webhook", "worker"
+# The metrics without a label, by the one function that emits each.
+UNLABELLED = {
+    WEBHOOK: ["webhook_requests", "conversations_queued", "events_ignored"],
+    WORKER: [
+        "cases_created", "comments_created", "attachments_uploaded", "case_lag_seconds",
+        "conversations_retried", "conversations_backed_off", "salesforce_api_calls",
+        "salesforce_api_usage_ratio", "salesforce_logins", "salesforce_logins_refused",
+    ],
+}
 # name: (functions, label, label values or None for an open set)
 CONTRACT = {
-    "webhook_requests": ({WEBHOOK}, None, None),
-    "conversations_queued": ({WEBHOOK}, None, None),
-    "events_ignored": ({WEBHOOK}, None, None),
+    **{name: ({function}, None, None) for function, names in UNLABELLED.items() for name in names},
     "webhook_rejections": ({WEBHOOK}, "reason", REJECTION_REASONS),
-    "cases_created": ({WORKER}, None, None),
-    "comments_created": ({WORKER}, None, None),
-    "attachments_uploaded": ({WORKER}, None, None),
-    "case_lag_seconds": ({WORKER}, None, None),
-    "conversations_retried": ({WORKER}, None, None),
-    "conversations_backed_off": ({WORKER}, None, None),
     "conversations_dead_lettered": ({WORKER}, "code", None),
-    "salesforce_api_calls": ({WORKER}, None, None),
-    "salesforce_api_usage_ratio": ({WORKER}, None, None),
-    "salesforce_logins": ({WORKER}, None, None),
-    "salesforce_logins_refused": ({WORKER}, None, None),
     "salesforce_errors": ({WORKER}, "code", SALESFORCE_ERROR_CODES),
     "cold_starts": ({WEBHOOK, WORKER}, None, None),
 }
