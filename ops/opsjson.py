@@ -66,6 +66,21 @@ def curl_quote(value):
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def print_curl_config(*options):
+    """A curl configuration on stdout: one `option = "value"` line a pair."""
+    for option, value in options:
+        print(f"{option} = {curl_quote(value)}")
+
+
+def answer_json(path, default):
+    """The JSON of an HTTP answer curl saved in `path`, or `default` when
+    there is no answer or it is not JSON."""
+    try:
+        return json.load(open(path, encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
 def is_loopback(host):
     if host == "localhost":
         return True
@@ -227,9 +242,11 @@ def cmd_webhook_url(secret_path, url):
 
 def cmd_smoke_curl(secret_path, url, body_path):
     """A curl configuration posting `body_path` to the webhook with its token."""
-    print(f"url = {curl_quote(with_token(url, webhook_token(secret_path)))}")
-    print('header = "Content-Type: application/json"')
-    print(f"data-binary = {curl_quote('@' + body_path)}")
+    print_curl_config(
+        ("url", with_token(url, webhook_token(secret_path))),
+        ("header", "Content-Type: application/json"),
+        ("data-binary", "@" + body_path),
+    )
 
 
 def cmd_smoke_body(event_id):
@@ -237,10 +254,7 @@ def cmd_smoke_body(event_id):
 
 
 def cmd_smoke_result(status, body_path):
-    try:
-        body = json.load(open(body_path, encoding="utf-8"))
-    except (OSError, ValueError):
-        body = {}
+    body = answer_json(body_path, {})
     status = int(status or 0)
     if status == 202 and body.get("status") == "ignored":
         print("OK: 202 ignored. The URL and the token are right; nothing was queued,")
@@ -309,15 +323,14 @@ def cmd_sf_login_curl(secret_path):
             ("username", s["username"]),
             ("password", s["password"] + (s.get("security_token") or "")),
         ]
-    print(f"url = {curl_quote(login_url + '/services/oauth2/token')}")
-    print(f"data-raw = {curl_quote(urllib.parse.urlencode(form))}")
+    print_curl_config(
+        ("url", login_url + "/services/oauth2/token"),
+        ("data-raw", urllib.parse.urlencode(form)),
+    )
 
 
 def cmd_sf_login_result(status, answer_path):
-    try:
-        answer = json.load(open(answer_path, encoding="utf-8"))
-    except (OSError, ValueError):
-        answer = {}
+    answer = answer_json(answer_path, {})
     status = int(status or 0)
     if status == 200 and answer.get("access_token") and answer.get("instance_url"):
         instance = answer["instance_url"].rstrip("/")
@@ -345,15 +358,14 @@ def cmd_sf_login_result(status, answer_path):
 def cmd_sf_limits_curl(secret_path, answer_path, instance):
     _, _, _, version = salesforce(secret_path)
     token = json.load(open(answer_path, encoding="utf-8"))["access_token"]
-    print(f"url = {curl_quote(f'{instance}/services/data/v{version}/limits')}")
-    print(f"header = {curl_quote('Authorization: Bearer ' + token)}")
+    print_curl_config(
+        ("url", f"{instance}/services/data/v{version}/limits"),
+        ("header", "Authorization: Bearer " + token),
+    )
 
 
 def cmd_sf_limits(status, path):
-    try:
-        limits = json.load(open(path, encoding="utf-8"))
-    except (OSError, ValueError):
-        limits = None
+    limits = answer_json(path, None)
     if int(status or 0) != 200 or not isinstance(limits, dict):
         fail(f"GET /limits answered HTTP {status}: {open(path, encoding='utf-8').read()[:300]}")
     daily = limits.get("DailyApiRequests") or {}
