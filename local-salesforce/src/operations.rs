@@ -144,9 +144,18 @@ pub(crate) fn run_create(
             StatusCode::CREATED,
             json!({"id": id, "success": true, "errors": []}),
         ),
-        Err(e) if e.code == "NOT_FOUND" => (StatusCode::NOT_FOUND, e.rest()),
-        Err(e) => (StatusCode::BAD_REQUEST, e.rest()),
+        Err(e) => save_failed(&e),
     }
+}
+
+/// A save refused: 404 for a record or object that does not exist, else 400.
+fn save_failed(e: &SaveError) -> (StatusCode, Value) {
+    let status = if e.code == "NOT_FOUND" {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (status, e.rest())
 }
 
 pub(crate) fn run_update(
@@ -159,8 +168,7 @@ pub(crate) fn run_update(
     let map = body.as_object().cloned().unwrap_or_default();
     match s.org.update(object, id, &map, actor) {
         Ok(()) => (StatusCode::NO_CONTENT, Value::Null),
-        Err(e) if e.code == "NOT_FOUND" => (StatusCode::NOT_FOUND, e.rest()),
-        Err(e) => (StatusCode::BAD_REQUEST, e.rest()),
+        Err(e) => save_failed(&e),
     }
 }
 
@@ -183,8 +191,7 @@ pub(crate) fn run_upsert(
             StatusCode::OK,
             json!({"id": id, "success": true, "errors": [], "created": false}),
         ),
-        Err(UpsertError::Save(e)) if e.code == "NOT_FOUND" => (StatusCode::NOT_FOUND, e.rest()),
-        Err(UpsertError::Save(e)) => (StatusCode::BAD_REQUEST, e.rest()),
+        Err(UpsertError::Save(e)) => save_failed(&e),
         Err(UpsertError::Multiple(ids)) => (
             StatusCode::MULTIPLE_CHOICES,
             json!(ids

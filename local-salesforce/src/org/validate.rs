@@ -139,13 +139,7 @@ impl Org {
                     )
                 }
                 Kind::Ref(target) => {
-                    let id = value.as_str().and_then(normalize_id).ok_or_else(|| {
-                        SaveError::new(
-                            "MALFORMED_ID",
-                            format!("{name}: id value of incorrect type: {value}"),
-                            &[&name],
-                        )
-                    })?;
+                    let id = id_value(&name, value)?;
                     if Some(&id[..3]) != key_prefix(target) {
                         return Err(SaveError::new(
                             "FIELD_INTEGRITY_EXCEPTION",
@@ -170,13 +164,7 @@ impl Org {
                     Value::String(id)
                 }
                 Kind::Id => {
-                    let id = value.as_str().and_then(normalize_id).ok_or_else(|| {
-                        SaveError::new(
-                            "MALFORMED_ID",
-                            format!("{name}: id value of incorrect type: {value}"),
-                            &[&name],
-                        )
-                    })?;
+                    let id = id_value(&name, value)?;
                     if self.object_of(&id).is_none() {
                         return Err(SaveError::new(
                             "INVALID_CROSS_REFERENCE_KEY",
@@ -238,6 +226,17 @@ impl Org {
             _ => Ok(()),
         }
     }
+}
+
+/// The 18-character id a reference or id field holds.
+fn id_value(field: &str, value: &Value) -> Result<String, SaveError> {
+    value.as_str().and_then(normalize_id).ok_or_else(|| {
+        SaveError::new(
+            "MALFORMED_ID",
+            format!("{field}: id value of incorrect type: {value}"),
+            &[field],
+        )
+    })
 }
 
 fn bad_value(object: &str, field: &str, value: &Value) -> SaveError {
