@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::gate::Fault;
-use crate::org::{Actor, USER_TYPES};
+use crate::org::{self, Actor, USER_TYPES};
 use crate::server::Shared;
 use crate::API_USERNAME;
 
@@ -45,14 +45,14 @@ pub(crate) async fn user(State(state): State<Shared>, Json(u): Json<NewUser>) ->
             .into_response();
     }
     let mut s = state.lock().expect("state lock");
-    let id = s.org.seed_user_of_type(
-        &u.username,
-        &u.email,
-        &u.first_name,
-        &u.last_name,
-        u.active,
+    let id = s.org.seed_user(&org::NewUser {
+        username: &u.username,
+        email: &u.email,
+        first: &u.first_name,
+        last: &u.last_name,
+        active: u.active,
         user_type,
-    );
+    });
     if let Some(p) = u.password {
         s.logins.add_password(u.username.clone(), p, id.clone());
     }

@@ -168,6 +168,18 @@ impl<'a> Actor<'a> {
     }
 }
 
+/// A user seeded directly, with its licence (`user_type`, one of
+/// [`USER_TYPES`]).
+#[derive(Clone, Copy)]
+pub(crate) struct NewUser<'a> {
+    pub(crate) username: &'a str,
+    pub(crate) email: &'a str,
+    pub(crate) first: &'a str,
+    pub(crate) last: &'a str,
+    pub(crate) active: bool,
+    pub(crate) user_type: &'a str,
+}
+
 impl Org {
     fn new_id(&mut self, prefix: &str) -> String {
         self.counter += 1;
@@ -249,34 +261,15 @@ impl Org {
             .map(|(n, _)| *n)
     }
 
-    /// Adds a user directly (the API cannot create users here).
-    pub(crate) fn seed_user(
-        &mut self,
-        username: &str,
-        email: &str,
-        first: &str,
-        last: &str,
-        active: bool,
-    ) -> String {
-        self.seed_user_of_type(username, email, first, last, active, "Standard")
-    }
-
-    /// Adds a user of a licence `user_type` (one of [`USER_TYPES`]).
-    pub(crate) fn seed_user_of_type(
-        &mut self,
-        username: &str,
-        email: &str,
-        first: &str,
-        last: &str,
-        active: bool,
-        user_type: &str,
-    ) -> String {
+    /// Adds a user directly (the API cannot create users here); returns its id.
+    pub(crate) fn seed_user(&mut self, user: &NewUser) -> String {
         let id = self.new_id("005");
         let now = (self.now)();
+        let (first, last) = (user.first, user.last);
         let record = json!({
-            "Id": id, "Username": username, "Email": email, "FirstName": first, "LastName": last,
-            "Name": format!("{first} {last}").trim().to_owned(), "IsActive": active,
-            "UserType": user_type,
+            "Id": id, "Username": user.username, "Email": user.email, "FirstName": first,
+            "LastName": last, "Name": format!("{first} {last}").trim().to_owned(),
+            "IsActive": user.active, "UserType": user.user_type,
             "CreatedDate": now, "LastModifiedDate": now, "CreatedById": Value::Null,
             "LastModifiedById": Value::Null,
         });
@@ -590,7 +583,14 @@ mod tests {
     #[test]
     fn validation_and_rollback() {
         let mut org = Org::default();
-        let api = org.seed_user("api@x", "api@x", "API", "User", true);
+        let api = org.seed_user(&NewUser {
+            username: "api@x",
+            email: "api@x",
+            first: "API",
+            last: "User",
+            active: true,
+            user_type: "Standard",
+        });
         let actor = Actor::new(&api);
         let body = |v: Value| v.as_object().cloned().unwrap();
         let err = org

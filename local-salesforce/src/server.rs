@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::gate::{Fault, FaultPlan, Limits};
 use crate::oauth::Logins;
 use crate::operations::Cursors;
-use crate::org::{Actor, Org, USER_TYPES};
+use crate::org::{Actor, NewUser, Org, USER_TYPES};
 use crate::{secret_for, ExampleUsers, API_PASSWORD, API_USERNAME};
 use crate::{EXAMPLE_AGENT_EMAIL, EXAMPLE_CUSTOMER_USERNAME};
 
@@ -55,7 +55,14 @@ impl LocalSalesforce {
             tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let mut org = Org::default();
-        let api_user_id = org.seed_user(API_USERNAME, API_USERNAME, "WitiOp", "API", true);
+        let api_user_id = org.seed_user(&NewUser {
+            username: API_USERNAME,
+            email: API_USERNAME,
+            first: "WitiOp",
+            last: "API",
+            active: true,
+            user_type: "Standard",
+        });
         let inner = Arc::new(Mutex::new(Inner {
             org,
             logins: Logins::new(url.clone(), API_USERNAME, API_PASSWORD, &api_user_id),
@@ -122,7 +129,7 @@ impl LocalSalesforce {
         last: &str,
         active: bool,
     ) -> String {
-        self.with(|s| s.org.seed_user(username, email, first, last, active))
+        self.add_user_of_type(username, email, first, last, active, "Standard")
     }
 
     /// Adds a user of another licence, e.g. `PowerCustomerSuccess` (a
@@ -143,10 +150,15 @@ impl LocalSalesforce {
             USER_TYPES.contains(&user_type),
             "unknown UserType {user_type}: one of {USER_TYPES:?}"
         );
-        self.with(|s| {
-            s.org
-                .seed_user_of_type(username, email, first, last, active, user_type)
-        })
+        let user = NewUser {
+            username,
+            email,
+            first,
+            last,
+            active,
+            user_type,
+        };
+        self.with(|s| s.org.seed_user(&user))
     }
 
     /// Inserts a record as the API user, bypassing limits (seeding): the
