@@ -18,8 +18,9 @@
 //!   (`Logins`); inactive users cannot log in.
 //! - `gate`: what every data call passes before it reaches the org: API
 //!   version, session, injected latency and faults (`FaultPlan`), the API
-//!   allowance (`Limits`); and the `Sforce-Limit-Info` header on every
-//!   answer under `/services/data`.
+//!   allowance (`Limits`), passed as the handlers' last extractor (`Passed`,
+//!   or `WithBody` and `JsonCall` for a body); and the `Sforce-Limit-Info`
+//!   header on every answer under `/services/data`.
 //! - `operations`: query with paging (`Cursors`), create, read, update,
 //!   upsert and sObject Collections, each shared by its route and
 //!   Composite; `SaveHeaders` reads `Sforce-Auto-Assign` and
