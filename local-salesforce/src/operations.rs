@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::org::{Actor, SaveError, UpsertError};
 use crate::server::Inner;
@@ -148,6 +148,12 @@ pub(crate) fn run_create(
     }
 }
 
+/// The fields an update or upsert body sets; a body that is not an object
+/// sets none.
+fn fields(body: &Value) -> Map<String, Value> {
+    body.as_object().cloned().unwrap_or_default()
+}
+
 /// A save refused: 404 for a record or object that does not exist, else 400.
 fn save_failed(e: &SaveError) -> (StatusCode, Value) {
     let status = if e.code == "NOT_FOUND" {
@@ -165,8 +171,7 @@ pub(crate) fn run_update(
     body: &Value,
     actor: &Actor,
 ) -> (StatusCode, Value) {
-    let map = body.as_object().cloned().unwrap_or_default();
-    match s.org.update(object, id, &map, actor) {
+    match s.org.update(object, id, &fields(body), actor) {
         Ok(()) => (StatusCode::NO_CONTENT, Value::Null),
         Err(e) => save_failed(&e),
     }
@@ -181,8 +186,7 @@ pub(crate) fn run_upsert(
     actor: &Actor,
     api: &str,
 ) -> (StatusCode, Value) {
-    let map = body.as_object().cloned().unwrap_or_default();
-    match s.org.upsert(object, field, value, &map, actor) {
+    match s.org.upsert(object, field, value, &fields(body), actor) {
         Ok((id, true)) => (
             StatusCode::CREATED,
             json!({"id": id, "success": true, "errors": [], "created": true}),
