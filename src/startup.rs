@@ -10,14 +10,24 @@ use crate::aws::{load_sdk_config, SecretStore, SecretStoreError};
 use crate::config::{ConfigError, SalesforceSettings, SecretIds, WitiopSecret};
 
 /// A cold start that cannot go on.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] SecretStoreError),
-    #[error("secret {0} has no value yet")]
+    #[error("secret {0} has no value")]
     Empty(String),
+    #[error("the HTTPS client for Salesforce cannot start (are the roots SSL_CERT_FILE names there?): {0}")]
+    Tls(#[source] reqwest::Error),
+}
+
+/// `main` returns this error and Rust prints a returned error with `Debug`:
+/// the sentence an operator reads, as the start-up errors query finds it.
+impl std::fmt::Debug for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Logging, then the metrics recorder naming `function` on every metric.
@@ -31,6 +41,8 @@ pub fn telemetry(
 /// What the worker and links functions start from.
 pub struct Salesforce {
     pub sdk: aws_config::SdkConfig,
+    /// The client of every Salesforce call.
+    pub http: reqwest::Client,
     pub store: SecretStore,
     pub settings: SalesforceSettings,
     pub witiop: WitiopSecret,
@@ -38,6 +50,8 @@ pub struct Salesforce {
 
 /// Reads the Salesforce and WitiOp secrets named by `ids`, concurrently.
 pub async fn salesforce(ids: &SecretIds) -> Result<Salesforce, StartupError> {
+    // First: it needs no secret, and its failure names its cause.
+    let http = crate::salesforce::client::try_http_client().map_err(StartupError::Tls)?;
     let sdk = load_sdk_config().await;
     let store = SecretStore::new(&sdk);
     let read = |id: &str| {
@@ -46,6 +60,7 @@ pub async fn salesforce(ids: &SecretIds) -> Result<Salesforce, StartupError> {
     };
     let (salesforce, witiop) = tokio::join!(read(&ids.salesforce), read(&ids.witiop));
     Ok(Salesforce {
+        http,
         settings: SalesforceSettings::parse(&ids.salesforce, &salesforce?)?,
         witiop: WitiopSecret::parse(&ids.witiop, &witiop?)?,
         sdk,

@@ -30,11 +30,13 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
     }
     // In Lambda, where no profile can name another endpoint (see `trust`).
     if non_blank("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-        let overrides: Vec<String> = std::env::vars()
-            .filter(|(name, _)| name.starts_with("AWS_ENDPOINT_URL"))
-            .map(|(_, url)| url)
+        let overrides: Vec<String> = std::env::vars_os()
+            .filter(|(name, _)| name.to_string_lossy().starts_with("AWS_ENDPOINT_URL"))
+            .map(|(_, url)| url.to_string_lossy().into_owned())
             .collect();
-        let proxied = ["HTTPS_PROXY", "https_proxy"]
+        // The variables the SDK's client takes a proxy from (hyper-util's
+        // matcher: ALL_PROXY too).
+        let proxied = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
             .iter()
             .any(|name| non_blank(name).is_some());
         if trust::roots(region.as_deref(), &overrides, proxied) == trust::Roots::AmazonTrustServices

@@ -4,14 +4,18 @@
 //! five roots of Amazon Trust Services; Amazon recommends exactly these five
 //! to relying parties with a custom trust store ("Trust store and pinning
 //! recommendations", amazontrust.com/repository). Trusting them alone is the
-//! narrower trust, and it costs a cold start five certificates to parse
-//! instead of the runtime's whole store (about 140: a millisecond on the
-//! bench, docs/benchmarks.md). The certificates in `amazon-trust-services.pem`
+//! narrower trust (it guards against mis-issuance by every other CA, not
+//! against other holders of Amazon certificates: host names are still
+//! verified), and it costs a cold start five certificates to parse instead of
+//! the runtime's whole store (about 140: three milliseconds on the bench,
+//! docs/benchmarks.md). The certificates in `amazon-trust-services.pem`
 //! carry their SHA-256 fingerprints, to compare with the repository's.
 //!
-//! Elsewhere the SDK's default (the platform's roots): in the China
-//! partition, operated apart from Amazon Trust Services; behind an `https`
-//! endpoint override outside `amazonaws.com`; and through an HTTPS proxy,
+//! Only where that chain is known: the commercial regions and GovCloud.
+//! Everywhere else the SDK's default (the platform's roots): the China
+//! regions, operated apart from Amazon Trust Services; the European
+//! Sovereign Cloud and the isolated partitions, with CAs of their own; behind
+//! an `https` endpoint override outside `amazonaws.com`; and through a proxy,
 //! which may inspect TLS with a root of its own. An `http` override (a local
 //! emulator) uses no TLS.
 
@@ -30,7 +34,7 @@ pub(crate) enum Roots {
 }
 
 pub(crate) fn roots(region: Option<&str>, endpoint_urls: &[String], proxied: bool) -> Roots {
-    if proxied || region.is_some_and(|r| r.starts_with("cn-")) {
+    if proxied || !region.is_some_and(amazon_trust_region) {
         return Roots::Platform;
     }
     let foreign = endpoint_urls.iter().any(|u| {
@@ -41,6 +45,22 @@ pub(crate) fn roots(region: Option<&str>, endpoint_urls: &[String], proxied: boo
         Roots::Platform
     } else {
         Roots::AmazonTrustServices
+    }
+}
+
+/// A region of the commercial partition (`eu-west-1`, `il-central-1`) or of
+/// GovCloud (`us-gov-west-1`); not `cn-north-1`, `eusc-de-east-1`,
+/// `us-iso-east-1` or `eu-isoe-west-1`.
+fn amazon_trust_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let number = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    let word = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    match parts.as_slice() {
+        ["us", "gov", direction, n] => word(direction) && number(n),
+        [area, direction, n] => {
+            area.len() == 2 && word(area) && *area != "cn" && word(direction) && number(n)
+        }
+        _ => false,
     }
 }
 
@@ -86,7 +106,16 @@ mod tests {
             (Some("eu-west-1"), None, AmazonTrustServices),
             (Some("us-gov-west-1"), None, AmazonTrustServices),
             (Some("cn-north-1"), None, Platform),
-            (None, None, AmazonTrustServices),
+            (Some("cn-northwest-1"), None, Platform),
+            (Some("eusc-de-east-1"), None, Platform),
+            (Some("us-iso-east-1"), None, Platform),
+            (Some("us-isob-east-1"), None, Platform),
+            (Some("eu-isoe-west-1"), None, Platform),
+            (Some("il-central-1"), None, AmazonTrustServices),
+            (Some("ap-southeast-7"), None, AmazonTrustServices),
+            (Some("EU-WEST-1"), None, Platform),
+            (Some(""), None, Platform),
+            (None, None, Platform),
             (
                 Some("eu-west-1"),
                 Some("http://127.0.0.1:4566"),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use lambda_runtime::Error;
 use witiop_salesforce::config::SecretIds;
 use witiop_salesforce::links::{handle_link, Links};
-use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
+use witiop_salesforce::salesforce::SalesforceClient;
 use witiop_salesforce::startup;
 
 #[tokio::main]
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let ids = SecretIds::from_env()?;
     let start = startup::salesforce(&ids).await?;
     let client = SalesforceClient::new(
-        http_client(),
+        start.http,
         Arc::new(start.settings.connection),
         start.store,
         ids.salesforce_token,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use witiop_salesforce::config::WorkerEnv;
-use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
+use witiop_salesforce::salesforce::SalesforceClient;
 use witiop_salesforce::startup;
 use witiop_salesforce::worker::{
     handle_batch, BatchFailed, MediaAccess, RetrySchedule, SettingsSource, Worker,
@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let ids = env.secrets;
     let start = startup::salesforce(&ids).await?;
     let salesforce = SalesforceClient::new(
-        http_client(),
+        start.http,
         Arc::new(start.settings.connection),
         start.store.clone(),
         ids.salesforce_token.clone(),

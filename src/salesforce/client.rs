@@ -79,15 +79,21 @@ pub struct SalesforceClient {
     pub(super) retry: RetryPolicy,
 }
 
-/// Builds the HTTP client every Salesforce call shares: timeouts on every call.
-pub fn http_client() -> reqwest::Client {
+/// Builds the HTTP client every Salesforce call shares: timeouts on every
+/// call. It fails when the platform's roots cannot be read (a wrong
+/// `SSL_CERT_FILE`).
+pub fn try_http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(90))
         .pool_idle_timeout(Duration::from_secs(50))
         .user_agent(concat!("witiop-salesforce/", env!("CARGO_PKG_VERSION")))
         .build()
-        .expect("the TLS backend initialises")
+}
+
+/// [`try_http_client`], for tests and local runs, where the roots are there.
+pub fn http_client() -> reqwest::Client {
+    try_http_client().expect("the TLS backend initialises")
 }
 
 impl SalesforceClient {
