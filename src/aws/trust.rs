@@ -37,10 +37,13 @@ pub(crate) fn roots(region: Option<&str>, endpoint_urls: &[String], proxied: boo
     if proxied || !region.is_some_and(amazon_trust_region) {
         return Roots::Platform;
     }
-    let foreign = endpoint_urls.iter().any(|u| {
-        let url = u.trim().to_ascii_lowercase();
-        url.starts_with("https://") && !amazonaws_host(&url)
-    });
+    let foreign = endpoint_urls
+        .iter()
+        .any(|u| match reqwest::Url::parse(u.trim()) {
+            Ok(url) => url.scheme() == "https" && !url.host_str().is_some_and(amazonaws_host),
+            // The SDK refuses it anyway; nothing to save by trusting less.
+            Err(_) => true,
+        });
     if foreign {
         Roots::Platform
     } else {
@@ -64,12 +67,9 @@ fn amazon_trust_region(region: &str) -> bool {
     }
 }
 
-/// Whether an `https://` URL's host is `amazonaws.com` or below it.
-fn amazonaws_host(url: &str) -> bool {
-    let rest = &url["https://".len()..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
-    let host = host.split(':').next().unwrap_or("");
+/// Whether a host is `amazonaws.com` or below it (a final dot allowed).
+fn amazonaws_host(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
     host == "amazonaws.com" || host.ends_with(".amazonaws.com")
 }
 
@@ -100,70 +100,67 @@ mod tests {
     use super::*;
 
     #[test]
-    fn amazon_roots_unless_china_or_a_foreign_https_endpoint() {
-        use Roots::*;
-        let cases = [
-            (Some("eu-west-1"), None, AmazonTrustServices),
-            (Some("us-gov-west-1"), None, AmazonTrustServices),
-            (Some("cn-north-1"), None, Platform),
-            (Some("cn-northwest-1"), None, Platform),
-            (Some("eusc-de-east-1"), None, Platform),
-            (Some("us-iso-east-1"), None, Platform),
-            (Some("us-isob-east-1"), None, Platform),
-            (Some("eu-isoe-west-1"), None, Platform),
-            (Some("il-central-1"), None, AmazonTrustServices),
-            (Some("ap-southeast-7"), None, AmazonTrustServices),
-            (Some("EU-WEST-1"), None, Platform),
-            (Some(""), None, Platform),
-            (None, None, Platform),
-            (
-                Some("eu-west-1"),
-                Some("http://127.0.0.1:4566"),
-                AmazonTrustServices,
-            ),
-            (
-                Some("eu-west-1"),
-                Some("https://sqs.eu-west-1.amazonaws.com"),
-                AmazonTrustServices,
-            ),
-            (
-                Some("eu-west-1"),
-                Some("https://vpce-0a1b.sqs.eu-west-1.vpce.amazonaws.com/"),
-                AmazonTrustServices,
-            ),
-            (
-                Some("eu-west-1"),
-                Some("HTTPS://SQS.EU-WEST-1.AMAZONAWS.COM:443"),
-                AmazonTrustServices,
-            ),
-            (
-                Some("eu-west-1"),
-                Some("https://proxy.corp.example"),
-                Platform,
-            ),
-            (
-                Some("eu-west-1"),
-                Some("https://amazonaws.com.evil.example"),
-                Platform,
-            ),
-            (
-                Some("eu-west-1"),
-                Some("https://notamazonaws.com"),
-                Platform,
-            ),
-            (
-                Some("eu-west-1"),
-                Some("https://x@evil.example/.amazonaws.com"),
-                Platform,
-            ),
-        ];
-        for (region, endpoint, want) in cases {
-            let endpoints: Vec<String> = endpoint.into_iter().map(str::to_owned).collect();
+    fn amazon_roots_only_in_the_commercial_regions_and_govcloud() {
+        for region in [
+            "eu-west-1",
+            "us-gov-west-1",
+            "il-central-1",
+            "ap-southeast-7",
+        ] {
             assert_eq!(
-                roots(region, &endpoints, false),
-                want,
-                "{region:?} {endpoint:?}"
+                roots(Some(region), &[], false),
+                Roots::AmazonTrustServices,
+                "{region}"
             );
+        }
+        let elsewhere = [
+            "cn-north-1",
+            "cn-northwest-1",
+            "eusc-de-east-1",
+            "us-iso-east-1",
+            "us-isob-east-1",
+            "eu-isoe-west-1",
+            "EU-WEST-1",
+            "",
+        ];
+        for region in elsewhere {
+            assert_eq!(
+                roots(Some(region), &[], false),
+                Roots::Platform,
+                "{region:?}"
+            );
+        }
+        assert_eq!(roots(None, &[], false), Roots::Platform);
+        assert_eq!(
+            roots(Some("eu-west-1"), &[], true),
+            Roots::Platform,
+            "through a proxy"
+        );
+    }
+
+    #[test]
+    fn amazon_roots_unless_an_endpoint_override_leaves_amazonaws() {
+        let at = |url: &str| roots(Some("eu-west-1"), &[url.to_owned()], false);
+        let amazon = [
+            "http://127.0.0.1:4566",
+            "https://sqs.eu-west-1.amazonaws.com",
+            "https://vpce-0a1b.sqs.eu-west-1.vpce.amazonaws.com/",
+            "HTTPS://SQS.EU-WEST-1.AMAZONAWS.COM:443",
+            "https://sqs.eu-west-1.amazonaws.com./",
+        ];
+        for url in amazon {
+            assert_eq!(at(url), Roots::AmazonTrustServices, "{url}");
+        }
+        let foreign = [
+            "https://proxy.corp.example",
+            "https://amazonaws.com.evil.example",
+            "https://notamazonaws.com",
+            "https://x@evil.example/.amazonaws.com",
+            "https://[::1]:4566",
+            "not a url",
+        ];
+        for url in foreign {
+            assert_eq!(at(url), Roots::Platform, "{url}");
         }
         let two = [
             "http://127.0.0.1:1".to_owned(),
@@ -171,13 +168,8 @@ mod tests {
         ];
         assert_eq!(
             roots(Some("eu-west-1"), &two, false),
-            Platform,
+            Roots::Platform,
             "any foreign override"
-        );
-        assert_eq!(
-            roots(Some("eu-west-1"), &[], true),
-            Platform,
-            "through a proxy"
         );
     }
 
