@@ -733,7 +733,7 @@ async fn processes(out: &mut String, cold: &ColdStart) -> anyhow::Result<()> {
     let entries = std::fs::read_dir("/etc/ssl/certs")
         .map(|d| d.count())
         .unwrap_or(0);
-    write!(out, "In Lambda the SDK trusts only the five roots of Amazon Trust Services, which AWS endpoints chain to (`src/aws/trust.rs`). With its default trust, the platform's certificate store, the same set-up takes {:.2} ms here, reading every place OpenSSL would look (a bundle and `/etc/ssl/certs`, {entries} entries; on `provided.al2023` the bundle and a file per root)", cold.platform_tls)?;
+    write!(out, "In Lambda, in the commercial regions and GovCloud, the SDK trusts only the five roots of Amazon Trust Services, which AWS endpoints chain to (`src/aws/trust.rs`). With its default trust, the platform's certificate store, the same set-up takes {:.2} ms here, reading every place OpenSSL would look (a bundle and `/etc/ssl/certs`, {entries} entries; on `provided.al2023` the bundle and a file per root)", cold.platform_tls)?;
     match (&cold.bundle, cold.bundle_tls) {
         (Some(path), Some(t)) => writeln!(out, ", or {t:.2} ms reading one bundle (`SSL_CERT_FILE={path}`, as the template sets the runtime's for the Salesforce client).\n")?,
         _ => writeln!(out, ".\n")?,
