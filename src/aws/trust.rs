@@ -141,26 +141,25 @@ mod tests {
     #[test]
     fn amazon_roots_unless_an_endpoint_override_leaves_amazonaws() {
         let at = |url: &str| roots(Some("eu-west-1"), &[url.to_owned()], false);
-        let amazon = [
-            "http://127.0.0.1:4566",
-            "https://sqs.eu-west-1.amazonaws.com",
-            "https://vpce-0a1b.sqs.eu-west-1.vpce.amazonaws.com/",
-            "HTTPS://SQS.EU-WEST-1.AMAZONAWS.COM:443",
-            "https://sqs.eu-west-1.amazonaws.com./",
+        use Roots::{AmazonTrustServices as Amazon, Platform};
+        let cases = [
+            ("http://127.0.0.1:4566", Amazon),
+            ("https://sqs.eu-west-1.amazonaws.com", Amazon),
+            (
+                "https://vpce-0a1b.sqs.eu-west-1.vpce.amazonaws.com/",
+                Amazon,
+            ),
+            ("HTTPS://SQS.EU-WEST-1.AMAZONAWS.COM:443", Amazon),
+            ("https://sqs.eu-west-1.amazonaws.com./", Amazon),
+            ("https://proxy.corp.example", Platform),
+            ("https://amazonaws.com.evil.example", Platform),
+            ("https://notamazonaws.com", Platform),
+            ("https://x@evil.example/.amazonaws.com", Platform),
+            ("https://[::1]:4566", Platform),
+            ("not a url", Platform),
         ];
-        for url in amazon {
-            assert_eq!(at(url), Roots::AmazonTrustServices, "{url}");
-        }
-        let foreign = [
-            "https://proxy.corp.example",
-            "https://amazonaws.com.evil.example",
-            "https://notamazonaws.com",
-            "https://x@evil.example/.amazonaws.com",
-            "https://[::1]:4566",
-            "not a url",
-        ];
-        for url in foreign {
-            assert_eq!(at(url), Roots::Platform, "{url}");
+        for (url, want) in cases {
+            assert_eq!(at(url), want, "{url}");
         }
         let two = [
             "http://127.0.0.1:1".to_owned(),
