@@ -71,8 +71,10 @@ bench: $(VENV)/.ready build
 fuzz:
 	PROPTEST_CASES=20000 cargo test --release --test integration properties::
 
-## lint: formatting, clippy with warnings denied, template checks.
+## lint: formatting, clippy with warnings denied, template checks, and the check that every crate the
+## Lambda functions link is compiled with the same features in tests as in Lambda's build.
 lint: $(VENV)/.ready
+	.ci/feature-parity
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml

@@ -11,6 +11,7 @@
 //! - [`event`]: the WitiOp close event and its validation (shared by both functions).
 //! - [`config`]: environment variables and secret values as typed settings.
 //! - [`aws`]: SDK configuration and Secrets Manager access.
+//! - [`deadline`]: the time a record has left, which bounds every call it makes.
 //! - [`queue`]: the SQS message attributes both functions and `ops` share.
 //! - [`webhook`]: request → auth → validation → SQS → explicit response.
 //! - [`case`]: the domain: what a conversation becomes in Salesforce (pure).
@@ -26,6 +27,7 @@
 pub mod aws;
 pub(crate) mod case;
 pub mod config;
+pub mod deadline;
 pub mod event;
 pub mod links;
 pub mod ops;

@@ -5,6 +5,7 @@
 use aws_sdk_sqs::types::MessageAttributeValue;
 
 use crate::event::CloseEvent;
+use crate::phone::CustomerKey;
 
 /// The conversation a message carries (webhook, kept through parking).
 pub const CONVERSATION_ID: &str = "conversation_id";
@@ -28,17 +29,11 @@ pub fn string_attribute(value: &str) -> MessageAttributeValue {
         .expect("the data type is set")
 }
 
-/// One customer, one FIFO message group: the number's digits, so that
-/// `+39 333…` and `0039333…` agree without a phone library on this cold path.
-/// SQS allows 128 characters; a longer run of digits is hashed.
+/// One customer, one FIFO message group: the customer's key
+/// ([`CustomerKey`](crate::phone::CustomerKey)), the same the worker groups
+/// a batch by and the Contact match reads the number as.
 pub fn message_group_id(number: &str) -> String {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.strip_prefix("00").unwrap_or(&digits).to_owned();
-    if !digits.is_empty() && digits.len() <= 128 {
-        digits
-    } else {
-        hex_sha256(number.as_bytes())
-    }
+    CustomerKey::of(number).into_string()
 }
 
 /// WitiOp's `event_id` (validated to SQS's alphabet and length), else a hash

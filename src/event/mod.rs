@@ -134,11 +134,66 @@ pub struct Attachment {
 pub fn parse_body(body: &[u8]) -> Result<ParsedBody, InvalidEvent> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| InvalidEvent::new("", format!("body is not valid JSON: {e}")))?;
-    parse_value(&value)
+    // A `Value`'s objects are sorted by key unless serde_json is built with a
+    // feature that any crate in the build may turn on; the profile's order
+    // is read from the body itself, so it never depends on the build.
+    let order = serde_json::from_slice::<ProfileOrder>(body).unwrap_or_default();
+    parse_value(&value, &order.keys())
 }
 
-/// Validates an already-decoded body.
-pub fn parse_value(value: &Value) -> Result<ParsedBody, InvalidEvent> {
+/// The profile's keys in the order the body gives them; every other value
+/// is skipped without being built.
+#[derive(Default, serde::Deserialize)]
+struct ProfileOrder {
+    #[serde(default)]
+    conversation: Option<ProfileHolder>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProfileHolder {
+    #[serde(default)]
+    profile: Option<KeysInOrder>,
+}
+
+impl ProfileOrder {
+    fn keys(self) -> Vec<String> {
+        self.conversation
+            .and_then(|c| c.profile)
+            .map(|k| k.0)
+            .unwrap_or_default()
+    }
+}
+
+/// An object's keys in document order (any other JSON value: none).
+struct KeysInOrder(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for KeysInOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = KeysInOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeysInOrder, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(KeysInOrder(keys))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
+/// Validates an already-decoded body; `profile_order` lists the profile's
+/// keys as the body gave them (keys it does not name come after, sorted).
+fn parse_value(value: &Value, profile_order: &[String]) -> Result<ParsedBody, InvalidEvent> {
     let root = object(value, "")?;
     let event_type = required_str(root, "", "type")?;
     if event_type != CLOSED_TYPE {
@@ -160,7 +215,7 @@ pub fn parse_value(value: &Value) -> Result<ParsedBody, InvalidEvent> {
         }
     }
     let occurred_at = optional_time(root, "", "occurred_at")?;
-    let conversation = parse_conversation(required(root, "", "conversation")?)?;
+    let conversation = parse_conversation(required(root, "", "conversation")?, profile_order)?;
     Ok(ParsedBody::Closed(Box::new(CloseEvent {
         event_id,
         occurred_at,
@@ -168,7 +223,10 @@ pub fn parse_value(value: &Value) -> Result<ParsedBody, InvalidEvent> {
     })))
 }
 
-fn parse_conversation(value: &Value) -> Result<Conversation, InvalidEvent> {
+fn parse_conversation(
+    value: &Value,
+    profile_order: &[String],
+) -> Result<Conversation, InvalidEvent> {
     const P: &str = "conversation";
     let obj = object(value, P)?;
     let id = parse_conversation_id(required(obj, P, "id")?)?;
@@ -206,7 +264,7 @@ fn parse_conversation(value: &Value) -> Result<Conversation, InvalidEvent> {
 
     let profile = match obj.get("profile") {
         None | Some(Value::Null) => Vec::new(),
-        Some(v) => parse_profile(v)?,
+        Some(v) => parse_profile(v, profile_order)?,
     };
 
     let messages_value = required(obj, P, "messages")?;
@@ -262,7 +320,7 @@ fn parse_conversation_id(value: &Value) -> Result<ConversationId, InvalidEvent> 
     Ok(ConversationId(id))
 }
 
-fn parse_profile(value: &Value) -> Result<Vec<(String, String)>, InvalidEvent> {
+fn parse_profile(value: &Value, order: &[String]) -> Result<Vec<(String, String)>, InvalidEvent> {
     let obj = object(value, "conversation.profile")?;
     let mut out = Vec::with_capacity(obj.len());
     for (key, v) in obj {
@@ -282,6 +340,13 @@ fn parse_profile(value: &Value) -> Result<Vec<(String, String)>, InvalidEvent> {
         };
         out.push((key.clone(), text));
     }
+    // A key given twice keeps its first place (and, as in any JSON object
+    // read here, its last value).
+    let mut place = std::collections::HashMap::with_capacity(order.len());
+    for (i, key) in order.iter().enumerate() {
+        place.entry(key.as_str()).or_insert(i);
+    }
+    out.sort_by_key(|(key, _)| place.get(key.as_str()).copied().unwrap_or(usize::MAX));
     Ok(out)
 }
 

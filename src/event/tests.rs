@@ -7,7 +7,7 @@ fn sample() -> Value {
 }
 
 fn closed(v: &Value) -> CloseEvent {
-    match parse_value(v).unwrap() {
+    match parse_body(v.to_string().as_bytes()).unwrap() {
         ParsedBody::Closed(e) => *e,
         other => panic!("not closed: {other:?}"),
     }
@@ -172,7 +172,7 @@ fn violations_name_their_field() {
     for (mutate, field) in cases {
         let mut v = sample();
         mutate(&mut v);
-        let err = parse_value(&v).expect_err(field);
+        let err = parse_body(v.to_string().as_bytes()).expect_err(field);
         assert_eq!(err.field, field, "{err}");
     }
 }
@@ -206,4 +206,28 @@ fn other_types_are_ignored_and_garbage_refused() {
     assert_eq!(parse_body(b"{not json").unwrap_err().field, "");
     assert_eq!(parse_body(b"[]").unwrap_err().field, "");
     assert_eq!(parse_body(b"").unwrap_err().field, "");
+}
+
+/// The Description lists the profile as the agent filled it in, whatever
+/// order a JSON map would sort its keys into.
+#[test]
+fn the_profile_keeps_the_order_of_the_body() {
+    let body = include_str!("../../events/conversation-closed.json").replace(
+        r#""profile": {"#,
+        r#""profile": {"zeta": "last letter", "alpha": "first letter", "mid": 3, "zeta": "again","#,
+    );
+    assert_ne!(body, include_str!("../../events/conversation-closed.json"));
+    let ParsedBody::Closed(e) = parse_body(body.as_bytes()).unwrap() else {
+        panic!("not closed")
+    };
+    let keys: Vec<&str> = e
+        .conversation
+        .profile
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(&keys[..3], ["zeta", "alpha", "mid"], "{keys:?}");
+    assert_eq!(e.conversation.profile[0].1, "again");
+    // The sample's own keys are not in alphabetical order either.
+    assert_eq!(&keys[3..], ["category", "outcome", "notes"]);
 }

@@ -332,6 +332,7 @@ impl SalesforceClient {
             .http
             .post(&url)
             .form(&form)
+            .timeout(crate::deadline::bound(super::client::CALL_TIMEOUT))
             .send()
             .await
             .map_err(|e| failed(0, "unreachable".into(), e.without_url().to_string()))?;

@@ -15,9 +15,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::auth::Session;
-use super::error::{ErrorClass, SalesforceError};
+use super::composite::NO_AUTO_ASSIGN;
+use super::error::{ErrorClass, ErrorCode, SalesforceError};
 use crate::aws::SecretStore;
 use crate::config::SalesforceConnection;
+use crate::deadline;
 
 tokio::task_local! {
     /// Calls made by the current unit of work (one conversation), counted
@@ -32,12 +34,28 @@ pub async fn count_calls<F: std::future::Future>(work: F) -> (F::Output, u64) {
     (out, counter.load(Ordering::Relaxed))
 }
 
+/// How long one call may take: far under the worker's 120-second
+/// invocation, so that a Salesforce that accepts connections and never
+/// answers costs a few calls' worth of time, and the record is backed off
+/// before the invocation ends. It is also the threshold of Salesforce's
+/// concurrent long-running requests ("requests with a duration of 20
+/// seconds or longer", 25 per production org: "API Request Limits and
+/// Allocations", salesforce_app_limits_platform_api.htm): a call that takes
+/// longer counts against them.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The least time worth starting a retry with: a retry that could not get
+/// an answer before the deadline is not started.
+const LEAST_USEFUL_CALL: Duration = Duration::from_secs(5);
+
 /// Backoff for retry-now errors inside an invocation.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     pub attempts: usize,
     pub min_delay: Duration,
     pub max_delay: Duration,
+    /// Each call's timeout, shortened to the time the record has left.
+    pub call_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -46,6 +64,7 @@ impl Default for RetryPolicy {
             attempts: 4,
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(4),
+            call_timeout: CALL_TIMEOUT,
         }
     }
 }
@@ -80,12 +99,15 @@ pub struct SalesforceClient {
 }
 
 /// Builds the HTTP client every Salesforce call shares: timeouts on every
-/// call. It fails when the platform's roots cannot be read (a wrong
+/// call (data calls shorten theirs to the time left, see [`crate::deadline`]),
+/// and a read timeout so that a transfer that stalls fails as soon as it
+/// stalls. It fails when the platform's roots cannot be read (a wrong
 /// `SSL_CERT_FILE`).
 pub fn try_http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(90))
+        .timeout(CALL_TIMEOUT)
+        .read_timeout(CALL_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(50))
         .user_agent(concat!("witiop-salesforce/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -152,7 +174,8 @@ impl SalesforceClient {
     }
 
     /// Sends a data call: bearer token, limit tracking, one re-login on 401,
-    /// and backoff on retry-now errors as `replay` allows.
+    /// and backoff on retry-now errors as `replay` allows, while the time
+    /// left allows a retry to finish.
     pub(super) async fn send(
         &self,
         method: Method,
@@ -172,6 +195,7 @@ impl SalesforceClient {
                 e.class() == ErrorClass::RetryNow
                     && (replay == Replay::Safe || was_rejected(e))
             })
+            .adjust(|_, wait| wait.filter(|w| deadline::allows(*w, LEAST_USEFUL_CALL)))
             .notify(|e: &SalesforceError, wait: Duration| {
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Salesforce call failed, retrying");
             })
@@ -210,17 +234,23 @@ impl SalesforceClient {
         } else {
             format!("{}{}", session.instance_url, path_or_url)
         };
+        let timeout = deadline::bound(self.retry.call_timeout);
+        if timeout.is_zero() {
+            return Err(SalesforceError::OutOfTime);
+        }
         let mut request = self
             .http
             .request(method.clone(), &url)
+            .timeout(timeout)
             .header(
                 AUTHORIZATION,
                 format!("Bearer {}", session.access_token.expose_secret()),
             )
             .header("Accept", "application/json");
         if *method != Method::GET {
-            // Otherwise assignment rules overwrite the OwnerId we set.
-            request = request.header("Sforce-Auto-Assign", "FALSE");
+            // Otherwise assignment rules overwrite the OwnerId we set, on
+            // this call or on any Case it updates through a trigger or flow.
+            request = request.header(NO_AUTO_ASSIGN.0, NO_AUTO_ASSIGN.1);
         }
         let request = build(request);
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -240,29 +270,27 @@ impl SalesforceClient {
             Ok((status, body))
         } else {
             let error = SalesforceError::from_response(status.as_u16(), &body);
-            metrics::counter!("salesforce_errors", "code" => metric_code(error.code()))
-                .increment(1);
+            let code = error.codes().next().map_or("other", ErrorCode::metric_name);
+            metrics::counter!("salesforce_errors", "code" => code).increment(1);
             Err(error)
         }
     }
 
     fn record_usage(&self, headers: &HeaderMap) {
-        let Some(usage) = headers
+        let Some(info) = headers
             .get("sforce-limit-info")
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_limit_info)
+            .map(LimitInfo::parse)
         else {
             return;
         };
-        tracing::debug!(
-            api_used = usage.0,
-            api_max = usage.1,
-            "Salesforce API usage"
-        );
-        if usage.1 > 0 {
-            metrics::gauge!("salesforce_api_usage_ratio").set(usage.0 as f64 / usage.1 as f64);
+        tracing::debug!(?info, "Salesforce API usage");
+        if let Some(ratio) = info.usage_ratio() {
+            metrics::gauge!("salesforce_api_usage_ratio").set(ratio);
         }
-        *self.usage.lock().expect("usage lock") = Some(usage);
+        if let Some(usage) = info.api_usage {
+            *self.usage.lock().expect("usage lock") = Some(usage);
+        }
     }
 
     pub(super) async fn json<T: DeserializeOwned>(
@@ -281,19 +309,6 @@ impl SalesforceClient {
     }
 }
 
-/// Error codes as a metric dimension: a small fixed set, so that an
-/// open-ended code cannot multiply custom metrics (each dimension value is
-/// a metric of its own on the bill).
-pub(crate) fn metric_code(code: Option<&str>) -> &'static str {
-    match code {
-        Some("INVALID_SESSION_ID") => "INVALID_SESSION_ID",
-        Some("REQUEST_LIMIT_EXCEEDED") => "REQUEST_LIMIT_EXCEEDED",
-        Some("SERVER_UNAVAILABLE") => "SERVER_UNAVAILABLE",
-        Some("UNABLE_TO_LOCK_ROW") => "UNABLE_TO_LOCK_ROW",
-        _ => "other",
-    }
-}
-
 /// Whether Salesforce said it did nothing, so a write may be sent again.
 fn was_rejected(e: &SalesforceError) -> bool {
     match e {
@@ -301,16 +316,62 @@ fn was_rejected(e: &SalesforceError) -> bool {
         // A CDN page or a refused connection: the request never ran.
         SalesforceError::NonJson { status, .. } => *status == 503,
         SalesforceError::Transport(t) => t.is_connect(),
+        SalesforceError::OutOfTime => true,
         _ => false,
     }
 }
 
-/// `api-usage=USED/MAX` → (used, max).
-pub fn parse_limit_info(header: &str) -> Option<ApiUsage> {
-    header.split(',').find_map(|part| {
-        let (used, max) = part.trim().strip_prefix("api-usage=")?.split_once('/')?;
-        Some((used.trim().parse().ok()?, max.trim().parse().ok()?))
-    })
+/// One reading of `Sforce-Limit-Info`. Salesforce separates its fields with
+/// `; ` and writes each as `name=used/limit`: "api-usage=10018/100000;
+/// api-bursts=1/750" on today's page ("Limit Info Header",
+/// headers_api_usage.htm), and "api-usage=25/5000;
+/// per-app-api-usage=17/250(appName=sample-connected-app)" where a
+/// connected app has its own quota (the same page, API v200.0). Fields this
+/// parser does not know are skipped, in any order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitInfo {
+    /// The org's rolling 24-hour allowance: (used, limit).
+    pub api_usage: Option<ApiUsage>,
+    /// The connected app's own quota, when it has one: (used, limit).
+    pub per_app_api_usage: Option<ApiUsage>,
+    /// Times the org went over its allowance this month, and how many it may.
+    pub api_bursts: Option<ApiUsage>,
+}
+
+impl LimitInfo {
+    pub fn parse(header: &str) -> Self {
+        let mut info = Self::default();
+        for field in header.split(';') {
+            let Some((name, value)) = field.trim().split_once('=') else {
+                continue;
+            };
+            // `17/250(appName=…)`: the app's name follows the figures.
+            let figures = value.split_once('(').map_or(value, |(f, _)| f);
+            let Some(usage) = figures.trim().split_once('/').and_then(|(used, max)| {
+                Some((used.trim().parse().ok()?, max.trim().parse().ok()?))
+            }) else {
+                continue;
+            };
+            match name.trim() {
+                "api-usage" => info.api_usage = Some(usage),
+                "per-app-api-usage" => info.per_app_api_usage = Some(usage),
+                "api-bursts" => info.api_bursts = Some(usage),
+                _ => {}
+            }
+        }
+        info
+    }
+
+    /// The share of the tighter of the two allowances that is spent: either
+    /// one refuses calls with `REQUEST_LIMIT_EXCEEDED` once it is.
+    pub fn usage_ratio(&self) -> Option<f64> {
+        [self.api_usage, self.per_app_api_usage]
+            .into_iter()
+            .flatten()
+            .filter(|(_, max)| *max > 0)
+            .map(|(used, max)| used as f64 / max as f64)
+            .reduce(f64::max)
+    }
 }
 
 #[cfg(test)]
@@ -318,12 +379,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limit_info_parses() {
-        assert_eq!(parse_limit_info("api-usage=18/15000"), Some((18, 15000)));
-        assert_eq!(
-            parse_limit_info("per-app-api-usage=1/10, api-usage=5/100"),
-            Some((5, 100))
+    fn limit_info_is_read_field_by_field_as_salesforce_writes_it() {
+        // The Limit Info Header page's own examples, verbatim.
+        let today = LimitInfo::parse("api-usage=10018/100000; api-bursts=1/750");
+        assert_eq!(today.api_usage, Some((10_018, 100_000)));
+        assert_eq!(today.api_bursts, Some((1, 750)));
+        assert_eq!(today.per_app_api_usage, None);
+        let per_app = LimitInfo::parse(
+            "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)",
         );
-        assert_eq!(parse_limit_info("garbage"), None);
+        assert_eq!(per_app.api_usage, Some((25, 5000)));
+        assert_eq!(per_app.per_app_api_usage, Some((17, 250)));
+        // The app's quota is the tighter one here.
+        assert_eq!(per_app.usage_ratio(), Some(17.0 / 250.0));
+        assert_eq!(
+            LimitInfo::parse("api-usage=18/15000").api_usage,
+            Some((18, 15000))
+        );
+        // Order and unknown fields do not matter.
+        let shuffled = LimitInfo::parse("future-field=1/2;api-bursts=0/750 ;  api-usage = 5/100");
+        assert_eq!(shuffled.api_usage, Some((5, 100)));
+        assert_eq!(shuffled.api_bursts, Some((0, 750)));
+        for garbage in [
+            "garbage",
+            "",
+            "api-usage=",
+            "api-usage=a/b",
+            "api-usage=5",
+            ";;",
+        ] {
+            assert_eq!(LimitInfo::parse(garbage), LimitInfo::default(), "{garbage}");
+        }
+        assert_eq!(LimitInfo::parse("api-usage=0/0").usage_ratio(), None);
     }
 }

@@ -85,23 +85,29 @@ impl Subrequest {
         }
     }
 
+    /// A write carries `Sforce-Auto-Assign: FALSE` by construction: the
+    /// header "also gets applied when making REST API calls that indirectly
+    /// result in creating or updating Accounts, Cases, or Leads" ("Assignment
+    /// Rule Header", headers_autoassign.htm), so a comment whose trigger or
+    /// flow touches its Case must carry it as much as the Case itself.
     pub fn create(data_path: &str, reference_id: &str, object: &str, fields: Value) -> Self {
         Self {
             method: "POST",
             url: format!("{data_path}/sobjects/{object}"),
             reference_id: reference_id.to_owned(),
             body: Some(fields),
-            http_headers: Vec::new(),
+            http_headers: vec![NO_AUTO_ASSIGN],
         }
     }
 
+    /// An `allOrNone` sObject Collection insert; a write, like [`Self::create`].
     pub fn collection(data_path: &str, reference_id: &str, records: Vec<Value>) -> Self {
         Self {
             method: "POST",
             url: format!("{data_path}/composite/sobjects"),
             reference_id: reference_id.to_owned(),
             body: Some(json!({"allOrNone": true, "records": records})),
-            http_headers: Vec::new(),
+            http_headers: vec![NO_AUTO_ASSIGN],
         }
     }
 }
@@ -142,7 +148,7 @@ impl SubResponse {
             if !failed.is_empty() {
                 let mut errors = parse_errors(&Value::Array(failed)).unwrap_or_default();
                 // The record that failed first, those rolled back with it after.
-                errors.sort_by_key(|e| e.code == super::error::ROLLED_BACK);
+                errors.sort_by_key(|e| e.code.is_consequence());
                 return Some(SalesforceError::Api {
                     status: 400,
                     errors,

@@ -10,17 +10,122 @@ use crate::aws::SecretStoreError;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiError {
     #[serde(alias = "errorCode", alias = "statusCode")]
-    pub code: String,
+    pub code: ErrorCode,
     #[serde(default)]
     pub message: String,
     #[serde(default)]
     pub fields: Vec<String>,
 }
 
-/// A subrequest Salesforce did not run because another one failed.
-pub const HALTED: &str = "PROCESSING_HALTED";
-/// A record undone because another record of the same `allOrNone` request failed.
-pub const ROLLED_BACK: &str = "ALL_OR_NONE_OPERATION_ROLLED_BACK";
+/// The error codes the integration acts on, read once from Salesforce's
+/// answer; every other code is kept as it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The session expired or was revoked: log in again.
+    InvalidSessionId,
+    /// The org's rolling 24-hour API allowance is spent, or too many
+    /// long-running requests are in flight.
+    RequestLimitExceeded,
+    ServerUnavailable,
+    UnableToLockRow,
+    /// A Unique field (the Case's External ID) already holds the value.
+    DuplicateValue,
+    /// A duplicate rule blocked the save.
+    DuplicatesDetected,
+    /// A subrequest Salesforce did not run because another one failed.
+    ProcessingHalted,
+    /// A record undone because another record of the same `allOrNone` request failed.
+    AllOrNoneRolledBack,
+    /// Audit fields without the permission to set them.
+    InvalidFieldForInsertUpdate,
+    InactiveOwnerOrUser,
+    InvalidField,
+    InvalidOrNullForRestrictedPicklist,
+    Other(String),
+}
+
+impl ErrorCode {
+    const NAMED: [(&'static str, ErrorCode); 12] = [
+        ("INVALID_SESSION_ID", Self::InvalidSessionId),
+        ("REQUEST_LIMIT_EXCEEDED", Self::RequestLimitExceeded),
+        ("SERVER_UNAVAILABLE", Self::ServerUnavailable),
+        ("UNABLE_TO_LOCK_ROW", Self::UnableToLockRow),
+        ("DUPLICATE_VALUE", Self::DuplicateValue),
+        ("DUPLICATES_DETECTED", Self::DuplicatesDetected),
+        ("PROCESSING_HALTED", Self::ProcessingHalted),
+        (
+            "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+            Self::AllOrNoneRolledBack,
+        ),
+        (
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            Self::InvalidFieldForInsertUpdate,
+        ),
+        ("INACTIVE_OWNER_OR_USER", Self::InactiveOwnerOrUser),
+        ("INVALID_FIELD", Self::InvalidField),
+        (
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            Self::InvalidOrNullForRestrictedPicklist,
+        ),
+    ];
+
+    pub fn parse(code: &str) -> Self {
+        Self::NAMED
+            .iter()
+            .find(|(name, _)| *name == code)
+            .map_or_else(|| Self::Other(code.to_owned()), |(_, c)| c.clone())
+    }
+
+    /// As Salesforce spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Other(code) => code,
+            named => Self::NAMED
+                .iter()
+                .find(|(_, c)| c == named)
+                .map_or("", |(name, _)| name),
+        }
+    }
+
+    /// Failed only because another part of the same request did.
+    pub fn is_consequence(&self) -> bool {
+        matches!(self, Self::ProcessingHalted | Self::AllOrNoneRolledBack)
+    }
+
+    /// A bounded name for a metric dimension: each dimension value is a
+    /// metric of its own on the bill, so open-ended codes share "other".
+    pub fn metric_name(&self) -> &'static str {
+        match self {
+            Self::InvalidSessionId => "INVALID_SESSION_ID",
+            Self::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
+            Self::ServerUnavailable => "SERVER_UNAVAILABLE",
+            Self::UnableToLockRow => "UNABLE_TO_LOCK_ROW",
+            _ => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = std::borrow::Cow::<str>::deserialize(d)?;
+        Ok(Self::parse(&code))
+    }
+}
+
+/// What a record waits for before its next delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A transient failure: the usual doubling.
+    Backoff,
+    /// The org's API allowance to recover: at least an hour.
+    ForAllowance,
+}
 
 /// What the caller should do about an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,12 +134,22 @@ pub enum ErrorClass {
     RetryNow,
     /// Nothing will get through for a while (the org's allowance is spent,
     /// the credentials are refused): stop calling, let SQS bring the message
-    /// back later.
-    RetryLater,
+    /// back after `Wait`.
+    RetryLater(Wait),
     /// The session is gone: log in again and retry once.
     Relogin,
     /// Bad data or configuration: retrying cannot help.
     Permanent,
+}
+
+impl ErrorClass {
+    /// How long a record that failed this way waits in the queue.
+    pub fn wait(self) -> Wait {
+        match self {
+            Self::RetryLater(wait) => wait,
+            Self::RetryNow | Self::Relogin | Self::Permanent => Wait::Backoff,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +169,8 @@ pub enum SalesforceError {
     NonJson { status: u16, snippet: String },
     #[error("could not reach Salesforce: {0}")]
     Transport(#[source] reqwest::Error),
+    #[error("no time left in this invocation for another Salesforce call")]
+    OutOfTime,
     #[error("unexpected answer from Salesforce: {0}")]
     Decode(String),
     #[error(transparent)]
@@ -92,24 +209,52 @@ impl SalesforceError {
         }
     }
 
-    /// The first error code, when Salesforce gave one.
+    /// The code that explains the failure: the first one that is not a
+    /// consequence of another (halted, rolled back), when Salesforce gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            Self::Api { errors, .. } => errors.first().map(|e| e.code.as_str()),
+            Self::Api { errors, .. } => errors
+                .iter()
+                .find(|e| !e.code.is_consequence())
+                .or(errors.first())
+                .map(|e| e.code.as_str()),
             Self::Login { error, .. } => Some(error),
             _ => None,
         }
     }
 
+    /// The Salesforce error codes in the answer.
+    pub fn codes(&self) -> impl Iterator<Item = &ErrorCode> {
+        let errors: &[ApiError] = match self {
+            Self::Api { errors, .. } => errors,
+            _ => &[],
+        };
+        errors.iter().map(|e| &e.code)
+    }
+
+    /// A call that got no answer in time.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Self::Transport(e) => e.is_timeout(),
+            Self::OutOfTime => true,
+            _ => false,
+        }
+    }
+
+    /// How to react, from every code in the answer (not only the first):
+    /// the class and, for what must wait, how long.
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Api { status, errors } => {
-                let has = |c: &str| errors.iter().any(|e| e.code == c);
-                if has("INVALID_SESSION_ID") || *status == 401 {
+                let has = |c: ErrorCode| errors.iter().any(|e| e.code == c);
+                if has(ErrorCode::InvalidSessionId) || *status == 401 {
                     ErrorClass::Relogin
-                } else if has("REQUEST_LIMIT_EXCEEDED") {
-                    ErrorClass::RetryLater
-                } else if has("UNABLE_TO_LOCK_ROW") || has("SERVER_UNAVAILABLE") || *status >= 500 {
+                } else if has(ErrorCode::RequestLimitExceeded) {
+                    ErrorClass::RetryLater(Wait::ForAllowance)
+                } else if has(ErrorCode::UnableToLockRow)
+                    || has(ErrorCode::ServerUnavailable)
+                    || *status >= 500
+                {
                     ErrorClass::RetryNow
                 } else {
                     ErrorClass::Permanent
@@ -120,7 +265,7 @@ impl SalesforceError {
                 ErrorClass::RetryNow
             }
             Self::NonJson { .. } => ErrorClass::Permanent,
-            Self::Transport(_) => ErrorClass::RetryNow,
+            Self::Transport(_) | Self::OutOfTime => ErrorClass::RetryNow,
             // A refused login needs a person to fix the credentials; a login
             // endpoint that is down or throttling is transient.
             Self::Login { status, .. } if *status == 0 || *status >= 500 || *status == 429 => {
@@ -130,9 +275,9 @@ impl SalesforceError {
             // someone fixes the secret, and parking them all would only add
             // a redrive to the fix. They wait in the queue (the refused-login
             // alarm wakes someone) and go through once the secret is right.
-            Self::Login { .. } => ErrorClass::RetryLater,
+            Self::Login { .. } => ErrorClass::RetryLater(Wait::Backoff),
             Self::Decode(_) => ErrorClass::Permanent,
-            Self::TokenStore(_) => ErrorClass::RetryLater,
+            Self::TokenStore(_) => ErrorClass::RetryLater(Wait::Backoff),
         }
     }
 }
@@ -199,7 +344,7 @@ mod tests {
                 403,
                 r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#,
                 Some("REQUEST_LIMIT_EXCEEDED"),
-                ErrorClass::RetryLater,
+                ErrorClass::RetryLater(Wait::ForAllowance),
             ),
             (
                 400,

@@ -117,7 +117,10 @@ impl SalesforceClient {
             let form = reqwest::multipart::Form::new()
                 .part("entity_content", json_part)
                 .part("VersionData", file_part);
-            r.multipart(form).timeout(Duration::from_secs(300))
+            // A file may take longer than a call; a stalled one still
+            // fails after the client's read timeout.
+            r.multipart(form)
+                .timeout(crate::deadline::bound(Duration::from_secs(300)))
         };
         let (_, bytes) = self
             .send(Method::POST, &path, &build, Replay::OnlyIfRejected)

@@ -66,6 +66,8 @@ pub fn download_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .timeout(DOWNLOAD_TIMEOUT)
+        // A host that stops sending fails the download as soon as it stalls.
+        .read_timeout(crate::salesforce::client::CALL_TIMEOUT)
         .user_agent(concat!("witiop-salesforce/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the TLS backend initialises")
@@ -243,7 +245,10 @@ impl Worker {
                     DownloadError::RedirectNotAllowed
                 });
             }
-            let mut request = self.http.get(url.clone());
+            let mut request = self
+                .http
+                .get(url.clone())
+                .timeout(crate::deadline::bound(DOWNLOAD_TIMEOUT));
             if let Some(token) = &media.api_token {
                 request = request.bearer_auth(token.expose_secret());
             }

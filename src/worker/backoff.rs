@@ -11,6 +11,7 @@ use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::error::DisplayErrorContext;
 
 use super::Worker;
+pub use crate::salesforce::error::Wait;
 
 /// SQS refuses to hide a message more than 12 hours after it was received;
 /// the record was received moments before the worker backs it off, so five
@@ -19,25 +20,6 @@ const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60 - 5 * 60);
 /// The rolling 24-hour API allowance recovers slowly: no point looking
 /// again sooner than this.
 const ALLOWANCE_WAIT: Duration = Duration::from_secs(60 * 60);
-
-/// What a record waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
-    /// A transient failure: the usual doubling.
-    Backoff,
-    /// The org's API allowance to recover: at least an hour.
-    ForAllowance,
-}
-
-impl Wait {
-    pub(crate) fn after(code: &str) -> Self {
-        if code == "REQUEST_LIMIT_EXCEEDED" {
-            Self::ForAllowance
-        } else {
-            Self::Backoff
-        }
-    }
-}
 
 /// When to look at a failed record again.
 #[derive(Debug, Clone)]
@@ -63,15 +45,18 @@ impl RetrySchedule {
     /// The delay before delivery `receive_count + 1`: doubling from the base,
     /// capped, with "equal jitter" (between half and all of it) so that a
     /// batch failing together does not come back together. `jitter` ∈ [0, 1].
+    /// A spent allowance waits at least [`ALLOWANCE_WAIT`] whatever the
+    /// jitter drew: the floor applies to the jittered delay, never before it.
     pub fn delay(&self, receive_count: u32, wait: Wait, jitter: f64) -> Duration {
         let cap = self.cap.min(MAX_VISIBILITY);
         let doubling = 2u32.saturating_pow(receive_count.saturating_sub(1).min(30));
-        let mut delay = self.base.saturating_mul(doubling).min(cap);
-        if wait == Wait::ForAllowance {
-            delay = delay.max(ALLOWANCE_WAIT.min(cap));
-        }
+        let delay = self.base.saturating_mul(doubling).min(cap);
         let half = delay / 2;
-        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+        let jittered = half + half.mul_f64(jitter.clamp(0.0, 1.0));
+        match wait {
+            Wait::Backoff => jittered,
+            Wait::ForAllowance => jittered.max(ALLOWANCE_WAIT.min(cap)),
+        }
     }
 }
 
@@ -158,8 +143,16 @@ mod tests {
         assert_eq!(full(5, Wait::Backoff), 960);
         assert_eq!(full(11, Wait::Backoff), 42_900);
         assert_eq!(full(400, Wait::Backoff), 42_900);
-        assert_eq!(full(1, Wait::ForAllowance), 3_600);
         assert_eq!(s.delay(1, Wait::Backoff, 0.0).as_secs(), 30);
+        // A spent allowance: at least the hour at either end of the jitter,
+        // and the doubling's own jitter above it.
+        for n in [1, 2, 5, 6] {
+            assert_eq!(s.delay(n, Wait::ForAllowance, 0.0).as_secs(), 3_600, "{n}");
+            assert_eq!(s.delay(n, Wait::ForAllowance, 1.0).as_secs(), 3_600, "{n}");
+        }
+        assert_eq!(s.delay(8, Wait::ForAllowance, 0.0).as_secs(), 3_840);
+        assert_eq!(s.delay(8, Wait::ForAllowance, 1.0).as_secs(), 7_680);
+        assert_eq!(s.delay(11, Wait::ForAllowance, 0.0).as_secs(), 21_450);
         let short = RetrySchedule {
             cap: Duration::from_secs(5),
             ..s

@@ -1,7 +1,6 @@
 //! A batch: records parsed one by one, grouped by customer, each ending in a
 //! [`Disposition`] that decides whether SQS sees it again.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -9,13 +8,13 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use tracing::Instrument;
 
-use super::backoff::Wait;
 use super::conversation::{process_conversation, CaseOutcome, Job};
 use super::error::RecordError;
 use super::settings::Reload;
 use super::Worker;
 use crate::event::{parse_body, InvalidEvent, ParsedBody};
 use crate::salesforce::client::count_calls;
+use crate::salesforce::error::Wait;
 use crate::salesforce::ErrorClass;
 
 /// Time kept back from the invocation's deadline to report results.
@@ -143,35 +142,59 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
 
 /// Records of one customer (and so of one conversation) run one after the
 /// other, in the order SQS delivered them: concurrent runs could each miss
-/// the other's new Contact or Case. On a FIFO queue the customer is the
-/// message group; elsewhere the parsed number. Each body is parsed on its
-/// own, so one poison message fails alone.
+/// the other's new Contact or Case. Records share a group when they share a
+/// customer key (the number as the Contact match reads it) or a FIFO message
+/// group (whose order Lambda's partial batch response must keep), so a
+/// message queued under an older grouping still runs with its customer. Each
+/// body is parsed on its own, so one poison message fails alone.
 fn group_by_customer(event: SqsEvent) -> Vec<Vec<Record>> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut groups: Vec<Vec<Record>> = Vec::new();
-    for message in event.records {
-        let parsed =
-            parse_body(message.body.as_deref().unwrap_or("").as_bytes()).map(|p| match p {
-                ParsedBody::Closed(e) => Parsed::Closed(Box::new(Job::new(*e))),
-                ParsedBody::Ignored { event_type } => Parsed::Ignored { event_type },
-            });
-        let key = match (message.attributes.get("MessageGroupId"), &parsed) {
-            (Some(group), _) => Some(format!("group:{group}")),
-            (None, Ok(Parsed::Closed(job))) => Some(job.number.display()),
-            _ => None,
-        };
-        let record = Record { message, parsed };
-        match key.as_ref().and_then(|k| index.get(k)) {
-            Some(&i) => groups[i].push(record),
-            None => {
-                if let Some(k) = key {
-                    index.insert(k, groups.len());
-                }
-                groups.push(vec![record]);
+    let records: Vec<Record> = event
+        .records
+        .into_iter()
+        .map(|message| {
+            let parsed =
+                parse_body(message.body.as_deref().unwrap_or("").as_bytes()).map(|p| match p {
+                    ParsedBody::Closed(e) => Parsed::Closed(Box::new(Job::new(*e))),
+                    ParsedBody::Ignored { event_type } => Parsed::Ignored { event_type },
+                });
+            Record { message, parsed }
+        })
+        .collect();
+    let keys: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            let mut keys = Vec::with_capacity(2);
+            if let Some(group) = r.message.attributes.get("MessageGroupId") {
+                keys.push(format!("group:{group}"));
+            }
+            if let Ok(Parsed::Closed(job)) = &r.parsed {
+                keys.push(format!("customer:{}", job.key));
+            }
+            keys
+        })
+        .collect();
+    // A batch holds at most ten records: each joins the group of the first
+    // earlier record it shares a key with, and groups it links are merged.
+    let mut group_of: Vec<usize> = (0..records.len()).collect();
+    for i in 0..records.len() {
+        for j in 0..i {
+            if keys[i].iter().any(|k| keys[j].contains(k)) {
+                let (from, to) = (group_of[i].max(group_of[j]), group_of[i].min(group_of[j]));
+                group_of
+                    .iter_mut()
+                    .filter(|g| **g == from)
+                    .for_each(|g| *g = to);
             }
         }
     }
-    groups
+    let mut groups: Vec<(usize, Vec<Record>)> = Vec::new();
+    for (record, group) in records.into_iter().zip(group_of) {
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, members)) => members.push(record),
+            None => groups.push((group, vec![record])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
 }
 
 /// Processes one record to its disposition, with one log line and the
@@ -214,12 +237,14 @@ async fn process_record(
         worker.back_off(message, wait).await;
         return Disposition::RetryLater;
     }
-    let Some(remaining) = deadline.checked_duration_since(Instant::now() + DEADLINE_MARGIN) else {
-        return Disposition::RetryLater;
-    };
+    // Every call the record makes ends by then, so that a record that runs
+    // out of time is still backed off, and the batch answered, before
+    // Lambda's own deadline.
+    let work_deadline = deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline);
     let run = async {
         let attempt = || async {
-            match tokio::time::timeout(remaining, process_conversation(worker, &job)).await {
+            let left = work_deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, process_conversation(worker, &job)).await {
                 Ok(r) => r,
                 Err(_) => Err(RecordError::OutOfTime),
             }
@@ -239,6 +264,7 @@ async fn process_record(
             other => other,
         }
     };
+    let run = crate::deadline::scope(work_deadline, run);
     let (result, calls) = count_calls(run).await;
     let latency_ms = started.elapsed().as_millis() as u64;
     match result {
@@ -249,11 +275,13 @@ async fn process_record(
         Err(e) => match e.class() {
             ErrorClass::Permanent => worker.park(message, Some(&job.event), &e).await,
             class => {
+                let wait = e.wait();
                 // The allowance is spent or the credentials refused: calling
                 // on for the rest of the batch would only spend what is left
-                // of it, or lock the API user out.
-                if class == ErrorClass::RetryLater {
-                    limit_hit.stop(Wait::after(&e.code()));
+                // of it, or lock the API user out. A Salesforce that let a
+                // call time out is likely to let the next ones time out too.
+                if matches!(class, ErrorClass::RetryLater(_)) || e.is_timeout() {
+                    limit_hit.stop(wait);
                 }
                 tracing::warn!(
                     message_id,
@@ -266,11 +294,11 @@ async fn process_record(
                     "conversation left in the queue for a later attempt"
                 );
                 metrics::counter!("conversations_retried").increment(1);
-                // Running out of the invocation's time says nothing about
-                // Salesforce: the next delivery may simply come sooner.
-                if !matches!(e, RecordError::OutOfTime) {
-                    worker.back_off(message, Wait::after(&e.code())).await;
-                }
+                // Out of time or not, the record backs off like any
+                // transient failure: left to the queue's visibility timeout,
+                // a hanging Salesforce would spend one delivery per timeout
+                // and park the conversation within hours.
+                worker.back_off(message, wait).await;
                 Disposition::RetryLater
             }
         },

@@ -7,13 +7,16 @@ use super::write::{write_comments, write_new_case};
 use super::Worker;
 use crate::case::{self, CasePlan, CommentDraft};
 use crate::event::CloseEvent;
-use crate::phone::CustomerNumber;
+use crate::phone::{CustomerKey, CustomerNumber};
+use crate::salesforce::error::ErrorCode;
 use crate::salesforce::SalesforceError;
 
 /// A close event as the worker handles it: the customer's number parsed once.
 pub(crate) struct Job {
     pub event: CloseEvent,
     pub number: CustomerNumber,
+    /// The customer's key, which their records of a batch are grouped by.
+    pub key: CustomerKey,
     /// `<number> [<conversation id>]`, also the Case's key without an External ID.
     pub subject: String,
 }
@@ -24,6 +27,7 @@ impl Job {
         let subject = case::subject(&event.conversation, &number);
         Self {
             event,
+            key: number.key(),
             number,
             subject,
         }
@@ -131,15 +135,78 @@ pub(crate) async fn process_conversation(
 }
 
 /// `DUPLICATE_VALUE` on the External ID field: the Case exists already
-/// (the field is Unique; configuration.md).
+/// (the field is Unique; docs/configuration.md). A real org names the field
+/// and the other record only in the message, with `fields` empty:
+/// "duplicate value found: Witiop_Conversation_Id__c duplicates value on
+/// record with id: 5006g00000DklQA"; both read `<unknown>` when the API user
+/// cannot see that record. Salesforce documents no more of the message than
+/// its code (DuplicateError, sforce_api_objects_duplicateerror.htm), so the
+/// field is compared without regard to case, and an unknown field counts as
+/// the Case existing: the re-read that follows finds it, or the second
+/// refusal parks the conversation with its reason.
 fn is_external_id_clash(e: &SalesforceError, field: Option<&str>) -> bool {
     let Some(field) = field else { return false };
-    match e {
-        SalesforceError::Api { errors, .. } => errors.iter().any(|err| {
-            err.code == "DUPLICATE_VALUE"
-                && (err.fields.iter().any(|f| f.eq_ignore_ascii_case(field))
-                    || err.message.contains(field))
-        }),
-        _ => false,
+    let SalesforceError::Api { errors, .. } = e else {
+        return false;
+    };
+    errors.iter().any(|err| {
+        err.code == ErrorCode::DuplicateValue
+            && (err.fields.iter().any(|f| f.eq_ignore_ascii_case(field))
+                || duplicate_value_field(&err.message)
+                    .is_some_and(|f| f == UNKNOWN || f.eq_ignore_ascii_case(field)))
+    })
+}
+
+/// What Salesforce puts where the API user may not see a name.
+const UNKNOWN: &str = "<unknown>";
+
+/// The field a `DUPLICATE_VALUE` message names.
+fn duplicate_value_field(message: &str) -> Option<&str> {
+    let rest = message.trim().strip_prefix("duplicate value found: ")?;
+    let (field, _) = rest.split_once(" duplicates value on record with id")?;
+    Some(field.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salesforce::ApiError;
+
+    fn clash(fields: &[&str], message: &str) -> SalesforceError {
+        SalesforceError::Api {
+            status: 400,
+            errors: vec![ApiError {
+                code: ErrorCode::DuplicateValue,
+                message: message.into(),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn external_id_clashes_are_read_as_a_real_org_sends_them() {
+        let field = Some("Witiop_Conversation_Id__c");
+        let cases: [(&[&str], &str, Option<&str>, bool); 8] = [
+            // As a real org answers: `fields` empty, the field in the message.
+            (&[], "duplicate value found: Witiop_Conversation_Id__c duplicates value on record with id: 5006g00000DklQA", field, true),
+            // The configured name in other case.
+            (&[], "duplicate value found: witiop_conversation_id__C duplicates value on record with id: 5006g00000DklQA", field, true),
+            // The API user cannot see the other record.
+            (&[], "duplicate value found: <unknown> duplicates value on record with id: <unknown>", field, true),
+            (&["WITIOP_CONVERSATION_ID__C"], "", field, true),
+            // Another Unique field: not this Case.
+            (&[], "duplicate value found: Other_Key__c duplicates value on record with id: 5006g00000DklQA", field, false),
+            (&[], "something else entirely", field, false),
+            // Without an External ID field there is nothing to race on.
+            (&[], "duplicate value found: <unknown> duplicates value on record with id: <unknown>", None, false),
+            (&["Witiop_Conversation_Id__c"], "", None, false),
+        ];
+        for (fields, message, configured, expected) in cases {
+            assert_eq!(
+                is_external_id_clash(&clash(fields, message), configured),
+                expected,
+                "{fields:?} {message}"
+            );
+        }
     }
 }

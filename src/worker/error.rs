@@ -2,6 +2,7 @@
 //! should do about it.
 
 use crate::case::PlanError;
+use crate::salesforce::error::{ErrorCode, Wait};
 use crate::salesforce::{ErrorClass, SalesforceError};
 
 /// Why a record cannot be processed now.
@@ -23,6 +24,20 @@ impl RecordError {
             Self::InvalidEvent(_) | Self::Configuration(_) => ErrorClass::Permanent,
             Self::Salesforce(e) => e.class(),
             Self::OutOfTime => ErrorClass::RetryNow,
+        }
+    }
+
+    /// How long the record waits in the queue when it is retried later.
+    pub(crate) fn wait(&self) -> Wait {
+        self.class().wait()
+    }
+
+    /// A call got no answer in time, or the record ran out of time.
+    pub(crate) fn is_timeout(&self) -> bool {
+        match self {
+            Self::Salesforce(e) => e.is_timeout(),
+            Self::OutOfTime => true,
+            Self::InvalidEvent(_) | Self::Configuration(_) => false,
         }
     }
 
@@ -59,18 +74,27 @@ impl RecordError {
 
     /// The same, in words an admin can act on.
     pub fn advice(&self) -> String {
-        let code = self.code();
-        match code.as_str() {
-            "INVALID_FIELD_FOR_INSERT_UPDATE" => format!(
+        let Self::Salesforce(e) = self else {
+            return self.to_string();
+        };
+        if let SalesforceError::Login { error, .. } = e {
+            // OAuth's own error codes (RFC 6749, 5.2), as the token endpoint answers.
+            return match error.as_str() {
+                "invalid_grant" => format!("{self}. Check username, password and security token in the Salesforce secret (or that the password flow is allowed), then redrive"),
+                "invalid_client_id" | "invalid_client" => format!("{self}. Check consumer_key/consumer_secret against the Connected App, then redrive"),
+                _ => self.to_string(),
+            };
+        }
+        let code = e.codes().find(|c| !c.is_consequence());
+        match code {
+            Some(ErrorCode::InvalidFieldForInsertUpdate) => format!(
                 "{self}. Enable \"Set Audit Fields upon Record Creation\" in Setup > User Interface and give the API user a permission set with it, or set \"set_audit_fields\": false"
             ),
-            "INACTIVE_OWNER_OR_USER" => format!("{self}. Activate the user or change the agent's e-mail in Salesforce"),
-            "invalid_grant" => format!("{self}. Check username, password and security token in the Salesforce secret (or that the password flow is allowed), then redrive"),
-            "invalid_client_id" | "invalid_client" => format!("{self}. Check consumer_key/consumer_secret against the Connected App, then redrive"),
-            "INVALID_FIELD" => format!("{self}. A field does not exist or the API user cannot see it: check field-level security (and case_external_id_field)"),
-            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" => format!("{self}. Case Origin is a restricted picklist without the configured value: set \"case_origin\" in the Salesforce secret to one of its values (or null), or add the value to the picklist, then redrive"),
-            "DUPLICATES_DETECTED" => format!("{self}. A duplicate rule blocked the save: let the API user bypass it or make the rule an alert, then redrive"),
-            "DUPLICATE_VALUE" => format!("{self}. A Unique field clashes: check that case_external_id_field names a field that holds only WitiOp conversation ids"),
+            Some(ErrorCode::InactiveOwnerOrUser) => format!("{self}. Activate the user or change the agent's e-mail in Salesforce"),
+            Some(ErrorCode::InvalidField) => format!("{self}. A field does not exist or the API user cannot see it: check field-level security (and case_external_id_field)"),
+            Some(ErrorCode::InvalidOrNullForRestrictedPicklist) => format!("{self}. Case Origin is a restricted picklist without the configured value: set \"case_origin\" in the Salesforce secret to one of its values (or null), or add the value to the picklist, then redrive"),
+            Some(ErrorCode::DuplicatesDetected) => format!("{self}. A duplicate rule blocked the save: let the API user bypass it or make the rule an alert, then redrive"),
+            Some(ErrorCode::DuplicateValue) => format!("{self}. A Unique field clashes: check that case_external_id_field names a field that holds only WitiOp conversation ids; if the message reads <unknown>, the Case exists but the API user cannot see it: give it read access to all Cases (View All on Case), then redrive"),
             _ => self.to_string(),
         }
     }

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::error::RecordError;
 use crate::case::{CommentDraft, ContactPlan, NewCase};
-use crate::salesforce::composite::{ALLOW_DUPLICATE_SAVE, NO_AUTO_ASSIGN};
-use crate::salesforce::error::{HALTED, ROLLED_BACK};
+use crate::salesforce::composite::ALLOW_DUPLICATE_SAVE;
+use crate::salesforce::error::ErrorCode;
 use crate::salesforce::records::{case_number_query, CaseNumberRow};
 use crate::salesforce::{SalesforceClient, SalesforceError, SaveResult, SubResponse, Subrequest};
 
@@ -83,10 +83,12 @@ pub(crate) async fn write_new_case(
             true
         }
     };
-    requests.push(
-        Subrequest::create(&path, "case", "Case", Value::Object(fields))
-            .with_header(NO_AUTO_ASSIGN),
-    );
+    requests.push(Subrequest::create(
+        &path,
+        "case",
+        "Case",
+        Value::Object(fields),
+    ));
     let safe = &comments[..composite_safe_prefix(comments)];
     let chunks: Vec<&[CommentDraft]> = safe.chunks(COLLECTION_SIZE).collect();
     // One slot of five goes to reading the CaseNumber when it is free.
@@ -141,7 +143,7 @@ async fn write_new_case_directly(
         }
     };
     fields.insert("ContactId".into(), json!(contact_id));
-    let case_id = create_one(sf, "Case", &Value::Object(fields), &[NO_AUTO_ASSIGN]).await?;
+    let case_id = create_one(sf, "Case", &Value::Object(fields), &[]).await?;
     Ok(FirstWrite {
         case_id,
         case_number: None,
@@ -230,7 +232,7 @@ fn first_cause(mut errors: Vec<SalesforceError>) -> Result<(), RecordError> {
     }
     let cause = errors
         .iter()
-        .position(|e| !matches!(e.code(), Some(ROLLED_BACK | HALTED)))
+        .position(|e| !e.codes().next().is_some_and(ErrorCode::is_consequence))
         .unwrap_or(0);
     Err(RecordError::Salesforce(errors.swap_remove(cause)))
 }

@@ -102,6 +102,7 @@ pub fn salesforce_client(moto: &Moto, secret: &Value, token_secret: &str) -> Sal
         attempts: 4,
         min_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
+        ..Default::default()
     })
 }
 

@@ -4,6 +4,7 @@ use crate::helpers::{salesforce_client, salesforce_secret, Moto, Org, TOKENS};
 use local_salesforce::Fault;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use witiop_salesforce::salesforce::error::{ErrorCode, Wait};
 use witiop_salesforce::salesforce::escape::{soql_like_suffix, soql_literal};
 use witiop_salesforce::salesforce::{ErrorClass, SalesforceClient, SalesforceError, Subrequest};
 
@@ -122,7 +123,7 @@ async fn transient_errors_are_retried_limits_are_not() {
     e.sf.inject(Fault::LimitExceeded, 1);
     let err = query_error(&client, "SELECT Id FROM User").await;
     assert_eq!(err.code(), Some("REQUEST_LIMIT_EXCEEDED"));
-    assert_eq!(err.class(), ErrorClass::RetryLater);
+    assert_eq!(err.class(), ErrorClass::RetryLater(Wait::ForAllowance));
     assert_eq!(
         e.sf.counters().faults_served,
         1,
@@ -296,11 +297,8 @@ async fn collections_limits_and_per_record_errors() {
         json!({"attributes": {"type": "Contact"}, "FirstName": "no last name"}),
     ];
     let results = client.create_collection(&mixed, true).await.unwrap();
-    assert_eq!(
-        results[0].errors[0].code,
-        "ALL_OR_NONE_OPERATION_ROLLED_BACK"
-    );
-    assert_eq!(results[1].errors[0].code, "REQUIRED_FIELD_MISSING");
+    assert_eq!(results[0].errors[0].code, ErrorCode::AllOrNoneRolledBack);
+    assert_eq!(results[1].errors[0].code.as_str(), "REQUIRED_FIELD_MISSING");
     assert!(e.sf.records("Contact").is_empty());
 }
 
@@ -344,7 +342,7 @@ async fn login_failures_name_flow_and_url_never_secrets() {
         !text.contains("wrong-password-123") && !text.contains(local_salesforce::SECURITY_TOKEN)
     );
     // Refused credentials wait for a fix instead of parking every conversation.
-    assert_eq!(err.class(), ErrorClass::RetryLater);
+    assert_eq!(err.class(), ErrorClass::RetryLater(Wait::Backoff));
 
     let unreachable = salesforce_secret(
         &format!("http://127.0.0.1:{}", crate::helpers::free_port()),
