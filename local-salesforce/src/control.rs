@@ -11,7 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::gate::Fault;
+use crate::gate::{Fault, LimitInfoForm};
 use crate::org::{self, Actor, USER_TYPES};
 use crate::server::Shared;
 use crate::API_USERNAME;
@@ -92,6 +92,20 @@ pub(crate) struct Settings {
     case_assignment_rule: Option<CaseAssignment>,
     /// `LocalSalesforce::set_contact_duplicate_rule`.
     contact_duplicate_rule: Option<bool>,
+    /// `LocalSalesforce::set_limit_info_form`.
+    limit_info_form: Option<LimitInfoForm>,
+    /// `{"seconds": S, "stall_ms": N}`: `LocalSalesforce::hang_for`.
+    hang: Option<Hang>,
+    /// `LocalSalesforce::set_case_comment_trigger`.
+    case_comment_trigger: Option<bool>,
+    /// `LocalSalesforce::set_clashing_records_hidden`.
+    clashing_records_hidden: Option<bool>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Hang {
+    seconds: u64,
+    stall_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +141,21 @@ pub(crate) async fn settings(State(state): State<Shared>, Json(c): Json<Settings
     }
     if let Some(v) = c.contact_duplicate_rule {
         s.org.contact_duplicate_rule = v;
+    }
+    if let Some(v) = c.limit_info_form {
+        s.limits.info_form = v;
+    }
+    if let Some(h) = c.hang {
+        s.faults.hang = Some((
+            std::time::Instant::now() + Duration::from_secs(h.seconds),
+            Duration::from_millis(h.stall_ms),
+        ));
+    }
+    if let Some(v) = c.case_comment_trigger {
+        s.org.case_comment_trigger = v;
+    }
+    if let Some(v) = c.clashing_records_hidden {
+        s.org.clashing_records_hidden = v;
     }
     StatusCode::NO_CONTENT.into_response()
 }

@@ -18,9 +18,12 @@ use crate::operations::SaveHeaders;
 use crate::org::Actor;
 use crate::server::{Inner, Shared};
 
-/// API versions served; others answer 404 as Salesforce does.
+/// API versions served; others answer 404 as Salesforce does. 67.0 is the
+/// newest release the REST API guide lists (Summer '26; the Composite
+/// Graph guide uses it); a later one answers `NOT_FOUND`, as an org does for
+/// a version it does not know.
 const MIN_VERSION: f64 = 31.0;
-const MAX_VERSION: f64 = 66.0;
+pub(crate) const MAX_VERSION: f64 = 67.0;
 const DEFAULT_API_LIMIT: u64 = 100_000;
 
 /// A fault served instead of the next data call.
@@ -40,6 +43,10 @@ pub enum Fault {
 /// The faults and latency injected into data calls.
 #[derive(Default)]
 pub(crate) struct FaultPlan {
+    /// Until then, every data call and login is accepted and answered
+    /// nothing for the given time (then a 503 from the CDN, long after any
+    /// sensible client timeout): a Salesforce that hangs rather than fails.
+    pub(crate) hang: Option<(Instant, Duration)>,
     queue: VecDeque<Fault>,
     /// Data calls to let through before the queued faults start.
     delay: u64,
@@ -60,6 +67,13 @@ impl FaultPlan {
 
     /// The fault for this data call: a queued one once the delay is over,
     /// else one drawn from the rates.
+    /// How long the next call hangs, if a hang is in force.
+    pub(crate) fn stall(&self) -> Option<Duration> {
+        self.hang
+            .filter(|(until, _)| Instant::now() < *until)
+            .map(|(_, stall)| stall)
+    }
+
     fn next(&mut self) -> Option<Fault> {
         let fault = if self.delay > 0 {
             self.delay -= 1;
@@ -86,6 +100,7 @@ fn random_fault(rates: &[(Fault, f64)]) -> Option<Fault> {
 /// The org's API allowance; its usage is [`crate::Counters::api_calls`].
 pub(crate) struct Limits {
     pub(crate) api_limit: u64,
+    pub(crate) info_form: LimitInfoForm,
     /// Every data call fails with `REQUEST_LIMIT_EXCEEDED` until then.
     pub(crate) exhausted_until: Option<Instant>,
 }
@@ -94,6 +109,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             api_limit: DEFAULT_API_LIMIT,
+            info_form: LimitInfoForm::default(),
             exhausted_until: None,
         }
     }
@@ -205,7 +221,13 @@ async fn version(parts: &mut Parts, state: &Shared) -> Result<String, Response> 
 
 /// Bearer check, API version, injected faults and the API allowance.
 async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> Result<Passed, Response> {
-    let latency = state.lock().expect("state lock").faults.latency;
+    let (latency, stall) = {
+        let s = state.lock().expect("state lock");
+        (s.faults.latency, s.faults.stall())
+    };
+    if let Some(stall) = stall {
+        return Err(hang(state, stall).await);
+    }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -277,8 +299,50 @@ async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> Result<Pass
     })
 }
 
+/// Holds a call for `stall`, then answers as the CDN does when the servers
+/// behind it never did.
+pub(crate) async fn hang(state: &Shared, stall: Duration) -> Response {
+    state.lock().expect("state lock").counters.faults_served += 1;
+    tokio::time::sleep(stall).await;
+    (
+        StatusCode::GATEWAY_TIMEOUT,
+        [("content-type", "text/html; charset=UTF-8")],
+        "<html><head><title>Gateway Timeout</title></head><body><h1>Gateway Timeout</h1></body></html>",
+    )
+        .into_response()
+}
+
+/// Which fields `Sforce-Limit-Info` carries besides `api-usage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitInfoForm {
+    /// `api-usage=USED/LIMIT` alone.
+    #[default]
+    ApiUsage,
+    /// With the connected app's own quota, as "Limit Info Header" (API
+    /// v200.0) shows it: `api-usage=25/5000;
+    /// per-app-api-usage=17/250(appName=sample-connected-app)`.
+    PerApp,
+    /// With the month's bursts, as today's page shows it:
+    /// `api-usage=10018/100000; api-bursts=1/750`.
+    Bursts,
+}
+
+/// The connected app's own quota when [`LimitInfoForm::PerApp`] is on.
+const PER_APP_LIMIT: u64 = 250_000;
+
 pub(crate) fn with_limit_info(s: &Inner, mut r: Response) -> Response {
-    let v = format!("api-usage={}/{}", s.counters.api_calls, s.limits.api_limit);
+    let used = s.counters.api_calls;
+    // "Limit Info Header" (REST API Developer Guide, headers_api_usage.htm):
+    // fields separated by "; ", each `name=used/limit`.
+    let v = match s.limits.info_form {
+        LimitInfoForm::ApiUsage => format!("api-usage={used}/{}", s.limits.api_limit),
+        LimitInfoForm::PerApp => format!(
+            "api-usage={used}/{}; per-app-api-usage={used}/{PER_APP_LIMIT}(appName=WitiOp_Integration)",
+            s.limits.api_limit
+        ),
+        LimitInfoForm::Bursts => format!("api-usage={used}/{}; api-bursts=0/750", s.limits.api_limit),
+    };
     if let Ok(h) = HeaderValue::from_str(&v) {
         r.headers_mut().insert("sforce-limit-info", h);
     }

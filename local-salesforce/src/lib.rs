@@ -56,7 +56,7 @@ mod sosl;
 
 use serde_json::{json, Value};
 
-pub use gate::Fault;
+pub use gate::{Fault, LimitInfoForm};
 pub use server::{Counters, LocalSalesforce};
 
 /// Connected App and API user credentials the server accepts by default.

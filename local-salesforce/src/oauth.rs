@@ -93,6 +93,10 @@ pub(crate) async fn token(
     State(state): State<Shared>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    let stall = state.lock().expect("state lock").faults.stall();
+    if let Some(stall) = stall {
+        return crate::gate::hang(&state, stall).await;
+    }
     let mut s = state.lock().expect("state lock");
     let fail = |s: &mut Inner, error: &str, description: &str| {
         s.counters.failed_logins += 1;

@@ -40,10 +40,10 @@ impl SaveError {
     }
     /// The REST error-array shape (`errorCode`).
     pub(crate) fn rest(&self) -> Value {
-        let mut e = json!({"message": self.message, "errorCode": self.code});
-        if !self.fields.is_empty() {
-            e["fields"] = json!(self.fields);
-        }
+        // A save's error always names its fields, `[]` when none is to
+        // blame (a DUPLICATE_VALUE as an org answers it:
+        // `{"message": ..., "errorCode": "DUPLICATE_VALUE", "fields": []}`).
+        let mut e = json!({"message": self.message, "errorCode": self.code, "fields": self.fields});
         if let Some(d) = &self.duplicate_result {
             e["duplicateResult"] = (**d).clone();
         }
@@ -97,6 +97,10 @@ pub(crate) struct Org {
     pub(crate) case_assignment_owner: Option<String>,
     /// An alert-type duplicate rule on Contact (same first and last name).
     pub(crate) contact_duplicate_rule: bool,
+    /// A trigger on CaseComment insert that updates the parent Case.
+    pub(crate) case_comment_trigger: bool,
+    /// The API user cannot see the records a Unique value clashes with.
+    pub(crate) clashing_records_hidden: bool,
     /// (object, field) → the only values a restricted picklist accepts.
     pub(crate) restricted_picklists: HashMap<(String, String), Vec<String>>,
     /// Saves since `begin`, to roll back; `None` outside a transaction.
@@ -123,6 +127,8 @@ impl Default for Org {
             external_ids: HashSet::new(),
             case_assignment_owner: None,
             contact_duplicate_rule: false,
+            case_comment_trigger: false,
+            clashing_records_hidden: false,
             restricted_picklists: HashMap::new(),
             journal: None,
             blobs: HashMap::new(),
@@ -359,6 +365,19 @@ impl Org {
             _ => {}
         }
         self.apply_rules(name, &mut record, None, actor)?;
+        if name == "CaseComment" && self.case_comment_trigger {
+            // The org's after-insert trigger stamps the parent Case: an
+            // update in the same transaction, made under the comment's own
+            // request headers, so assignment rules run on that Case unless
+            // the comment's request said `Sforce-Auto-Assign: FALSE`: the
+            // header "also gets applied when making REST API calls that
+            // indirectly result in creating or updating ... Cases" ("Assignment
+            // Rule Header", REST API Developer Guide, headers_autoassign.htm).
+            if let Some(parent) = record.get("ParentId").and_then(Value::as_str) {
+                let parent = parent.to_owned();
+                self.save_existing("Case", &parent, &Map::new(), actor, Mode::Update)?;
+            }
+        }
         let bytes = match name {
             "ContentVersion" => Some(version_data(&mut record, blob)?),
             _ => None,

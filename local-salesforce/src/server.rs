@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::gate::{Fault, FaultPlan, Limits};
+use crate::gate::{Fault, FaultPlan, LimitInfoForm, Limits};
 use crate::oauth::Logins;
 use crate::operations::Cursors;
 use crate::org::{Actor, NewUser, Org, USER_TYPES};
@@ -272,6 +272,31 @@ impl LocalSalesforce {
 
     pub fn inject(&self, fault: Fault, count: usize) {
         self.with(|s| s.faults.inject(fault, count));
+    }
+
+    /// For `window` from now, every data call and login is accepted and held
+    /// for `stall` before any answer: a Salesforce that hangs.
+    pub fn hang_for(&self, window: Duration, stall: Duration) {
+        self.with(|s| s.faults.hang = Some((std::time::Instant::now() + window, stall)));
+    }
+
+    /// Which fields `Sforce-Limit-Info` carries (`api-usage` alone by default).
+    pub fn set_limit_info_form(&self, form: LimitInfoForm) {
+        self.with(|s| s.limits.info_form = form);
+    }
+
+    /// Activates (or deactivates, the default) a CaseComment trigger that
+    /// updates the comment's parent Case, as orgs have to stamp a "last
+    /// customer contact" date: assignment rules then run on that Case unless
+    /// the comment's own request says `Sforce-Auto-Assign: FALSE`.
+    pub fn set_case_comment_trigger(&self, active: bool) {
+        self.with(|s| s.org.case_comment_trigger = active);
+    }
+
+    /// The API user cannot see the records a Unique value clashes with:
+    /// `DUPLICATE_VALUE` names neither the field nor the record.
+    pub fn set_clashing_records_hidden(&self, hidden: bool) {
+        self.with(|s| s.org.clashing_records_hidden = hidden);
     }
 
     pub fn set_latency(&self, latency: Duration) {

@@ -85,7 +85,8 @@ async fn external_ids_are_unique() {
     let first_id = first.body["id"].as_str().unwrap().to_owned();
 
     // Direct: the clash names the field and the record holding the value
-    // (15 characters, as Salesforce writes it), case-insensitively.
+    // (15 characters, as Salesforce writes it) in its message only, with
+    // `fields` empty as a real org answers; values compare case-insensitively.
     let again = org
         .post("sobjects/Case", json!({"Subject": "b", EXT: "1793"}))
         .await;
@@ -98,7 +99,7 @@ async fn external_ids_are_unique() {
             &first_id[..15]
         )
     );
-    assert_eq!(again.body[0]["fields"], json!([EXT]));
+    assert_eq!(again.body[0]["fields"], json!([]));
     org.sf.add_external_id("Contact", "Ext__c");
     for (last, ext, status, error) in [
         ("x", "AbC", StatusCode::CREATED, ""),
@@ -125,7 +126,7 @@ async fn external_ids_are_unique() {
     assert_eq!(code(&r.body[0]), "DUPLICATE_VALUE");
     assert_eq!(r.body[1]["success"], true);
     assert_eq!(code(&r.body[2]), "DUPLICATE_VALUE");
-    assert_eq!(r.body[2]["errors"][0]["fields"], json!([EXT]));
+    assert_eq!(r.body[2]["errors"][0]["fields"], json!([]));
 
     // A Composite subrequest under allOrNone: everything rolls back.
     let before = org.sf.records("Case").len();
@@ -147,6 +148,65 @@ async fn external_ids_are_unique() {
         .patch(&format!("sobjects/Case/{first_id}"), json!({EXT: "2000"}))
         .await;
     assert_eq!(code(&r.body), "DUPLICATE_VALUE");
+
+    // An API user that cannot see the other record learns neither its
+    // field nor its id.
+    org.sf.set_clashing_records_hidden(true);
+    let hidden = org
+        .post("sobjects/Case", json!({"Subject": "c", EXT: "1793"}))
+        .await;
+    assert_eq!(
+        hidden.body,
+        json!([{"errorCode": "DUPLICATE_VALUE", "fields": [], "message": "duplicate value found: <unknown> duplicates value on record with id: <unknown>"}])
+    );
+}
+
+const NO_ASSIGN: &[(&str, &str)] = &[("Sforce-Auto-Assign", "FALSE")];
+
+/// An org's CaseComment trigger that updates the parent Case makes the
+/// comment's request one that "indirectly" updates a Case: assignment rules
+/// run on it unless that request carries `Sforce-Auto-Assign: FALSE`.
+#[tokio::test]
+async fn a_comment_that_touches_its_case_runs_assignment_unless_told_not_to() {
+    let org = Org::start().await;
+    let queue_owner = org.sf.add_user(
+        "queue@acme.example",
+        "queue@acme.example",
+        "Q",
+        "Owner",
+        true,
+    );
+    let case = org
+        .call(
+            Method::POST,
+            "sobjects/Case",
+            Some(json!({"Subject": "mine"})),
+            NO_ASSIGN,
+        )
+        .await;
+    let case_id = case.body["id"].as_str().unwrap().to_owned();
+    org.sf.set_case_assignment_rule(Some(queue_owner.clone()));
+    org.sf.set_case_comment_trigger(true);
+    let owner = || {
+        org.sf.records("Case")[0]["OwnerId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let comment = json!({"ParentId": case_id, "CommentBody": "hello"});
+    let told = org
+        .call(
+            Method::POST,
+            "sobjects/CaseComment",
+            Some(comment.clone()),
+            NO_ASSIGN,
+        )
+        .await;
+    assert_eq!(told.status, StatusCode::CREATED);
+    assert_eq!(owner(), org.sf.api_user_id);
+    let untold = org.post("sobjects/CaseComment", comment).await;
+    assert_eq!(untold.status, StatusCode::CREATED);
+    assert_eq!(owner(), queue_owner);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{code, Org};
+use local_salesforce::LimitInfoForm;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -158,6 +159,110 @@ async fn every_data_response_reports_the_allowance() {
         assert_eq!(r.status(), expected);
         assert!(has(r.headers()));
     }
+}
+
+/// The header's other fields, in the page's own forms ("Limit Info
+/// Header": `; `-separated, `name=used/limit`, the app's name after its
+/// quota).
+#[tokio::test]
+async fn the_allowance_is_reported_in_salesforce_forms() {
+    let org = Org::start().await;
+    let header = |r: &common::Reply| r.headers["sforce-limit-info"].to_str().unwrap().to_owned();
+    // Figures as N: the shape is what a client parses.
+    let forms = [
+        (LimitInfoForm::ApiUsage, "api-usage=N/N"),
+        (
+            LimitInfoForm::PerApp,
+            "api-usage=N/N; per-app-api-usage=N/N(appName=WitiOp_Integration)",
+        ),
+        (LimitInfoForm::Bursts, "api-usage=N/N; api-bursts=N/N"),
+    ];
+    for (form, shape) in forms {
+        org.sf.set_limit_info_form(form);
+        let value = header(&org.query("SELECT Id FROM Case").await);
+        let mut figures = String::new();
+        for c in value.chars() {
+            match (c.is_ascii_digit(), figures.ends_with('N')) {
+                (true, true) => {}
+                (true, false) => figures.push('N'),
+                (false, _) => figures.push(c),
+            }
+        }
+        assert_eq!(figures, shape, "{form:?}: {value}");
+    }
+}
+
+/// Versions up to the newest release are served; a later one is unknown to
+/// the org and answers `NOT_FOUND`, as an earlier, unsupported one does.
+#[tokio::test]
+async fn api_versions_up_to_the_current_release() {
+    let org = Org::start().await;
+    for (version, status) in [
+        ("v67.0", StatusCode::OK),
+        ("v62.0", StatusCode::OK),
+        ("v68.0", StatusCode::NOT_FOUND),
+        ("v99.0", StatusCode::NOT_FOUND),
+        ("v67.1", StatusCode::NOT_FOUND),
+    ] {
+        let r = org
+            .http
+            .get(format!(
+                "{}/services/data/{version}/query?q=SELECT+Id+FROM+Case",
+                org.sf.url
+            ))
+            .bearer_auth(&org.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{version}");
+        if status == StatusCode::NOT_FOUND {
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(
+                body,
+                json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+            );
+        }
+    }
+}
+
+/// A hanging org holds every call, logins included, for the stall, and
+/// answers nothing useful after it.
+#[tokio::test]
+async fn a_hanging_org_answers_nothing_for_the_stall() {
+    let org = Org::start().await;
+    org.sf.hang_for(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_secs(5),
+    );
+    let started = std::time::Instant::now();
+    let quick = org
+        .http
+        .get(format!(
+            "{}/services/data/v{}/query?q=SELECT+Id+FROM+Case",
+            org.sf.url,
+            common::V
+        ))
+        .bearer_auth(&org.token)
+        .timeout(std::time::Duration::from_millis(700))
+        .send()
+        .await;
+    assert!(quick.unwrap_err().is_timeout());
+    let login = org
+        .http
+        .post(format!("{}/services/oauth2/token", org.sf.url))
+        .form(&[("grant_type", "password")])
+        .timeout(std::time::Duration::from_millis(700))
+        .send()
+        .await;
+    assert!(login.unwrap_err().is_timeout());
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // Once the window is over, calls are answered again.
+    org.sf
+        .hang_for(std::time::Duration::ZERO, std::time::Duration::from_secs(5));
+    assert_eq!(
+        org.query("SELECT Id FROM Case").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

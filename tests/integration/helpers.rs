@@ -159,6 +159,7 @@ pub struct Stack {
 pub struct StackBuilder {
     settings: Value,
     fifo: bool,
+    visibility: u32,
     concurrency: usize,
     retry: Option<(Duration, Duration)>,
     settings_secret: Option<&'static str>,
@@ -172,6 +173,7 @@ pub fn stack() -> StackBuilder {
     StackBuilder {
         settings: json!({}),
         fifo: false,
+        visibility: 30,
         concurrency: 4,
         retry: None,
         settings_secret: None,
@@ -189,6 +191,12 @@ impl StackBuilder {
     /// FIFO queues as the template makes them, instead.
     pub fn fifo(mut self) -> Self {
         self.fifo = true;
+        self
+    }
+
+    /// The queue's visibility timeout, in seconds (30 by default).
+    pub fn visibility(mut self, seconds: u32) -> Self {
+        self.visibility = seconds;
         self
     }
 
@@ -219,11 +227,13 @@ impl StackBuilder {
     pub async fn start(self) -> Stack {
         let Org { moto, sf, secret } = org(self.settings).await;
         let (queue, dlq) = if self.fifo {
-            proof::pipeline::fifo_queues(&moto, "conversations", 30)
+            proof::pipeline::fifo_queues(&moto, "conversations", self.visibility)
                 .await
                 .unwrap()
         } else {
-            moto.queues("conversations", 30, 5).await.unwrap()
+            moto.queues("conversations", self.visibility, 5)
+                .await
+                .unwrap()
         };
         (self.before_users)(&sf);
         let users = sf.seed_example_users();

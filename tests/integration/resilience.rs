@@ -92,6 +92,41 @@ async fn the_webhook_groups_by_customer_and_a_retry_never_reaches_the_worker() {
     assert_eq!(messages[0].body().unwrap(), body, "in the order they came");
 }
 
+/// Two spellings of one customer's number are one message group: SQS never
+/// hands their conversations to two worker instances at once.
+#[tokio::test]
+async fn two_spellings_of_one_number_are_one_message_group() {
+    let (moto, queue) = fifo_moto().await;
+    let hook = fixed_webhook(&moto, &queue);
+    for (id, number) in [
+        (11, "+44 7911 123461"),
+        (12, "+44 (0)7911 123461"),
+        (13, "0044-7911-123461"),
+    ] {
+        let event = conversation(id, number).to_string();
+        assert_eq!(
+            handle_webhook(&hook, bearing(TOKEN, &event))
+                .await
+                .status_code,
+            202
+        );
+    }
+    let mut groups = Vec::new();
+    for _ in 0..3 {
+        for m in moto.receive(&queue).await.unwrap() {
+            groups.push(group(&m).to_owned());
+            moto.sqs()
+                .delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(groups, ["447911123461"; 3]);
+}
+
 #[tokio::test]
 async fn a_failing_conversation_backs_off_and_holds_back_its_customer_only() {
     // One record at a time, so the faults meet Maria's first conversation.
@@ -135,6 +170,42 @@ async fn a_failing_conversation_backs_off_and_holds_back_its_customer_only() {
     let one = subjects.iter().position(|x| x.ends_with("[1]")).unwrap();
     let two = subjects.iter().position(|x| x.ends_with("[2]")).unwrap();
     assert!(one < two, "the customer's order is kept: {subjects:?}");
+}
+
+/// Salesforce accepts connections and never answers, logins included:
+/// every call ends by the record's deadline, the record is backed off
+/// (not left to the queue's visibility timeout, where each timeout would
+/// spend a delivery) and the batch is answered before the invocation ends.
+#[tokio::test]
+async fn a_hanging_salesforce_backs_the_record_off_before_the_deadline() {
+    let s = crate::helpers::stack()
+        .fifo()
+        .visibility(2)
+        .retry(Duration::from_secs(60), Duration::from_secs(240))
+        .start()
+        .await;
+    s.send_in_group(&conversation(1, "+393331234567"), "393331234567")
+        .await;
+    s.send_in_group(&conversation(2, "+393331234567"), "393331234567")
+        .await;
+    s.sf.hang_for(Duration::from_secs(120), Duration::from_secs(120));
+    let messages = s.moto.receive(&s.queue).await.unwrap();
+    assert_eq!(messages.len(), 2);
+    let invocation = Duration::from_secs(10);
+    let started = std::time::Instant::now();
+    let failed =
+        proof::pipeline::deliver(&s.worker, &s.moto.sqs(), &s.queue, &messages, invocation)
+            .await
+            .unwrap();
+    let took = started.elapsed();
+    assert_eq!(failed.len(), 2, "both left for later");
+    assert!(took < invocation, "answered before the deadline: {took:?}");
+    // Hidden by the backoff (at least 30 s), not back after the queue's own
+    // 2-second visibility timeout; nothing parked, nothing written.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(s.moto.receive(&s.queue).await.unwrap().is_empty());
+    assert!(s.moto.receive(&s.dlq).await.unwrap().is_empty());
+    assert!(s.sf.records("Case").is_empty());
 }
 
 #[tokio::test]

@@ -63,6 +63,27 @@ async fn logs_in_once_stores_the_token_and_a_second_instance_reuses_it() {
     assert_eq!(client.api_usage().unwrap().0, 1);
 }
 
+/// An org that sends more than `api-usage` (a connected app's own quota,
+/// the month's bursts) still moves the usage the worker reports.
+#[tokio::test]
+async fn the_allowance_is_read_from_every_form_of_the_limit_header() {
+    let e = env().await;
+    let client = e.client();
+    for (form, expected_used) in [
+        (local_salesforce::LimitInfoForm::PerApp, 1),
+        (local_salesforce::LimitInfoForm::Bursts, 2),
+        (local_salesforce::LimitInfoForm::ApiUsage, 3),
+    ] {
+        e.sf.set_limit_info_form(form);
+        let _: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
+        assert_eq!(
+            client.api_usage(),
+            Some((expected_used, 100_000)),
+            "{form:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn expired_token_means_one_login_and_the_secret_updated() {
     let e = env().await;

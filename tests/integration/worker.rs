@@ -426,6 +426,24 @@ async fn external_id_with_audit_fields_inserts_and_a_racing_twin_continues_with_
         .filter(|c| c["ParentId"] == twins[0]["Id"])
         .count();
     assert_eq!(comments, 3, "every comment once");
+
+    // The same race where the API user cannot see the winner's Case:
+    // Salesforce names neither the field nor the record (`<unknown>`), and
+    // the loser still continues with the Case its re-read finds.
+    s.sf.set_clashing_records_hidden(true);
+    let mut third = sample();
+    third["conversation"]["id"] = json!(1801);
+    let (a, b) = tokio::join!(
+        handle_batch(&s.worker, batch(&[third.to_string()]), deadline),
+        handle_batch(&twin, batch(&[third.to_string()]), deadline)
+    );
+    assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty());
+    let thirds = s
+        .cases()
+        .into_iter()
+        .filter(|c| c["WitiOp_Conversation_Id__c"] == "1801")
+        .count();
+    assert_eq!(thirds, 1);
     let parked = s.moto.receive(&s.dlq).await.unwrap();
     assert!(
         parked.is_empty(),
@@ -437,6 +455,10 @@ async fn external_id_with_audit_fields_inserts_and_a_racing_twin_continues_with_
     );
 }
 
+/// An active assignment rule, and a CaseComment trigger that updates the
+/// comment's Case (which runs the rule again unless the comment's own
+/// request says not to): every Case stays with its agent, whether its
+/// comments travel with it or in later calls.
 #[tokio::test]
 async fn an_assignment_rule_does_not_take_the_case_from_the_agent() {
     let s = stack(json!({})).await;
@@ -448,8 +470,56 @@ async fn an_assignment_rule_does_not_take_the_case_from_the_agent() {
         true,
     );
     s.sf.set_case_assignment_rule(Some(queue_owner));
-    assert!(s.run(&[sample().to_string()]).await.is_empty());
-    assert_eq!(s.cases()[0]["OwnerId"], s.users.agent.as_str());
+    s.sf.set_case_comment_trigger(true);
+    let mut long = sample();
+    long["conversation"]["id"] = json!(1801);
+    let message = long["conversation"]["messages"][0].clone();
+    long["conversation"]["messages"] = Value::Array(vec![message; 1_050]);
+    assert!(s
+        .run(&[sample().to_string(), long.to_string()])
+        .await
+        .is_empty());
+    assert_eq!(s.comments().len(), 3 + 1_050);
+    for case in s.cases() {
+        assert_eq!(
+            case["OwnerId"],
+            s.users.agent.as_str(),
+            "{}",
+            case["Subject"]
+        );
+    }
+}
+
+/// One customer whose number WitiOp spells two ways, in one batch with
+/// room for both at once: one key, so they run one after the other, and
+/// one Contact.
+#[tokio::test]
+async fn two_spellings_of_one_number_are_one_customer() {
+    let s = crate::helpers::stack().concurrency(4).start().await;
+    let spelled = |id: u64, number: &str| {
+        let mut e = sample();
+        e["conversation"]["id"] = json!(id);
+        e["conversation"]["customer"]["number"] = json!(number);
+        e.to_string()
+    };
+    s.sf.set_latency(Duration::from_millis(50));
+    let bodies = [
+        spelled(2001, "+44 7911 123461"),
+        spelled(2002, "+44 (0)7911 123461"),
+    ];
+    assert!(s.run(&bodies).await.is_empty());
+    assert_eq!(
+        s.sf.records("Contact").len(),
+        1,
+        "one customer, one Contact"
+    );
+    let mut subjects: Vec<String> = s
+        .cases()
+        .iter()
+        .map(|c| c["Subject"].as_str().unwrap().to_owned())
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["+447911123461 [2001]", "+447911123461 [2002]"]);
 }
 
 #[tokio::test]

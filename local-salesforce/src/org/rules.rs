@@ -37,11 +37,15 @@ impl Org {
 
     /// Every External ID field here is also Unique (case-insensitive, the
     /// default of the Unique attribute): a value another record holds is
-    /// `DUPLICATE_VALUE`, naming the field and that record ("Upsert Records
-    /// Using sObject Rows by External ID": "The Unique attribute prevents
-    /// the creation of duplicates"; the message is Salesforce's
-    /// "duplicate value found: <field> duplicates value on record with id:
-    /// <15-character id>").
+    /// `DUPLICATE_VALUE` ("Upsert Records Using sObject Rows by External
+    /// ID": "The Unique attribute prevents the creation of duplicates").
+    /// Salesforce documents the code only (DuplicateError,
+    /// sforce_api_objects_duplicateerror.htm); a real org answers with
+    /// `fields` empty and names the field and the other record's
+    /// 15-character id in the message alone, "duplicate value found:
+    /// <field> duplicates value on record with id: <id>", and writes
+    /// `<unknown>` for both when the API user cannot see that record: the
+    /// shape a client must read, so the shape served here.
     fn check_unique(
         &self,
         object: &str,
@@ -63,13 +67,17 @@ impl Org {
                         .is_some_and(|v| v.eq_ignore_ascii_case(value))
             });
             if let Some((id, _)) = clash {
+                let (field, id) = if self.clashing_records_hidden {
+                    ("<unknown>", "<unknown>")
+                } else {
+                    (field.as_str(), &id[..15])
+                };
                 return Err(SaveError::new(
                     "DUPLICATE_VALUE",
                     format!(
-                        "duplicate value found: {field} duplicates value on record with id: {}",
-                        &id[..15]
+                        "duplicate value found: {field} duplicates value on record with id: {id}"
                     ),
-                    &[field],
+                    &[],
                 ));
             }
         }
