@@ -302,7 +302,11 @@ async fn gate(state: &Shared, headers: &HeaderMap, version: &str) -> Result<Pass
 /// Holds a call for `stall`, then answers as the CDN does when the servers
 /// behind it never did.
 pub(crate) async fn hang(state: &Shared, stall: Duration) -> Response {
-    state.lock().expect("state lock").counters.faults_served += 1;
+    {
+        let mut s = state.lock().expect("state lock");
+        s.counters.faults_served += 1;
+        s.counters.hung += 1;
+    }
     tokio::time::sleep(stall).await;
     (
         StatusCode::GATEWAY_TIMEOUT,

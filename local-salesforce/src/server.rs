@@ -24,6 +24,8 @@ pub struct Counters {
     /// Data calls refused with 401.
     pub unauthorized: u64,
     pub faults_served: u64,
+    /// Calls held by a hang (also counted in `faults_served`).
+    pub hung: u64,
 }
 
 /// Everything the handlers share, behind one lock: a Composite holds it

@@ -179,3 +179,26 @@ impl SubResponse {
             .map(str::to_owned)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_write_says_not_to_run_assignment_rules() {
+        let path = "/services/data/v62.0";
+        let writes = [
+            Subrequest::create(path, "case", "Case", json!({"Subject": "s"})),
+            Subrequest::collection(path, "comments0", vec![json!({"CommentBody": "c"})]),
+            Subrequest::create(path, "contact", "Contact", json!({"LastName": "l"}))
+                .with_header(ALLOW_DUPLICATE_SAVE),
+        ];
+        for write in writes {
+            let wire = serde_json::to_value(&write).unwrap();
+            assert_eq!(wire["httpHeaders"]["Sforce-Auto-Assign"], "FALSE", "{wire}");
+        }
+        let read =
+            serde_json::to_value(Subrequest::query(path, "q", "SELECT Id FROM Case")).unwrap();
+        assert!(read.get("httpHeaders").is_none());
+    }
+}

@@ -8,6 +8,9 @@
 //!   timeout the queue had before the worker backed records off itself;
 //! - the org's API allowance spent for a while, then back;
 //! - the integration password changed in Salesforce, then fixed in the secret;
+//! - Salesforce hanging: connections accepted, logins included, and never
+//!   answered, longer than an invocation, so that only the worker's own
+//!   timeouts and backoff keep records out of the DLQ;
 //! - duplicate deliveries, and conversations of one new customer arriving
 //!   back to back while two workers poll.
 //!
@@ -49,6 +52,9 @@ const INVOCATION: Duration = Duration::from_secs(15);
 const MAX_RECEIVE_COUNT: u32 = 30;
 const OUTAGE: Duration = Duration::from_secs(105);
 const WRONG_PASSWORD_FOR: Duration = Duration::from_secs(12);
+/// How long Salesforce hangs, and how long it holds each call meanwhile.
+const HANG: Duration = Duration::from_secs(30);
+const HANG_STALL: Duration = Duration::from_secs(60);
 
 struct Conversation {
     id: u64,
@@ -352,6 +358,15 @@ async fn main() -> anyhow::Result<()> {
             println!("soak: API allowance spent for 10 s");
             sf.limit_for(Duration::from_secs(10));
         }
+        if i as u64 == n * 4 / 5 {
+            // Salesforce accepts every connection and answers none of them.
+            println!(
+                "soak: Salesforce hangs for {} s (each call held {} s)",
+                HANG.as_secs(),
+                HANG_STALL.as_secs()
+            );
+            sf.hang_for(HANG, HANG_STALL);
+        }
         if i as u64 == n * 3 / 5 {
             // Someone changes the integration user's password; the admin
             // puts the new one in the secret a little later.
@@ -546,6 +561,15 @@ async fn main() -> anyhow::Result<()> {
             counters.failed_logins
         ),
         (1..=4).contains(&counters.failed_logins),
+    ));
+    checks.push((
+        format!(
+            "Salesforce hung for {} s, longer than an invocation ({} s), and {} calls met the hang",
+            HANG.as_secs(),
+            INVOCATION.as_secs(),
+            counters.hung
+        ),
+        counters.hung > 0 && HANG > INVOCATION,
     ));
     checks.push((
         format!(
