@@ -39,6 +39,9 @@
 //!   fields, ids, audit fields), `org/validate.rs` (field checks on save:
 //!   types, UTF-16 lengths, restricted picklists), `org/rules.rs` (Unique
 //!   External IDs, the Contact duplicate rule, the Case assignment rule)
+//!   `org/setup.rs` (the setup objects' rows: profiles, permission sets
+//!   and assignments, assignment and duplicate rules, computed from the
+//!   org's settings), `org/describe.rs` (the describe of an object)
 //!   and `org/query.rs` (SOQL over the records, with its type checks, and
 //!   single-record reads); `org.rs` itself saves records and keeps the
 //!   rollback journal with its savepoints.

@@ -6,6 +6,7 @@ mod describe;
 mod query;
 mod rules;
 mod schema;
+mod setup;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -123,6 +124,9 @@ pub(crate) struct Org {
     pub(crate) blobs: HashMap<String, Vec<u8>>,
     /// Stamps CreatedDate and LastModifiedDate.
     now: fn() -> String,
+    /// The API user, whom `audit_fields_enabled` grants Create Audit Fields
+    /// through a permission set (`org/setup.rs`).
+    pub(crate) api_user: Option<String>,
 }
 
 fn now_iso() -> String {
@@ -147,6 +151,7 @@ impl Default for Org {
             journal: None,
             blobs: HashMap::new(),
             now: now_iso,
+            api_user: None,
         }
     }
 }
@@ -290,6 +295,7 @@ impl Org {
             "Id": id, "Username": user.username, "Email": user.email, "FirstName": first,
             "LastName": last, "Name": format!("{first} {last}").trim().to_owned(),
             "IsActive": user.active, "UserType": user.user_type,
+            "ProfileId": setup::profile_of(user.user_type),
             "CreatedDate": now, "LastModifiedDate": now, "CreatedById": Value::Null,
             "LastModifiedById": Value::Null,
         });
@@ -336,7 +342,7 @@ impl Org {
                 &[],
             ));
         };
-        if name == "User" {
+        if schema::SETUP.contains(&name) {
             return Err(SaveError::new(
                 "INSUFFICIENT_ACCESS",
                 "users cannot be created by this API user",

@@ -65,6 +65,7 @@ impl LocalSalesforce {
             active: true,
             user_type: "Standard",
         });
+        org.api_user = Some(api_user_id.clone());
         let inner = Arc::new(Mutex::new(Inner {
             org,
             logins: Logins::new(url.clone(), API_USERNAME, API_PASSWORD, &api_user_id),

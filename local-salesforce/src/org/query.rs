@@ -96,7 +96,11 @@ impl Org {
             }
         }
         let empty = BTreeMap::new();
-        let table = self.records.get(name).unwrap_or(&empty);
+        let setup = self.setup_rows(name);
+        let table = setup
+            .as_ref()
+            .or_else(|| self.records.get(name))
+            .unwrap_or(&empty);
         // Resolved once per query rather than once per row and field.
         let names: HashMap<String, String> = used
             .iter()

@@ -79,6 +79,58 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
                 // (Chatter) and others for portal and Chatter users, who
                 // may share an internal user's e-mail.
                 f("UserType", Picklist(40), false, false),
+                f("ProfileId", Ref("Profile"), false, false),
+            ],
+        ),
+        // Setup objects, read-only here (their rows are the org's settings,
+        // `org/setup.rs`), with the fields the Object Reference for the
+        // Salesforce Platform documents for each: "Profile"
+        // (sforce_api_objects_profile.htm), "PermissionSet"
+        // (sforce_api_objects_permissionset.htm: Name, Label,
+        // IsOwnedByProfile, ProfileId, one Permissions<Name> boolean a
+        // permission), "PermissionSetAssignment"
+        // (sforce_api_objects_permissionsetassignment.htm: AssigneeId,
+        // PermissionSetId), "AssignmentRule"
+        // (sforce_api_objects_assignmentrule.htm: Name, SobjectType,
+        // Active), "DuplicateRule" (sforce_api_objects_duplicaterule.htm:
+        // DeveloperName, MasterLabel, SobjectType, IsActive).
+        "profile" => ("Profile", "00e", vec![f("Name", Text(255), false, false)]),
+        "permissionset" => (
+            "PermissionSet",
+            "0PS",
+            vec![
+                f("Name", Text(80), false, false),
+                f("Label", Text(80), false, false),
+                f("IsOwnedByProfile", Bool, false, false),
+                f("ProfileId", Ref("Profile"), false, false),
+                f("PermissionsCreateAuditFields", Bool, false, false),
+            ],
+        ),
+        "permissionsetassignment" => (
+            "PermissionSetAssignment",
+            "0Pa",
+            vec![
+                f("AssigneeId", Ref("User"), false, false),
+                f("PermissionSetId", Ref("PermissionSet"), false, false),
+            ],
+        ),
+        "assignmentrule" => (
+            "AssignmentRule",
+            "01Q",
+            vec![
+                f("Name", Text(120), false, false),
+                f("SobjectType", Picklist(40), false, false),
+                f("Active", Bool, false, false),
+            ],
+        ),
+        "duplicaterule" => (
+            "DuplicateRule",
+            "0Bm",
+            vec![
+                f("DeveloperName", Text(80), false, false),
+                f("MasterLabel", Text(80), false, false),
+                f("SobjectType", Picklist(40), false, false),
+                f("IsActive", Bool, false, false),
             ],
         ),
         "contact" => (
@@ -185,6 +237,17 @@ pub(crate) fn normalize_id(id: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// Objects whose rows are the org's settings, computed rather than stored
+/// (`org/setup.rs`), and never saved through the API here.
+pub(super) const SETUP: [&str; 6] = [
+    "User",
+    "Profile",
+    "PermissionSet",
+    "PermissionSetAssignment",
+    "AssignmentRule",
+    "DuplicateRule",
+];
 
 /// The UserType values the User object reference documents (API 10.0+).
 pub(crate) const USER_TYPES: [&str; 8] = [
