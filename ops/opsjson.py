@@ -281,104 +281,6 @@ def cmd_smoke_result(status, body_path):
     sys.exit(1)
 
 
-# --- Salesforce ---------------------------------------------------------------
-
-
-def salesforce(secret_path):
-    s = secret_value(secret_path, "Salesforce")
-    if not s:
-        fail("the Salesforce secret is empty ({}): fill it (README, Configuration)")
-    login_url = (s.get("login_url") or "https://login.salesforce.com").rstrip("/")
-    if not secure_base_url(login_url):
-        fail(f"login_url {login_url} must be https (plain http only on a loopback host)")
-    flow = s.get("auth_flow") or "password"
-    if flow not in ("password", "client_credentials"):
-        fail('auth_flow must be "password" or "client_credentials"')
-    for key in ("consumer_key", "consumer_secret") + (
-        ("username", "password") if flow == "password" else ()
-    ):
-        if not isinstance(s.get(key), str) or not s.get(key):
-            fail(f"the Salesforce secret has no {key} (needed by the {flow} flow)")
-    version = str(s.get("api_version") or "62.0").lstrip("vV")
-    if not re.fullmatch(r"\d+\.\d+", version):
-        fail('api_version must look like "62.0"')
-    return s, login_url, flow, version
-
-
-def cmd_sf_describe(secret_path):
-    s, login_url, flow, version = salesforce(secret_path)
-    who = f" as {s['username']}" if flow == "password" else ""
-    print(f"{flow} flow at {login_url}{who}, API v{version}")
-
-
-def cmd_sf_login_curl(secret_path):
-    s, login_url, flow, _ = salesforce(secret_path)
-    form = [
-        ("grant_type", flow),
-        ("client_id", s["consumer_key"]),
-        ("client_secret", s["consumer_secret"]),
-    ]
-    if flow == "password":
-        form += [
-            ("username", s["username"]),
-            ("password", s["password"] + (s.get("security_token") or "")),
-        ]
-    print_curl_config(
-        ("url", login_url + "/services/oauth2/token"),
-        ("data-raw", urllib.parse.urlencode(form)),
-    )
-
-
-def cmd_sf_login_result(status, answer_path):
-    answer = answer_json(answer_path, {})
-    status = int(status or 0)
-    if status == 200 and answer.get("access_token") and answer.get("instance_url"):
-        instance = answer["instance_url"].rstrip("/")
-        if not secure_base_url(instance):
-            fail(f"Salesforce answered an instance_url that is not https: {instance}")
-        print(instance)
-        return
-    if status == 0:
-        fail("the login URL did not answer (DNS, network, proxy)")
-    error = answer.get("error", "no error code")
-    description = answer.get("error_description", "")
-    advice = {
-        "invalid_grant": "check username, password and security token (or that the"
-        " API user is active, not locked out, and allowed to log in from this network)",
-        "invalid_client_id": "consumer_key is not a Connected App of this org",
-        "invalid_client": "consumer_secret does not match the Connected App",
-        "unsupported_grant_type": "the flow is not enabled for the Connected App",
-    }.get(error, "")
-    print(f"login refused: HTTP {status} {error}: {description}", file=sys.stderr)
-    if advice:
-        print(f"  {advice}", file=sys.stderr)
-    sys.exit(1)
-
-
-def cmd_sf_limits_curl(secret_path, answer_path, instance):
-    _, _, _, version = salesforce(secret_path)
-    token = json.load(open(answer_path, encoding="utf-8"))["access_token"]
-    print_curl_config(
-        ("url", f"{instance}/services/data/v{version}/limits"),
-        ("header", "Authorization: Bearer " + token),
-    )
-
-
-def cmd_sf_limits(status, path):
-    limits = answer_json(path, None)
-    if int(status or 0) != 200 or not isinstance(limits, dict):
-        fail(f"GET /limits answered HTTP {status}: {open(path, encoding='utf-8').read()[:300]}")
-    daily = limits.get("DailyApiRequests") or {}
-    top, left = daily.get("Max"), daily.get("Remaining")
-    if not isinstance(top, int) or not isinstance(left, int):
-        fail("the /limits answer has no DailyApiRequests")
-    used = top - left
-    share = used / top * 100 if top else 100.0
-    print(f"DailyApiRequests: {left:,} of {top:,} remaining ({share:.1f}% used in the last 24 hours)")
-    if share >= 80:
-        print("  WARNING: over 80% used; at 100% conversations wait in the queue")
-
-
 # --- dead-letter queue --------------------------------------------------------
 
 
@@ -563,11 +465,6 @@ COMMANDS = {
     "smoke-body": cmd_smoke_body,
     "smoke-curl": cmd_smoke_curl,
     "smoke-result": cmd_smoke_result,
-    "sf-describe": cmd_sf_describe,
-    "sf-login-curl": cmd_sf_login_curl,
-    "sf-login-result": cmd_sf_login_result,
-    "sf-limits-curl": cmd_sf_limits_curl,
-    "sf-limits": cmd_sf_limits,
     "dlq-take": cmd_dlq_take,
     "dlq-report": cmd_dlq_report,
     "visibility-batches": cmd_visibility_batches,

@@ -127,6 +127,11 @@ pub(crate) struct Org {
     /// The API user, whom `audit_fields_enabled` grants Create Audit Fields
     /// through a permission set (`org/setup.rs`).
     pub(crate) api_user: Option<String>,
+    /// Objects the API user has no Read permission on: to it they do not
+    /// exist ("Status Codes and Error Responses", REST API Developer Guide,
+    /// errors.htm: 404 "The requested resource couldn't be found. Check
+    /// the URI for errors, and verify that there are no sharing issues").
+    pub(crate) unreadable: HashSet<&'static str>,
 }
 
 fn now_iso() -> String {
@@ -152,6 +157,7 @@ impl Default for Org {
             blobs: HashMap::new(),
             now: now_iso,
             api_user: None,
+            unreadable: HashSet::new(),
         }
     }
 }
@@ -335,7 +341,9 @@ impl Org {
         blob: Option<Vec<u8>>,
         mode: Mode,
     ) -> Result<String, SaveError> {
-        let Some((name, prefix, fields)) = schema(object) else {
+        let Some((name, prefix, fields)) =
+            schema(object).filter(|(n, _, _)| !self.unreadable.contains(n))
+        else {
             return Err(SaveError::new(
                 "NOT_FOUND",
                 "The requested resource does not exist".to_string(),

@@ -246,6 +246,22 @@ impl LocalSalesforce {
         });
     }
 
+    /// Takes away (or gives back) the API user's Read permission on
+    /// `object`: describe answers 404 `NOT_FOUND`, queries `INVALID_TYPE`
+    /// and saves `NOT_FOUND`, as for an object that does not exist.
+    pub fn set_object_readable(&self, object: &str, readable: bool) {
+        let Some(name) = crate::org::object_name(object) else {
+            return;
+        };
+        self.with(|s| {
+            if readable {
+                s.org.unreadable.remove(name);
+            } else {
+                s.org.unreadable.insert(name);
+            }
+        });
+    }
+
     pub fn set_password_flow(&self, enabled: bool) {
         self.with(|s| s.logins.password_flow_enabled = enabled);
     }

@@ -200,3 +200,16 @@ async fn describe_needs_a_session_and_the_versions_list_does_not() {
         assert_eq!(v62["label"], "Winter '25");
     }
 }
+
+#[tokio::test]
+async fn an_object_without_read_permission_does_not_exist_for_the_api_user() {
+    let org = Org::start().await;
+    org.sf.set_object_readable("CaseComment", false);
+    let r = org.get("sobjects/CaseComment/describe").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = org.query("SELECT Id FROM CaseComment").await;
+    assert_eq!(code(&r.body), "INVALID_TYPE");
+    org.sf.set_object_readable("CaseComment", true);
+    let r = org.get("sobjects/CaseComment/describe").await;
+    assert_eq!(r.status, StatusCode::OK);
+}

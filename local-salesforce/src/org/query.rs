@@ -38,7 +38,8 @@ impl Org {
     pub(crate) fn query(&self, text: &str, api: &str) -> Result<Vec<Value>, SaveError> {
         let mut q: Query =
             soql::parse(text).map_err(|m| SaveError::new("MALFORMED_QUERY", m.0, &[]))?;
-        let Some((name, _, fields)) = schema(&q.object) else {
+        let readable = schema(&q.object).filter(|(n, _, _)| !self.unreadable.contains(n));
+        let Some((name, _, fields)) = readable else {
             return Err(SaveError::new(
                 "INVALID_TYPE",
                 format!("\n{text}\n^\nERROR at Row:1:Column:1\nsObject type '{}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name.", q.object),
