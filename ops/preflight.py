@@ -113,7 +113,10 @@ class Org:
         self.described = {}
 
     def get(self, path):
-        return http(f"{self.data}/{path}", self.token)
+        status, answer = http(f"{self.data}/{path}", self.token)
+        if status == 403 and "REQUEST_LIMIT_EXCEEDED" in error_of(answer):
+            raise Spent(error_of(answer))
+        return status, answer
 
     def query(self, soql):
         status, answer = self.get("query?q=" + urllib.parse.quote(soql, safe=""))
@@ -130,6 +133,10 @@ class Org:
 
 class Unreadable(Exception):
     """A read that should have worked did not."""
+
+
+class Spent(Exception):
+    """The org's API allowance is spent: every data call is refused."""
 
 
 def soql_string(value):
@@ -498,6 +505,11 @@ def run(secret):
             step()
         except Unreadable as e:
             c.add(FAIL, "read", str(e), "the API user needs API Enabled and View Setup and Configuration")
+        except Spent as e:
+            c.add(FAIL, "API usage", f"every call is refused: {e}",
+                  "the org's daily allowance is spent: conversations wait in the queue until it"
+                  " recovers; find the other caller or buy more (Setup > Company Information)")
+            break
     return c
 
 

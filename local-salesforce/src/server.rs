@@ -270,6 +270,12 @@ impl LocalSalesforce {
         self.with(|s| s.logins.set_password(username, password.to_owned()));
     }
 
+    /// Counts `calls` against the allowance, as other clients of the org
+    /// would have used it today.
+    pub fn use_api_calls(&self, calls: u64) {
+        self.with(|s| s.counters.api_calls += calls);
+    }
+
     pub fn set_api_limit(&self, limit: u64) {
         self.with(|s| s.limits.api_limit = limit);
     }

@@ -46,7 +46,8 @@ impl Org {
     /// `restrictedPicklist`). Only the properties a client here reads are
     /// served; a client must not expect the others.
     pub(crate) fn describe(&self, object: &str, api: &str) -> Option<Value> {
-        let (name, prefix, fields) = schema(object).filter(|(n, _, _)| !self.unreadable.contains(n))?;
+        let (name, prefix, fields) =
+            schema(object).filter(|(n, _, _)| !self.unreadable.contains(n))?;
         let mut out: Vec<Value> = fields
             .iter()
             .map(|f| self.describe_field(name, f))
