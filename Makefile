@@ -109,9 +109,10 @@ pause:
 resume:
 	@$(OPS)/trigger resume
 
-## check-salesforce: log in with the Salesforce secret's flow and read /limits; writes nothing.
+## check-salesforce: a read-only checklist of the org's set-up against the Salesforce secret, one line a
+## step (✓ / ✗ with what to fix / !), exit status 1 on any ✗; ARGS=--json for machines. Writes nothing.
 check-salesforce:
-	@$(OPS)/check-salesforce
+	@$(OPS)/check-salesforce $(ARGS)
 
 ## dlq: list the dead-letter queue with reasons (long polls; says when it did not see everything); deletes nothing.
 ## With a Rust toolchain: DLQ_URL=... cargo run --bin ops -- dlq

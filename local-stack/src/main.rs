@@ -6,6 +6,7 @@
 //! API Gateway (HTTP API, payload 2.0) calls it, and feeds the real worker
 //! handler from the queue the way Lambda's SQS poller does (batches of 10,
 //! failed records left to come back after the visibility timeout). Then it
+//! prints `make check-salesforce`'s checklist against the local Salesforce,
 //! posts the sample event twice and prints the one Case that results.
 
 use std::collections::HashMap;
@@ -74,6 +75,13 @@ async fn main() -> anyhow::Result<()> {
         .context("starting the local Salesforce")?;
     sf.set_audit_fields(true);
     sf.seed_example_users();
+    // The set-up step of the README that adds the integration's Origin.
+    sf.set_picklist(
+        "Case",
+        "Origin",
+        &["Phone", "Email", "Web", "WhatsApp"],
+        false,
+    );
     println!(
         "local Salesforce on {} (audit fields enabled; users agent.demo and WitiOp Customer)",
         sf.url
@@ -86,6 +94,9 @@ async fn main() -> anyhow::Result<()> {
     moto.secret(SALESFORCE_SECRET, &salesforce_secret.to_string())
         .await?;
     moto.secret(TOKEN_SECRET, "{}").await?;
+    print_checklist(&salesforce_secret).await;
+    // The figures printed below are the pipeline's alone.
+    sf.reset_counters();
 
     // The worker, built as its Lambda main builds it: from the secrets.
     let store = SecretStore::new(&sdk);
@@ -328,4 +339,48 @@ async fn serve_webhook(
         }
     }
     proof::pipeline::into_http(handle_webhook(webhook, event).await)
+}
+
+/// `make check-salesforce`'s checklist against the local Salesforce: the
+/// same `ops/preflight.py`, given the local secret in a private file rather
+/// than through the AWS CLI (which `make local` does not need). A missing
+/// python3 or a failed step is said and the run goes on: the checklist
+/// informs, the pipeline below is the demonstration.
+async fn print_checklist(secret: &serde_json::Value) {
+    let path =
+        std::env::temp_dir().join(format!("witiop-local-secret-{}.json", std::process::id()));
+    let written = {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(secret.to_string().as_bytes()))
+    };
+    let ran = match written {
+        Ok(()) => {
+            tokio::process::Command::new("python3")
+                .arg("ops/preflight.py")
+                .arg(&path)
+                .output()
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&path);
+    println!("\nmake check-salesforce against the local Salesforce:");
+    match ran {
+        Ok(out) => {
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+            if !out.status.success() {
+                println!("(the checklist found steps to fix; the run goes on)");
+            }
+        }
+        Err(e) => println!("(not run: python3 ops/preflight.py: {e})"),
+    }
+    println!();
 }
