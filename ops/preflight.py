@@ -444,7 +444,8 @@ def check_rules(c, org):
         c.add(WARN, "Contact duplicate rules", f"active: {names}",
               "an alerting rule is passed with Sforce-Duplicate-Rule-Header allowSave=true when the"
               " worker creates a customer's Contact; a blocking rule refuses that Contact and the"
-              " conversation is parked: set such a rule to Allow (Setup > Duplicate Rules)")
+              " conversation is parked: make such a rule an alert (Setup > Duplicate Rules > Action on"
+              " Create: Allow, with Alert) or let the API user bypass it")
     else:
         c.add(PASS, "Contact duplicate rules", "none active")
 

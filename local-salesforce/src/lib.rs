@@ -2,7 +2,9 @@
 //!
 //! It implements exactly the resources the integration uses (OAuth token,
 //! query, sObject create/update/upsert, sObject Collections, Composite,
-//! ContentVersion upload) with the status codes, error bodies, limits and
+//! ContentVersion upload), and the reads `make check-salesforce` makes of
+//! an org's set-up (versions, sObject Describe, the setup objects, limits),
+//! with the status codes, error bodies, limits and
 //! audit-field rules of the real API, so that a request passing here would
 //! pass against a real org. A control surface under `/__control/` seeds data,
 //! flips org settings and injects faults; in-process users call the same
