@@ -235,8 +235,17 @@ def check_audit_fields(c, org, s, user_id):
     assigned = org.query(
         f"SELECT PermissionSetId FROM PermissionSetAssignment WHERE AssigneeId = {soql_string(user_id)}")
     ids = [r.get("PermissionSetId") for r in assigned if r.get("PermissionSetId")]
+    # The profile's own permission set is asked for directly as well: it
+    # holds the profile's permissions whether or not an org lists it among
+    # the user's assignments.
+    users = org.query(f"SELECT ProfileId FROM User WHERE Id = {soql_string(user_id)}")
+    profile = users[0].get("ProfileId") if users else None
     granting = []
-    if ids:
+    if profile:
+        granting = org.query(
+            "SELECT Id, Name, Label, IsOwnedByProfile, ProfileId FROM PermissionSet WHERE ProfileId = "
+            + soql_string(profile) + " AND PermissionsCreateAuditFields = true")
+    if ids and not granting:
         granting = org.query(
             "SELECT Id, Name, Label, IsOwnedByProfile, ProfileId FROM PermissionSet WHERE Id IN ("
             + ", ".join(soql_string(i) for i in ids) + ") AND PermissionsCreateAuditFields = true")

@@ -148,6 +148,9 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
                 f("AccountId", Ref("Account"), true, false),
             ],
         ),
+        // "Account" (sforce_api_objects_account.htm): Name is required;
+        // Contact.AccountId refers to it ("Contact",
+        // sforce_api_objects_contact.htm).
         "account" => (
             "Account",
             "001",

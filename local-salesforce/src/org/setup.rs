@@ -80,10 +80,12 @@ impl Org {
                 sets
             }
             // A user is assigned its profile's permission set as well as
-            // the ones given to it ("PermissionSetAssignment",
-            // sforce_api_objects_permissionsetassignment.htm: assignments
-            // include profile-owned permission sets); the API user holds the
-            // audit set while the org lets it set audit fields.
+            // the ones given to it: "PermissionSet"
+            // (sforce_api_objects_permissionset.htm) has clients tell the
+            // two apart by IsOwnedByProfile, the stricter reading for a
+            // client being that both appear ("PermissionSetAssignment",
+            // sforce_api_objects_permissionsetassignment.htm). The API user
+            // holds the audit set while the org lets it set audit fields.
             "PermissionSetAssignment" => {
                 let mut out = Vec::new();
                 for (id, user) in self.records.get("User").into_iter().flatten() {
