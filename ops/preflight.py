@@ -499,22 +499,25 @@ def run(secret):
             c.add(WARN, check, "not checked: the API version is not served")
         return c
     org = Org(instance, token, version)
+    # Each step with the line a failed read is reported on.
     steps = [
-        lambda: check_audit_fields(c, org, secret, user_id),
-        lambda: check_objects(c, org),
-        lambda: check_users(c, org, secret),
-        lambda: check_origin(c, org.describe("Case")),
-        lambda: check_external_id(c, org.describe("Case")),
-        lambda: check_account(c, org),
-        lambda: check_case_fields(c, org.describe("Case")),
-        lambda: check_rules(c, org),
-        lambda: check_usage(c, org),
+        ("audit fields", lambda: check_audit_fields(c, org, secret, user_id)),
+        ("access", lambda: check_objects(c, org)),
+        ("users", lambda: check_users(c, org, secret)),
+        ("case_origin", lambda: check_origin(c, org.describe("Case"))),
+        ("case_external_id_field", lambda: check_external_id(c, org.describe("Case"))),
+        ("contact_account_id", lambda: check_account(c, org)),
+        ("case_fields", lambda: check_case_fields(c, org.describe("Case"))),
+        ("rules", lambda: check_rules(c, org)),
+        ("API usage", lambda: check_usage(c, org)),
     ]
-    for step in steps:
+    for check, step in steps:
         try:
             step()
         except Unreadable as e:
-            c.add(FAIL, "read", str(e), "the API user needs API Enabled and View Setup and Configuration")
+            c.add(FAIL, check, f"could not be read: {e}",
+                  "the API user needs API Enabled and View Setup and Configuration (profile or"
+                  " permission set): setup objects are hidden without it")
         except Spent as e:
             c.add(FAIL, "API usage", f"every call is refused: {e}",
                   "the org's daily allowance is spent: conversations wait in the queue until it"

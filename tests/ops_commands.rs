@@ -886,8 +886,10 @@ async fn check_salesforce_names_every_missed_step_and_what_to_do() {
         .never_says(&SECRETS);
 
     // The customer user left out although audit fields are on; the access
-    // to Case itself taken away.
+    // to Case itself and to the setup objects (View Setup and
+    // Configuration) taken away.
     sf.set_object_readable("Case", false);
+    sf.set_object_readable("PermissionSetAssignment", false);
     let mut missing = secret.clone();
     missing
         .as_object_mut()
@@ -897,6 +899,8 @@ async fn check_salesforce_names_every_missed_step_and_what_to_do() {
         "✗ customer_comment_username: missing, and set_audit_fields needs it",
         "✗ access Case: the API user cannot read it",
         "✗ case_origin: Case.Origin is not visible to the API user",
+        "✗ audit fields: could not be read: the query answered HTTP 400 INVALID_TYPE",
+        "View Setup and Configuration",
     ]);
     sf.set_object_readable("Case", true);
 
