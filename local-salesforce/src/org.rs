@@ -101,6 +101,8 @@ pub(crate) struct Org {
     pub(crate) case_comment_trigger: bool,
     /// The API user cannot see the records a Unique value clashes with.
     pub(crate) clashing_records_hidden: bool,
+    /// Users with "View All Data" (or "View All" on Contact): the API user.
+    pub(crate) view_all: HashSet<String>,
     /// (object, field) → the only values a restricted picklist accepts.
     pub(crate) restricted_picklists: HashMap<(String, String), Vec<String>>,
     /// Saves since `begin`, to roll back; `None` outside a transaction.
@@ -129,6 +131,7 @@ impl Default for Org {
             contact_duplicate_rule: false,
             case_comment_trigger: false,
             clashing_records_hidden: false,
+            view_all: HashSet::new(),
             restricted_picklists: HashMap::new(),
             journal: None,
             blobs: HashMap::new(),
@@ -341,6 +344,11 @@ impl Org {
             .entry("LastModifiedDate")
             .or_insert_with(|| json!(now));
         match name {
+            "Account" => {
+                record
+                    .entry("OwnerId")
+                    .or_insert_with(|| json!(actor.user_id));
+            }
             "Contact" => {
                 let first = record
                     .get("FirstName")

@@ -65,6 +65,9 @@ impl LocalSalesforce {
             active: true,
             user_type: "Standard",
         });
+        // The integration user can see every Contact, which the Contact
+        // match needs (the runbook's setup gives it "View All" on Contact).
+        org.view_all.insert(api_user_id.clone());
         let inner = Arc::new(Mutex::new(Inner {
             org,
             logins: Logins::new(url.clone(), API_USERNAME, API_PASSWORD, &api_user_id),
@@ -237,6 +240,15 @@ impl LocalSalesforce {
 
     pub fn set_password_flow(&self, enabled: bool) {
         self.with(|s| s.logins.password_flow_enabled = enabled);
+    }
+
+    /// Lets the user `user_id` log in with the password flow as `username`
+    /// (an agent reading what the integration wrote, for instance).
+    pub fn allow_login(&self, user_id: &str, username: &str, password: &str) {
+        self.with(|s| {
+            s.logins
+                .add_password(username.to_owned(), password.to_owned(), user_id.to_owned())
+        });
     }
 
     pub fn set_password(&self, username: &str, password: &str) {

@@ -27,7 +27,7 @@ pub use comments::{missing_comments, plan_comments, AttachmentFate, Authors, Com
 pub use contact::{choose_contact, new_contact, ContactCandidate};
 pub use fields::{description, salesforce_datetime, subject};
 
-use crate::config::CasePolicy;
+use crate::config::{CasePolicy, ContactOwner};
 use crate::event::Conversation;
 use crate::phone::CustomerNumber;
 
@@ -125,12 +125,41 @@ pub fn plan_case_writes(
         None => CasePlan::Create(NewCase {
             contact: match &found.contact {
                 Some(id) => ContactPlan::Existing(id.clone()),
-                None => ContactPlan::Create(new_contact(conversation, number)),
+                None => ContactPlan::Create(contact_to_create(conversation, number, found, policy)),
             },
             fields: case_fields(conversation, number, found, policy),
         }),
     };
     Ok(CaseWrites { case, comments })
+}
+
+/// The owner of a new Case: the agent's User, else the configured default
+/// owner; with neither the Case stays with the API user, which the worker
+/// logs as a warning.
+fn case_owner(found: &Found) -> Option<&String> {
+    found.agent_user.as_ref().or(found.default_owner.as_ref())
+}
+
+/// A new Contact: named after the customer, under `contact_account_id` when
+/// set, and owned by the Case's owner unless the admin chose the API user,
+/// so that the agent can open the customer of their Case (a Contact with no
+/// Account is private to its owner).
+fn contact_to_create(
+    conversation: &Conversation,
+    number: &CustomerNumber,
+    found: &Found,
+    policy: &CasePolicy,
+) -> Value {
+    let mut contact = new_contact(conversation, number);
+    if let Some(account) = &policy.contact_account_id {
+        contact["AccountId"] = json!(account);
+    }
+    if policy.contact_owner == ContactOwner::CaseOwner {
+        if let Some(owner) = case_owner(found) {
+            contact["OwnerId"] = json!(owner);
+        }
+    }
+    contact
 }
 
 /// The new Case's fields, `ContactId` aside.
@@ -149,9 +178,7 @@ pub fn case_fields(
     if let Some(origin) = &policy.case_origin {
         fields.insert("Origin".into(), json!(origin));
     }
-    // The agent's User, else the configured default owner; with neither the
-    // Case stays with the API user, which the worker logs as a warning.
-    if let Some(owner) = found.agent_user.as_ref().or(found.default_owner.as_ref()) {
+    if let Some(owner) = case_owner(found) {
         fields.insert("OwnerId".into(), json!(owner));
     }
     if let Some(field) = &policy.case_external_id_field {

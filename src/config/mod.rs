@@ -129,7 +129,8 @@ mod salesforce;
 mod witiop;
 
 pub use salesforce::{
-    is_secure_base_url, AuthFlow, CasePolicy, SalesforceConnection, SalesforceSettings,
+    is_secure_base_url, AuthFlow, CasePolicy, ContactOwner, SalesforceConnection,
+    SalesforceSettings,
 };
 pub use witiop::{is_loopback_host, MediaHost, WitiopSecret};
 

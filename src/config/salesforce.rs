@@ -78,6 +78,23 @@ pub struct CasePolicy {
     pub default_owner_username: Option<String>,
     /// A Unique External ID field on Case holding the conversation id.
     pub case_external_id_field: Option<String>,
+    /// The Account new Contacts are created under.
+    pub contact_account_id: Option<String>,
+    /// Who owns a Contact the integration creates.
+    pub contact_owner: ContactOwner,
+}
+
+/// Who owns a Contact the integration creates. Salesforce keeps a Contact
+/// linked to no Account private to its owner and to administrators,
+/// whatever the sharing model: owned by the API user, the agent who owns
+/// the Case would see a customer name they cannot open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContactOwner {
+    /// The new Case's owner: the agent, else the default owner.
+    #[default]
+    CaseOwner,
+    /// The API user, as before this setting existed.
+    ApiUser,
 }
 
 const SALESFORCE_KEYS: &[&str] = &[
@@ -95,6 +112,8 @@ const SALESFORCE_KEYS: &[&str] = &[
     "case_origin",
     "default_owner_username",
     "case_external_id_field",
+    "contact_account_id",
+    "contact_owner",
 ];
 
 impl SalesforceSettings {
@@ -201,6 +220,28 @@ impl SalesforceSettings {
             }
         }
 
+        let contact_account_id = keys.optional_str("contact_account_id")?;
+        if let Some(id) = &contact_account_id {
+            // An Account id: 15 or 18 letters and digits beginning with
+            // Account's key prefix, 001. It goes into every new Contact.
+            let ok = matches!(id.len(), 15 | 18)
+                && id.starts_with("001")
+                && id.chars().all(|c| c.is_ascii_alphanumeric());
+            if !ok {
+                return Err(keys.invalid(
+                    "contact_account_id",
+                    "is not an Account id (15 or 18 characters starting with 001)",
+                ));
+            }
+        }
+        let contact_owner = match keys.optional_str("contact_owner")?.as_deref() {
+            None | Some("case_owner") => ContactOwner::CaseOwner,
+            Some("api_user") => ContactOwner::ApiUser,
+            Some(_) => {
+                return Err(keys.invalid("contact_owner", "must be \"case_owner\" or \"api_user\""))
+            }
+        };
+
         Ok(Self {
             connection: SalesforceConnection {
                 login_url,
@@ -219,6 +260,8 @@ impl SalesforceSettings {
                 case_origin,
                 default_owner_username: keys.optional_str("default_owner_username")?,
                 case_external_id_field,
+                contact_account_id,
+                contact_owner,
             },
         })
     }

@@ -66,6 +66,20 @@ fn errors_name_the_key() {
             "missing required key `customer_comment_username`",
         ),
         (edit("v62.0", "latest"), "key `api_version`"),
+        (
+            edit(
+                "\"add_attachments\": \"false\"",
+                "\"add_attachments\": \"false\", \"contact_account_id\": \"003000000000001\"",
+            ),
+            "key `contact_account_id`",
+        ),
+        (
+            edit(
+                "\"add_attachments\": \"false\"",
+                "\"add_attachments\": \"false\", \"contact_owner\": \"agent\"",
+            ),
+            "key `contact_owner`",
+        ),
         (edit("\"false\"", "\"maybe\""), "key `add_attachments`"),
         (
             edit("https://login.salesforce.com/", "ftp://x"),
@@ -79,6 +93,28 @@ fn errors_name_the_key() {
             .to_string();
         assert!(err.contains(expected), "{err} should contain {expected}");
     }
+}
+
+#[test]
+fn contacts_are_owned_like_their_case_unless_told_otherwise() {
+    let base = r#"{"auth_flow":"client_credentials","consumer_key":"k","consumer_secret":"s",
+                   "login_url":"https://acme.my.salesforce.com"}"#;
+    let s = SalesforceSettings::parse("sf", base).unwrap();
+    assert_eq!(
+        s.policy.contact_owner,
+        crate::config::ContactOwner::CaseOwner
+    );
+    assert_eq!(s.policy.contact_account_id, None);
+    let set = base.replace(
+        "\"consumer_key\":\"k\"",
+        "\"consumer_key\":\"k\",\"contact_owner\":\"api_user\",\"contact_account_id\":\"001000000000001AAA\"",
+    );
+    let s = SalesforceSettings::parse("sf", &set).unwrap();
+    assert_eq!(s.policy.contact_owner, crate::config::ContactOwner::ApiUser);
+    assert_eq!(
+        s.policy.contact_account_id.as_deref(),
+        Some("001000000000001AAA")
+    );
 }
 
 #[test]

@@ -490,6 +490,76 @@ async fn an_assignment_rule_does_not_take_the_case_from_the_agent() {
     }
 }
 
+/// The agent who owns the Case (not an administrator) can open its Contact:
+/// a Contact linked to no Account is private to its owner, so the worker
+/// gives it the Case's owner; with `contact_account_id` it is filed under
+/// that Account instead of staying private. Read as the agent, through the
+/// agent's own login.
+#[tokio::test]
+async fn the_agent_can_open_the_contact_of_their_case() {
+    let s = stack(json!({})).await;
+    let agent_username = "agent.demo@acme.example.crm";
+    s.sf.allow_login(&s.users.agent, agent_username, "agent-password");
+    s.moto.secret("agent-tokens", "{}").await.unwrap();
+    let as_agent = crate::helpers::salesforce_client(
+        &s.moto,
+        &crate::helpers::salesforce_secret(
+            &s.sf.url,
+            json!({"username": agent_username, "password": "agent-password"}),
+        ),
+        "agent-tokens",
+    );
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    let case = &s.cases()[0];
+    assert_eq!(case["OwnerId"], s.users.agent.as_str());
+    let contact_id = case["ContactId"].as_str().unwrap();
+    let soql =
+        format!("SELECT Id, Name, OwnerId, AccountId FROM Contact WHERE Id = '{contact_id}'");
+    let seen: Vec<Value> = as_agent.query(&soql).await.unwrap();
+    assert_eq!(seen.len(), 1, "the agent sees the customer of their Case");
+    assert_eq!(seen[0]["OwnerId"], s.users.agent.as_str());
+
+    // As before the setting: owned by the API user, the Contact is hidden
+    // from the agent; filed under an Account, it is not.
+    let org = stack(json!({"contact_owner": "api_user"})).await;
+    org.sf
+        .allow_login(&org.users.agent, agent_username, "agent-password");
+    org.moto.secret("agent-tokens", "{}").await.unwrap();
+    let agent = crate::helpers::salesforce_client(
+        &org.moto,
+        &crate::helpers::salesforce_secret(
+            &org.sf.url,
+            json!({"username": agent_username, "password": "agent-password"}),
+        ),
+        "agent-tokens",
+    );
+    let contact_seen_by_agent = |case: usize| {
+        let contact = org.cases()[case]["ContactId"].as_str().unwrap().to_owned();
+        let agent = &agent;
+        async move {
+            let soql = format!("SELECT Id FROM Contact WHERE Id = '{contact}'");
+            agent.query::<Value>(&soql).await.unwrap().len()
+        }
+    };
+    assert!(org.run(&[sample().to_string()]).await.is_empty());
+    assert_eq!(contact_seen_by_agent(0).await, 0, "private to the API user");
+    let account = org
+        .sf
+        .insert("Account", json!({"Name": "WhatsApp customers"}))
+        .unwrap();
+    let mut secret = org.secret.clone();
+    secret["contact_account_id"] = json!(account);
+    let filed = crate::helpers::worker(&org.moto, &secret, &org.dlq, 4);
+    let mut other = sample();
+    other["conversation"]["id"] = json!(1900);
+    other["conversation"]["customer"]["number"] = json!("+447911123461");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answer = handle_batch(&filed, batch(&[other.to_string()]), deadline).await;
+    assert!(answer.batch_item_failures.is_empty());
+    assert_eq!(org.sf.records("Contact")[1]["AccountId"], account.as_str());
+    assert_eq!(contact_seen_by_agent(1).await, 1, "filed under the Account");
+}
+
 /// One customer whose number WitiOp spells two ways, in one batch with
 /// room for both at once: one key, so they run one after the other, and
 /// one Contact.

@@ -33,9 +33,37 @@ impl Org {
         Some(Value::Object(out))
     }
 
+    /// Whether `viewer` may see `row` of `object`. SOQL returns only the
+    /// records the running user can see (queries run in the user's sharing
+    /// context). A Contact linked to no Account is private to its owner and
+    /// to users who can view all data, whatever the org's sharing model
+    /// (Salesforce Help, "Organization-Wide Sharing Defaults": contacts that
+    /// aren't linked to an account are private): the one sharing rule the
+    /// integration's writes meet, so the one modelled. `None` is the org's
+    /// own view (the control surface and the seeding of tests).
+    pub(crate) fn visible(
+        &self,
+        object: &str,
+        row: &Map<String, Value>,
+        viewer: Option<&str>,
+    ) -> bool {
+        let Some(viewer) = viewer else { return true };
+        if object != "Contact" || self.view_all.contains(viewer) {
+            return true;
+        }
+        let has_account = row.get("AccountId").is_some_and(|a| !a.is_null());
+        has_account || row.get("OwnerId").and_then(Value::as_str) == Some(viewer)
+    }
+
     /// Runs a query: the matching rows after ORDER BY and LIMIT, shaped as
-    /// the REST API returns them (paging is the caller's).
-    pub(crate) fn query(&self, text: &str, api: &str) -> Result<Vec<Value>, SaveError> {
+    /// the REST API returns them (paging is the caller's), as `viewer` sees
+    /// them.
+    pub(crate) fn query(
+        &self,
+        text: &str,
+        api: &str,
+        viewer: Option<&str>,
+    ) -> Result<Vec<Value>, SaveError> {
         let mut q: Query =
             soql::parse(text).map_err(|m| SaveError::new("MALFORMED_QUERY", m.0, &[]))?;
         let Some((name, _, fields)) = schema(&q.object) else {
@@ -110,6 +138,7 @@ impl Org {
         };
         let mut rows: Vec<&Map<String, Value>> = table
             .values()
+            .filter(|row| self.visible(name, row, viewer))
             .filter(|row| {
                 q.filter
                     .as_ref()

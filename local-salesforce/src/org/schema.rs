@@ -81,10 +81,19 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
                 f("UserType", Picklist(40), false, false),
             ],
         ),
+        "account" => (
+            "Account",
+            "001",
+            vec![
+                f("Name", Text(255), true, true),
+                f("OwnerId", Ref("User"), true, false),
+            ],
+        ),
         "contact" => (
             "Contact",
             "003",
             vec![
+                f("AccountId", Ref("Account"), true, false),
                 f("FirstName", Text(40), true, false),
                 f("LastName", Text(80), true, true),
                 f("Name", Text(121), false, false),
