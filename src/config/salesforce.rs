@@ -2,6 +2,9 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use serde_json::Value;
+
+use super::case_fields::{parse_case_fields, CaseField};
 use super::witiop::is_loopback_host;
 use super::{ConfigError, Keys};
 
@@ -82,6 +85,8 @@ pub struct CasePolicy {
     pub contact_account_id: Option<String>,
     /// Who owns a Contact the integration creates.
     pub contact_owner: ContactOwner,
+    /// The admin's own Case fields.
+    pub case_fields: Vec<CaseField>,
 }
 
 /// Who owns a Contact the integration creates. Salesforce keeps a Contact
@@ -114,6 +119,7 @@ const SALESFORCE_KEYS: &[&str] = &[
     "case_external_id_field",
     "contact_account_id",
     "contact_owner",
+    "case_fields",
 ];
 
 impl SalesforceSettings {
@@ -242,6 +248,13 @@ impl SalesforceSettings {
             }
         };
 
+        let case_fields = match keys.map.get("case_fields") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(map)) => parse_case_fields(map, case_external_id_field.as_deref())
+                .map_err(|reason| keys.invalid("case_fields", &reason))?,
+            Some(_) => return Err(keys.invalid("case_fields", "must be a JSON object")),
+        };
+
         Ok(Self {
             connection: SalesforceConnection {
                 login_url,
@@ -262,6 +275,7 @@ impl SalesforceSettings {
                 case_external_id_field,
                 contact_account_id,
                 contact_owner,
+                case_fields,
             },
         })
     }
