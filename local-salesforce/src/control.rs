@@ -160,22 +160,29 @@ pub(crate) async fn settings(State(state): State<Shared>, Json(c): Json<Settings
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// `{"object": "Case", "field": "Origin", "values": [...]}`: restricts a
-/// picklist (`LocalSalesforce::restrict_picklist`).
+/// `{"object": "Case", "field": "Origin", "values": [...], "restricted":
+/// true}`: a picklist's values (`LocalSalesforce::set_picklist`);
+/// `restricted` defaults to true (`LocalSalesforce::restrict_picklist`).
 #[derive(Deserialize)]
 pub(crate) struct Picklist {
     object: String,
     field: String,
     values: Vec<String>,
+    #[serde(default = "yes")]
+    restricted: bool,
 }
 
 pub(crate) async fn picklist(State(state): State<Shared>, Json(p): Json<Picklist>) -> Response {
+    let picklist = org::Picklist {
+        values: p.values,
+        restricted: p.restricted,
+    };
     state
         .lock()
         .expect("state lock")
         .org
-        .restricted_picklists
-        .insert((p.object, p.field), p.values);
+        .picklists
+        .insert((p.object, p.field), picklist);
     StatusCode::NO_CONTENT.into_response()
 }
 

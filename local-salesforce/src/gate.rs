@@ -22,7 +22,7 @@ use crate::server::{Inner, Shared};
 /// newest release the REST API guide lists (Summer '26; the Composite
 /// Graph guide uses it); a later one answers `NOT_FOUND`, as an org does for
 /// a version it does not know.
-const MIN_VERSION: f64 = 31.0;
+pub(crate) const MIN_VERSION: f64 = 31.0;
 pub(crate) const MAX_VERSION: f64 = 67.0;
 const DEFAULT_API_LIMIT: u64 = 100_000;
 

@@ -26,6 +26,8 @@
 //!   Composite; `SaveHeaders` reads `Sforce-Auto-Assign` and
 //!   `Sforce-Duplicate-Rule-Header`.
 //! - `sosl`: the SOSL phone search.
+//! - `describe`: the versions list and `sobjects/{Type}/describe`, built by
+//!   `org/describe.rs` from the schema and settings the org enforces.
 //! - `routes`: the router, the REST handlers and the ContentVersion
 //!   multipart upload.
 //! - `composite`: Composite: its limits, the checks of the whole request
@@ -44,6 +46,7 @@
 
 mod composite;
 mod control;
+mod describe;
 mod gate;
 mod lightning;
 mod oauth;

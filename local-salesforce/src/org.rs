@@ -2,6 +2,7 @@
 //! `allOrNone` roll back. This file saves records and keeps the journal;
 //! `schema`, `validate`, `rules` and `query` hold the rest.
 
+mod describe;
 mod query;
 mod rules;
 mod schema;
@@ -13,6 +14,17 @@ use serde_json::{json, Map, Value};
 
 use schema::{id18, schema};
 pub(crate) use schema::{normalize_id, USER_TYPES};
+
+/// A picklist's value set as an admin defined it.
+#[derive(Clone, Debug)]
+pub(crate) struct Picklist {
+    pub(crate) values: Vec<String>,
+    /// Only these values save ("Restricted picklist", Object Reference,
+    /// "Field Properties", access_for_fields.htm: "Users can't load
+    /// unapproved values through the API"); an unrestricted picklist stores
+    /// any text.
+    pub(crate) restricted: bool,
+}
 
 /// An object's API name, from its name in any case.
 pub(crate) fn object_name(object: &str) -> Option<&'static str> {
@@ -103,8 +115,10 @@ pub(crate) struct Org {
     pub(crate) clashing_records_hidden: bool,
     /// Users with "View All Data" (or "View All" on Contact): the API user.
     pub(crate) view_all: HashSet<String>,
-    /// (object, field) → the only values a restricted picklist accepts.
-    pub(crate) restricted_picklists: HashMap<(String, String), Vec<String>>,
+    /// (object, field) → the values an admin gave a picklist, and whether
+    /// it is restricted to them; a picklist not here has its standard values
+    /// (`describe::standard_values`), unrestricted.
+    pub(crate) picklists: HashMap<(String, String), Picklist>,
     /// Saves since `begin`, to roll back; `None` outside a transaction.
     journal: Option<Vec<Undo>>,
     /// Bytes of ContentVersion data by id, kept out of the JSON records.
@@ -132,7 +146,7 @@ impl Default for Org {
             case_comment_trigger: false,
             clashing_records_hidden: false,
             view_all: HashSet::new(),
-            restricted_picklists: HashMap::new(),
+            picklists: HashMap::new(),
             journal: None,
             blobs: HashMap::new(),
             now: now_iso,
@@ -344,11 +358,6 @@ impl Org {
             .entry("LastModifiedDate")
             .or_insert_with(|| json!(now));
         match name {
-            "Account" => {
-                record
-                    .entry("OwnerId")
-                    .or_insert_with(|| json!(actor.user_id));
-            }
             "Contact" => {
                 let first = record
                     .get("FirstName")
@@ -369,6 +378,11 @@ impl Org {
             }
             "CaseComment" => {
                 record.entry("IsPublished").or_insert(json!(false));
+            }
+            "Account" => {
+                record
+                    .entry("OwnerId")
+                    .or_insert_with(|| json!(actor.user_id));
             }
             _ => {}
         }

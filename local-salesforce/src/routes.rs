@@ -23,12 +23,17 @@ use crate::{composite, control, oauth};
 pub(crate) fn router(state: Shared) -> Router {
     Router::new()
         .route("/services/oauth2/token", post(oauth::token))
+        .route("/services/data", get(crate::describe::versions))
         .route("/services/data/{version}/query", get(query))
         .route("/services/data/{version}/query/{cursor}", get(query_more))
         .route("/services/data/{version}/sobjects/{object}", post(create))
         .route(
             "/services/data/{version}/sobjects/{object}/{id}",
             patch(update).get(retrieve),
+        )
+        .route(
+            "/services/data/{version}/sobjects/{object}/describe",
+            get(crate::describe::describe),
         )
         .route(
             "/services/data/{version}/sobjects/{object}/{field}/{value}",

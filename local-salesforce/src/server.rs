@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::gate::{Fault, FaultPlan, LimitInfoForm, Limits};
 use crate::oauth::Logins;
 use crate::operations::Cursors;
-use crate::org::{Actor, NewUser, Org, USER_TYPES};
+use crate::org::{Actor, NewUser, Org, Picklist, USER_TYPES};
 use crate::{secret_for, ExampleUsers, API_PASSWORD, API_USERNAME};
 use crate::{EXAMPLE_AGENT_EMAIL, EXAMPLE_CUSTOMER_USERNAME};
 
@@ -230,11 +230,21 @@ impl LocalSalesforce {
     /// value is `INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST`. Picklists are
     /// unrestricted by default and store any text.
     pub fn restrict_picklist(&self, object: &str, field: &str, values: &[&str]) {
-        let values = values.iter().map(|v| (*v).to_owned()).collect();
+        self.set_picklist(object, field, values, true);
+    }
+
+    /// Gives a picklist (e.g. Case.Origin) the values `values`, restricted
+    /// to them or not, as an admin edits its value set: describe lists
+    /// them, and a restricted one refuses any other value.
+    pub fn set_picklist(&self, object: &str, field: &str, values: &[&str], restricted: bool) {
+        let picklist = Picklist {
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+            restricted,
+        };
         self.with(|s| {
             s.org
-                .restricted_picklists
-                .insert((object.to_owned(), field.to_owned()), values)
+                .picklists
+                .insert((object.to_owned(), field.to_owned()), picklist)
         });
     }
 

@@ -5,7 +5,7 @@ pub(super) enum Kind {
     Id,
     Text(usize),
     /// A picklist stored as text of at most this length; restricted ones
-    /// (`Org::restricted_picklists`) accept only their values.
+    /// (`Org::picklists`) accept only their values.
     Picklist(usize),
     /// A Long Text Area: a length limit like `Text`, but SOQL can neither
     /// filter nor sort on it.
@@ -81,19 +81,10 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
                 f("UserType", Picklist(40), false, false),
             ],
         ),
-        "account" => (
-            "Account",
-            "001",
-            vec![
-                f("Name", Text(255), true, true),
-                f("OwnerId", Ref("User"), true, false),
-            ],
-        ),
         "contact" => (
             "Contact",
             "003",
             vec![
-                f("AccountId", Ref("Account"), true, false),
                 f("FirstName", Text(40), true, false),
                 f("LastName", Text(80), true, true),
                 f("Name", Text(121), false, false),
@@ -101,6 +92,15 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
                 f("MobilePhone", Text(40), true, false),
                 f("Email", Text(80), true, false),
                 f("Description", LongText(32000), true, false),
+                f("OwnerId", Ref("User"), true, false),
+                f("AccountId", Ref("Account"), true, false),
+            ],
+        ),
+        "account" => (
+            "Account",
+            "001",
+            vec![
+                f("Name", Text(255), true, true),
                 f("OwnerId", Ref("User"), true, false),
             ],
         ),

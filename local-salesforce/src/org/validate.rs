@@ -213,10 +213,12 @@ impl Org {
     /// says nothing about case.
     fn check_picklist(&self, object: &str, field: &str, value: &str) -> Result<(), SaveError> {
         let allowed = self
-            .restricted_picklists
+            .picklists
             .iter()
-            .find(|((o, f), _)| o.eq_ignore_ascii_case(object) && f.eq_ignore_ascii_case(field))
-            .map(|(_, v)| v);
+            .find(|((o, f), p)| {
+                p.restricted && o.eq_ignore_ascii_case(object) && f.eq_ignore_ascii_case(field)
+            })
+            .map(|(_, p)| &p.values);
         match allowed {
             Some(values) if !values.iter().any(|v| v == value) => Err(SaveError::new(
                 "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
