@@ -60,7 +60,7 @@ mod sosl;
 use serde_json::{json, Value};
 
 pub use gate::{Fault, LimitInfoForm};
-pub use server::{Counters, LocalSalesforce};
+pub use server::{Counters, CustomField, LocalSalesforce};
 
 /// Connected App and API user credentials the server accepts by default.
 pub const CONSUMER_KEY: &str = "local-consumer-key";

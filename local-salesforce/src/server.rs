@@ -42,6 +42,18 @@ pub(crate) struct Inner {
 
 pub(crate) type Shared = Arc<Mutex<Inner>>;
 
+/// The kinds of custom field an admin can add here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomField {
+    /// Text of at most this many characters.
+    Text(usize),
+    /// A Number field.
+    Number,
+    /// A picklist of text values of at most this length (unrestricted
+    /// unless its values are set restricted).
+    Picklist(usize),
+}
+
 /// A running local Salesforce.
 #[derive(Clone)]
 pub struct LocalSalesforce {
@@ -250,6 +262,17 @@ impl LocalSalesforce {
 
     pub fn set_password_flow(&self, enabled: bool) {
         self.with(|s| s.logins.password_flow_enabled = enabled);
+    }
+
+    /// Adds a custom field to `object` (its name must end in `__c`);
+    /// false when the object is unknown or the field exists.
+    pub fn add_custom_field(&self, object: &str, field: &str, kind: CustomField) -> bool {
+        let kind = match kind {
+            CustomField::Text(max) => crate::org::Kind::Text(max),
+            CustomField::Number => crate::org::Kind::Number,
+            CustomField::Picklist(max) => crate::org::Kind::Picklist(max),
+        };
+        self.with(|s| s.org.add_custom_field(object, field, kind))
     }
 
     /// Lets the user `user_id` log in with the password flow as `username`

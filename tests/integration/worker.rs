@@ -560,6 +560,54 @@ async fn the_agent_can_open_the_contact_of_their_case() {
     assert_eq!(contact_seen_by_agent(1).await, 1, "filed under the Account");
 }
 
+/// The admin's own Case fields: a restricted picklist, text with
+/// placeholders and a number are set; a value the org would refuse (not in
+/// the restricted picklist) is left out and the Case is still created. The
+/// org's describe is read once for the settings, not per conversation.
+#[tokio::test]
+async fn case_fields_fit_the_org_they_land_in() {
+    let s = crate::helpers::stack()
+        .settings(json!({"case_fields": {
+            "Priority": "High",
+            "WhatsApp_Topic__c": "{profile.category} from {customer.number}",
+            "Score__c": 4.5,
+            "Channel__c": "Carrier pigeon",
+        }}))
+        .before_users(|sf| {
+            use local_salesforce::CustomField;
+            assert!(sf.add_custom_field("Case", "WhatsApp_Topic__c", CustomField::Text(80)));
+            assert!(sf.add_custom_field("Case", "Score__c", CustomField::Number));
+            assert!(sf.add_custom_field("Case", "Channel__c", CustomField::Picklist(40)));
+            sf.restrict_picklist("Case", "Priority", &["High", "Medium", "Low"]);
+            sf.restrict_picklist("Case", "Channel__c", &["WhatsApp", "Email"]);
+        })
+        .start()
+        .await;
+    s.warm().await;
+    let mut second = sample();
+    second["conversation"]["id"] = json!(1802);
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    let first_calls = s.sf.counters().api_calls;
+    assert!(s.run(&[second.to_string()]).await.is_empty());
+    let second_calls = s.sf.counters().api_calls - first_calls;
+    assert_eq!(
+        first_calls,
+        second_calls + 1,
+        "one describe, on the first conversation only"
+    );
+    assert_eq!(second_calls, 2);
+    for case in s.cases() {
+        assert_eq!(case["Priority"], "High");
+        assert_eq!(case["WhatsApp_Topic__c"], "Billing from +393331234567");
+        assert_eq!(case["Score__c"], 4.5);
+        assert!(
+            case.get("Channel__c").is_none_or(Value::is_null),
+            "left out: {case:?}"
+        );
+    }
+    assert_eq!(s.cases().len(), 2);
+}
+
 /// One customer whose number WitiOp spells two ways, in one batch with
 /// room for both at once: one key, so they run one after the other, and
 /// one Contact.

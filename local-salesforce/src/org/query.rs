@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::schema::{normalize_id, schema, Kind};
+use super::schema::{normalize_id, Kind};
 use super::{Org, SaveError};
 use crate::soql::{self, Expr, Literal, Query};
 
@@ -13,7 +13,7 @@ impl Org {
     /// A record as `GET sobjects/{Type}/{id}` answers it: `attributes`, then
     /// every field, binary ones as the URL of their content.
     pub(crate) fn retrieve(&self, object: &str, id: &str, api: &str) -> Option<Value> {
-        let (name, _, fields) = schema(object)?;
+        let (name, _, fields) = self.fields_of(object)?;
         let id = normalize_id(id)?;
         let row = self.records.get(name)?.get(&id)?;
         let url = format!("/services/data/v{api}/sobjects/{name}/{id}");
@@ -66,7 +66,7 @@ impl Org {
     ) -> Result<Vec<Value>, SaveError> {
         let mut q: Query =
             soql::parse(text).map_err(|m| SaveError::new("MALFORMED_QUERY", m.0, &[]))?;
-        let Some((name, _, fields)) = schema(&q.object) else {
+        let Some((name, _, fields)) = self.fields_of(&q.object) else {
             return Err(SaveError::new(
                 "INVALID_TYPE",
                 format!("\n{text}\n^\nERROR at Row:1:Column:1\nsObject type '{}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name.", q.object),
@@ -265,6 +265,7 @@ fn filterable(field: &str, kind: Kind) -> Result<(), (&'static str, String)> {
 fn type_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Bool => "boolean",
+        Kind::Number => "double",
         Kind::DateTime => "dateTime",
         Kind::Id | Kind::Ref(_) => "id",
         Kind::Base64 => "base64",
@@ -290,6 +291,8 @@ fn check_literal(
     match (kind, &*value) {
         (_, Literal::Null) => Ok(()),
         (Kind::Bool, Literal::Bool(_)) => Ok(()),
+        (Kind::Number, Literal::Num(_)) => Ok(()),
+        (Kind::Number, Literal::Str(_)) => wrong(false),
         (Kind::Bool | Kind::DateTime, _) => wrong(false),
         (Kind::Id | Kind::Ref(_), Literal::Str(s)) => match normalize_id(s) {
             Some(id) => {
