@@ -199,7 +199,7 @@ fn fit(field: &CaseField, value: Value, rules: &CaseFieldRules) -> Result<(Strin
             .parse::<f64>()
             .ok()
             .filter(|n| n.is_finite())
-            .and_then(|n| serde_json::Number::from_f64(n))
+            .and_then(serde_json::Number::from_f64)
             .map(Value::Number)
             .ok_or_else(|| "the field takes a number".to_owned()),
         (FieldKind::Boolean, Value::Bool(_)) => Ok(value.clone()),
