@@ -125,9 +125,11 @@ impl WorkerEnv {
     }
 }
 
+mod private_key;
 mod salesforce;
 mod witiop;
 
+pub use private_key::{PrivateKey, PrivateKeyError};
 pub use salesforce::{
     is_secure_base_url, AuthFlow, CasePolicy, SalesforceConnection, SalesforceSettings,
 };

@@ -77,7 +77,12 @@ impl RecordError {
         let Self::Salesforce(e) = self else {
             return self.to_string();
         };
-        if let SalesforceError::Login { error, .. } = e {
+        if let SalesforceError::Login { error, flow, .. } = e {
+            if *flow == "jwt_bearer"
+                && matches!(error.as_str(), "invalid_grant" | "invalid_client_id")
+            {
+                return format!("{self}. Check the certificate on the app against private_key, consumer_key, username and that the user is pre-authorised for the app (runbook 4.4), then redrive");
+            }
             // OAuth's own error codes (RFC 6749, 5.2), as the token endpoint answers.
             return match error.as_str() {
                 "invalid_grant" => format!("{self}. Check username, password and security token in the Salesforce secret (or that the password flow is allowed), then redrive"),

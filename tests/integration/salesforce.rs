@@ -408,3 +408,151 @@ async fn unknown_api_version_is_404() {
         "{err}"
     );
 }
+
+/// The secret of the JWT bearer flow for `org`, signed with `private_key`.
+fn jwt_secret(org: &Org, private_key: &str, extra: Value) -> Value {
+    let mut secret = json!({
+        "auth_flow": "jwt_bearer",
+        "login_url": org.sf.url,
+        "consumer_key": local_salesforce::CONSUMER_KEY,
+        "username": local_salesforce::API_USERNAME,
+        "private_key": private_key,
+    });
+    if let (Some(base), Value::Object(extra)) = (secret.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    secret
+}
+
+/// An org whose Connected App holds the test certificate and pre-authorises
+/// the API user, with the password flow blocked as in a new org.
+async fn jwt_org() -> Org {
+    let e = env().await;
+    e.sf.set_jwt_certificate(local_salesforce::test_keys::APP_CERTIFICATE)
+        .unwrap();
+    e.sf.pre_authorise(local_salesforce::API_USERNAME);
+    e.sf.set_password_flow(false);
+    e
+}
+
+#[tokio::test]
+async fn jwt_bearer_logs_in_without_password_or_consumer_secret_and_queries() {
+    let e = jwt_org().await;
+    let secret = jwt_secret(&e, local_salesforce::test_keys::APP_PRIVATE_KEY, json!({}));
+    let client = salesforce_client(&e.moto, &secret, TOKENS);
+    let users: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
+    assert_eq!(users[0].id, e.sf.api_user_id);
+    assert_eq!(e.sf.counters().logins, 1);
+    // A second instance with the same key reuses the stored token.
+    let second = salesforce_client(&e.moto, &secret, TOKENS);
+    let _: Vec<Row> = second.query("SELECT Id FROM User").await.unwrap();
+    assert_eq!(e.sf.counters().logins, 1);
+}
+
+#[tokio::test]
+async fn a_token_stored_by_another_key_is_not_used() {
+    let e = jwt_org().await;
+    let first = jwt_secret(&e, local_salesforce::test_keys::APP_PRIVATE_KEY, json!({}));
+    let _: Vec<Row> = salesforce_client(&e.moto, &first, TOKENS)
+        .query("SELECT Id FROM User")
+        .await
+        .unwrap();
+    // The same app and user with another key: the cached token is not
+    // theirs, so the client logs in (and Salesforce refuses the key).
+    let other = jwt_secret(
+        &e,
+        local_salesforce::test_keys::OTHER_PRIVATE_KEY,
+        json!({}),
+    );
+    let err = query_error(
+        &salesforce_client(&e.moto, &other, TOKENS),
+        "SELECT Id FROM User",
+    )
+    .await;
+    assert_eq!(err.code(), Some("invalid_grant"), "{err}");
+    assert_eq!(e.sf.counters().logins, 1);
+}
+
+/// Each reason Salesforce refuses an assertion for, as the worker reports it.
+#[tokio::test]
+async fn jwt_bearer_refusals_name_the_flow_and_the_oauth_error() {
+    use local_salesforce::test_keys::{APP_PRIVATE_KEY, OTHER_PRIVATE_KEY};
+    type Setup = fn(&local_salesforce::LocalSalesforce);
+    let cases: [(&str, &str, Value, Setup, &str, &str); 5] = [
+        (
+            "a key whose certificate the app does not hold",
+            OTHER_PRIVATE_KEY,
+            json!({}),
+            |_| {},
+            "invalid_grant",
+            "invalid assertion",
+        ),
+        (
+            "a production assertion for a sandbox",
+            APP_PRIVATE_KEY,
+            json!({}),
+            |sf| sf.set_jwt_audience("https://test.salesforce.com"),
+            "invalid_grant",
+            "audience is invalid",
+        ),
+        (
+            "an assertion expired on arrival (Salesforce's clock 5 minutes ahead)",
+            APP_PRIVATE_KEY,
+            json!({}),
+            |sf| sf.set_clock_ahead(std::time::Duration::from_secs(300)),
+            "invalid_grant",
+            "expired authorization code",
+        ),
+        (
+            "an issuer that is not the app's consumer key",
+            APP_PRIVATE_KEY,
+            json!({"consumer_key": "3MVG9-another-app"}),
+            |_| {},
+            "invalid_client_id",
+            "client identifier invalid",
+        ),
+        (
+            "a user the admin has not pre-authorised",
+            APP_PRIVATE_KEY,
+            json!({"username": "someone.else@acme.example"}),
+            |sf| {
+                sf.add_user(
+                    "someone.else@acme.example",
+                    "someone.else@acme.example",
+                    "Someone",
+                    "Else",
+                    true,
+                );
+            },
+            "invalid_grant",
+            "user hasn't approved this consumer",
+        ),
+    ];
+    for (case, key, extra, setup, code, description) in cases {
+        let e = jwt_org().await;
+        setup(&e.sf);
+        let secret = jwt_secret(&e, key, extra);
+        let err = query_error(
+            &salesforce_client(&e.moto, &secret, TOKENS),
+            "SELECT Id FROM User",
+        )
+        .await;
+        let text = err.to_string();
+        assert!(
+            matches!(&err, SalesforceError::Login { flow: "jwt_bearer", error, description: d, status: 400, .. }
+                if error == code && d == description),
+            "{case}: {text}"
+        );
+        assert!(
+            text.contains("jwt_bearer flow") && text.contains(&e.sf.url),
+            "{case}: {text}"
+        );
+        // Neither the key nor the signed assertion reaches the error.
+        assert!(
+            !text.contains("PRIVATE KEY") && !text.contains("eyJ"),
+            "{case}: {text}"
+        );
+        assert_eq!(err.class(), ErrorClass::RetryLater(Wait::Backoff), "{case}");
+        assert_eq!(e.sf.counters().logins, 0, "{case}");
+    }
+}
