@@ -556,3 +556,102 @@ async fn jwt_bearer_refusals_name_the_flow_and_the_oauth_error() {
         assert_eq!(e.sf.counters().logins, 0, "{case}");
     }
 }
+
+/// The control surface sets the flow up as the in-process methods do, and
+/// assertions the worker never makes are refused as Salesforce would.
+#[tokio::test]
+async fn jwt_bearer_set_up_over_http_and_assertions_the_worker_never_signs() {
+    use witiop_salesforce::config::PrivateKey;
+    use witiop_salesforce::salesforce::assertion::{sign, Claims};
+    let e = env().await;
+    let http = reqwest::Client::new();
+    let settings = |body: Value| {
+        http.post(format!("{}/__control/settings", e.sf.url))
+            .json(&body)
+            .send()
+    };
+    let refused = settings(json!({"jwt_certificate": "not a certificate"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let set = settings(json!({
+        "jwt_certificate": local_salesforce::test_keys::APP_CERTIFICATE,
+        "pre_authorise": [local_salesforce::API_USERNAME],
+    }))
+    .await
+    .unwrap();
+    assert_eq!(set.status(), 204);
+
+    let key = PrivateKey::from_pem(local_salesforce::test_keys::APP_PRIVATE_KEY).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let token = |assertion: String| {
+        http.post(format!("{}/services/oauth2/token", e.sf.url))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", assertion.as_str()),
+            ])
+            .send()
+    };
+    let good = Claims::new(
+        local_salesforce::CONSUMER_KEY,
+        local_salesforce::API_USERNAME,
+        &e.sf.url,
+        now,
+    );
+    let answer = token(sign(&good, &key).unwrap()).await.unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let too_long = Claims {
+        exp: now + 3600,
+        ..Claims::new(
+            local_salesforce::CONSUMER_KEY,
+            local_salesforce::API_USERNAME,
+            &e.sf.url,
+            now,
+        )
+    };
+    let signed = sign(&good, &key).unwrap();
+    let (_, signature) = signed.rsplit_once('.').unwrap();
+    let unsigned_header = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.{signature}",
+            b64.encode(br#"{"alg":"none"}"#),
+            b64.encode(serde_json::to_vec(&good).unwrap())
+        )
+    };
+    for (case, assertion) in [
+        ("an expiry beyond 3 minutes", sign(&too_long, &key).unwrap()),
+        ("an algorithm other than RS256", unsigned_header),
+        ("claims changed after signing", {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let later = Claims {
+                exp: good.exp + 1,
+                ..Claims::new(
+                    local_salesforce::CONSUMER_KEY,
+                    local_salesforce::API_USERNAME,
+                    &e.sf.url,
+                    now,
+                )
+            };
+            let (header, _) = signed.split_once('.').unwrap();
+            format!(
+                "{header}.{}.{signature}",
+                b64.encode(serde_json::to_vec(&later).unwrap())
+            )
+        }),
+        ("no assertion at all", String::new()),
+    ] {
+        let answer = token(assertion).await.unwrap();
+        assert_eq!(answer.status(), 400, "{case}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "invalid_grant", "error_description": "invalid assertion"}),
+            "{case}"
+        );
+    }
+    assert_eq!(e.sf.counters().logins, 1);
+}
