@@ -104,3 +104,35 @@ impl RecordError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(flow: &'static str, error: &str) -> RecordError {
+        RecordError::Salesforce(SalesforceError::Login {
+            flow,
+            login_url: "https://login.salesforce.com".into(),
+            error: error.into(),
+            description: "d".into(),
+            status: 400,
+        })
+    }
+
+    /// A refused login points at what the flow actually uses.
+    #[test]
+    fn login_advice_follows_the_flow() {
+        for (flow, error, expected) in [
+            ("password", "invalid_grant", "security token"),
+            ("password", "invalid_client_id", "consumer_secret"),
+            ("jwt_bearer", "invalid_grant", "pre-authorised"),
+            ("jwt_bearer", "invalid_client_id", "consumer_key"),
+        ] {
+            let advice = refused(flow, error).advice();
+            assert!(advice.contains(expected), "{flow} {error}: {advice}");
+        }
+        assert!(!refused("jwt_bearer", "invalid_grant")
+            .advice()
+            .contains("password"));
+    }
+}
