@@ -8,10 +8,14 @@ curl configuration on stdout (piped to `curl -K -`, never on a command line)
 or, for `webhook-url`, printed because the operator asked for it.
 """
 
+import base64
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from ipaddress import ip_address
@@ -292,11 +296,14 @@ def salesforce(secret_path):
     if not secure_base_url(login_url):
         fail(f"login_url {login_url} must be https (plain http only on a loopback host)")
     flow = s.get("auth_flow") or "password"
-    if flow not in ("password", "client_credentials"):
-        fail('auth_flow must be "password" or "client_credentials"')
-    for key in ("consumer_key", "consumer_secret") + (
-        ("username", "password") if flow == "password" else ()
-    ):
+    needs = {
+        "password": ("consumer_key", "consumer_secret", "username", "password"),
+        "client_credentials": ("consumer_key", "consumer_secret"),
+        "jwt_bearer": ("consumer_key", "username", "private_key"),
+    }
+    if flow not in needs:
+        fail('auth_flow must be "password", "client_credentials" or "jwt_bearer"')
+    for key in needs[flow]:
         if not isinstance(s.get(key), str) or not s.get(key):
             fail(f"the Salesforce secret has no {key} (needed by the {flow} flow)")
     version = str(s.get("api_version") or "62.0").lstrip("vV")
@@ -307,12 +314,70 @@ def salesforce(secret_path):
 
 def cmd_sf_describe(secret_path):
     s, login_url, flow, version = salesforce(secret_path)
-    who = f" as {s['username']}" if flow == "password" else ""
+    who = f" as {s['username']}" if flow in ("password", "jwt_bearer") else ""
     print(f"{flow} flow at {login_url}{who}, API v{version}")
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_audience(login_url):
+    """The assertion's `aud`: the same rule as the worker's
+    (src/salesforce/assertion.rs): login or test, whatever host takes the
+    request; a loopback local Salesforce is its own audience."""
+    host = (urllib.parse.urlsplit(login_url).hostname or "").lower()
+    if is_loopback(host):
+        return login_url
+    if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+        return "https://test.salesforce.com"
+    return "https://login.salesforce.com"
+
+
+def jwt_assertion(s, login_url):
+    """An RS256 assertion valid 3 minutes, signed by openssl: python3's
+    standard library has no RSA, and the key only ever goes to openssl in a
+    private file, never on a command line."""
+    claims = {
+        "iss": s["consumer_key"],
+        "sub": s["username"],
+        "aud": jwt_audience(login_url),
+        "exp": int(time.time()) + 180,
+    }
+    signing_input = (
+        b64url(b'{"alg":"RS256"}') + "." + b64url(json.dumps(claims).encode())
+    )
+    directory = tempfile.mkdtemp()
+    key_path = os.path.join(directory, "key.pem")
+    try:
+        with open(os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(s["private_key"])
+        signed = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-sign", key_path],
+            input=signing_input.encode(),
+            capture_output=True,
+        )
+    except FileNotFoundError:
+        fail("the jwt_bearer flow is checked with openssl, which is not installed here")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    if signed.returncode != 0:
+        fail("private_key is not a PEM RSA private key openssl can sign with")
+    return signing_input + "." + b64url(signed.stdout)
 
 
 def cmd_sf_login_curl(secret_path):
     s, login_url, flow, _ = salesforce(secret_path)
+    if flow == "jwt_bearer":
+        form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", jwt_assertion(s, login_url)),
+        ]
+        print_curl_config(
+            ("url", login_url + "/services/oauth2/token"),
+            ("data-raw", urllib.parse.urlencode(form)),
+        )
+        return
     form = [
         ("grant_type", flow),
         ("client_id", s["consumer_key"]),
@@ -349,6 +414,14 @@ def cmd_sf_login_result(status, answer_path):
         "invalid_client": "consumer_secret does not match the Connected App",
         "unsupported_grant_type": "the flow is not enabled for the Connected App",
     }.get(error, "")
+    # The JWT bearer flow's refusals say more than their code (runbook 4.4).
+    advice = {
+        "invalid assertion": "the certificate on the app is not the one of private_key",
+        "audience is invalid": "login_url: a sandbox reached as production or the reverse",
+        "expired authorization code": "this machine's clock is wrong",
+        "user hasn't approved this consumer": "pre-authorise the API user for the app"
+        " (a permission set listing it), or check username",
+    }.get(description, advice)
     print(f"login refused: HTTP {status} {error}: {description}", file=sys.stderr)
     if advice:
         print(f"  {advice}", file=sys.stderr)

@@ -760,6 +760,41 @@ async fn check_salesforce_logs_in_with_either_flow_and_writes_nothing() {
     .succeeds()
     .says(&["client_credentials flow", "of 15,000 remaining"]);
 
+    // JWT bearer: openssl signs the assertion; the key is never printed.
+    let jwt = |key: &str| {
+        json!({
+            "auth_flow": "jwt_bearer",
+            "login_url": sf.url,
+            "consumer_key": local_salesforce::CONSUMER_KEY,
+            "username": local_salesforce::API_USERNAME,
+            "private_key": key,
+        })
+    };
+    sf.set_jwt_certificate(local_salesforce::test_keys::APP_CERTIFICATE)
+        .unwrap();
+    check(jwt(local_salesforce::test_keys::APP_PRIVATE_KEY))
+        .await
+        .fails()
+        .says(&[
+            "user hasn't approved this consumer",
+            "pre-authorise the API user",
+        ]);
+    sf.pre_authorise(local_salesforce::API_USERNAME);
+    check(jwt(local_salesforce::test_keys::APP_PRIVATE_KEY))
+        .await
+        .succeeds()
+        .says(&[
+            "jwt_bearer flow",
+            "as witiop.api@acme.example",
+            "of 15,000 remaining",
+        ])
+        .never_says(&["PRIVATE KEY", "eyJ"]);
+    check(jwt(local_salesforce::test_keys::OTHER_PRIVATE_KEY))
+        .await
+        .fails()
+        .says(&["invalid assertion", "not the one of private_key"])
+        .never_says(&["PRIVATE KEY"]);
+
     // A wrong password: Salesforce's refusal and what to check.
     sf.set_password_flow(true);
     check(local_salesforce::secret_for(

@@ -260,6 +260,39 @@ impl LocalSalesforce {
         });
     }
 
+    /// Uploads `pem`, an X.509 certificate, to the Connected App for the JWT
+    /// bearer flow ("Use digital signatures"); it replaces any other. Until
+    /// one is uploaded no assertion verifies.
+    ///
+    /// # Errors
+    /// If `pem` is not a PEM X.509 certificate.
+    pub fn set_jwt_certificate(&self, pem: &str) -> Result<(), String> {
+        let der = crate::oauth::certificate_der(pem)?;
+        self.with(|s| s.logins.jwt.certificate = Some(der));
+        Ok(())
+    }
+
+    /// Pre-authorises `username` for the Connected App, as a profile or
+    /// permission set of the app under "Admin approved users are
+    /// pre-authorized" does: the JWT bearer flow logs in only such users.
+    pub fn pre_authorise(&self, username: &str) {
+        self.with(|s| s.logins.jwt.pre_authorised.insert(username.to_owned()));
+    }
+
+    /// The `aud` the JWT bearer flow accepts; by default this server's URL,
+    /// which stands in for `https://login.salesforce.com`. Setting a real
+    /// org's audience shows how a production/sandbox mix-up is refused.
+    pub fn set_jwt_audience(&self, audience: &str) {
+        self.with(|s| s.logins.jwt.audience = audience.to_owned());
+    }
+
+    /// Runs this server's clock `ahead` of the caller's (negative: behind),
+    /// as far as assertion expiry is concerned.
+    pub fn set_clock_ahead(&self, ahead: Duration) {
+        let seconds = i64::try_from(ahead.as_secs()).unwrap_or(i64::MAX);
+        self.with(|s| s.logins.jwt.clock_ahead = seconds);
+    }
+
     pub fn set_password_flow(&self, enabled: bool) {
         self.with(|s| s.logins.password_flow_enabled = enabled);
     }

@@ -126,12 +126,14 @@ impl WorkerEnv {
 }
 
 mod case_fields;
+mod private_key;
 mod salesforce;
 mod witiop;
 
 #[cfg(test)]
 pub(crate) use case_fields::case_fields_for_tests;
 pub use case_fields::{CaseField, CaseFieldValue, Piece, Placeholder};
+pub use private_key::{PrivateKey, PrivateKeyError};
 pub use salesforce::{
     is_secure_base_url, AuthFlow, CasePolicy, ContactOwner, SalesforceConnection,
     SalesforceSettings,
