@@ -62,6 +62,19 @@ impl Stack {
     fn comments(&self) -> Vec<Map<String, Value>> {
         self.sf.records("CaseComment")
     }
+
+    /// A client logged in as the example's agent, not the API user.
+    async fn agent_client(&self) -> witiop_salesforce::salesforce::SalesforceClient {
+        let username = "agent.demo@acme.example.crm";
+        self.sf
+            .allow_login(&self.users.agent, username, "agent-password");
+        self.moto.secret("agent-tokens", "{}").await.unwrap();
+        let secret = crate::helpers::salesforce_secret(
+            &self.sf.url,
+            json!({"username": username, "password": "agent-password"}),
+        );
+        crate::helpers::salesforce_client(&self.moto, &secret, "agent-tokens")
+    }
 }
 
 #[tokio::test]
@@ -498,17 +511,7 @@ async fn an_assignment_rule_does_not_take_the_case_from_the_agent() {
 #[tokio::test]
 async fn the_agent_can_open_the_contact_of_their_case() {
     let s = stack(json!({})).await;
-    let agent_username = "agent.demo@acme.example.crm";
-    s.sf.allow_login(&s.users.agent, agent_username, "agent-password");
-    s.moto.secret("agent-tokens", "{}").await.unwrap();
-    let as_agent = crate::helpers::salesforce_client(
-        &s.moto,
-        &crate::helpers::salesforce_secret(
-            &s.sf.url,
-            json!({"username": agent_username, "password": "agent-password"}),
-        ),
-        "agent-tokens",
-    );
+    let as_agent = s.agent_client().await;
     assert!(s.run(&[sample().to_string()]).await.is_empty());
     let case = &s.cases()[0];
     assert_eq!(case["OwnerId"], s.users.agent.as_str());
@@ -522,17 +525,7 @@ async fn the_agent_can_open_the_contact_of_their_case() {
     // As before the setting: owned by the API user, the Contact is hidden
     // from the agent; filed under an Account, it is not.
     let org = stack(json!({"contact_owner": "api_user"})).await;
-    org.sf
-        .allow_login(&org.users.agent, agent_username, "agent-password");
-    org.moto.secret("agent-tokens", "{}").await.unwrap();
-    let agent = crate::helpers::salesforce_client(
-        &org.moto,
-        &crate::helpers::salesforce_secret(
-            &org.sf.url,
-            json!({"username": agent_username, "password": "agent-password"}),
-        ),
-        "agent-tokens",
-    );
+    let agent = org.agent_client().await;
     let contact_seen_by_agent = |case: usize| {
         let contact = org.cases()[case]["ContactId"].as_str().unwrap().to_owned();
         let agent = &agent;

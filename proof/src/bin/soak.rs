@@ -384,17 +384,30 @@ async fn main() -> anyhow::Result<()> {
             );
             sf.hang_for(HANG, HANG_STALL);
         }
-        if i as u64 == n * 3 / 5 && jwt {
-            // Someone puts a key the app has no certificate for into the
-            // secret; the admin puts the right one back a little later.
-            println!(
-                "soak: a wrong key in the secret, fixed after {} s",
-                WRONG_PASSWORD_FOR.as_secs()
-            );
-            let wrong = sf.secret(settings(local_salesforce::test_keys::OTHER_PRIVATE_KEY));
-            moto.put_secret("salesforce", &wrong.to_string()).await?;
+        if i as u64 == n * 3 / 5 {
+            let fixed = if jwt {
+                // Someone puts a key the app has no certificate for into
+                // the secret; the admin puts the right one back a little later.
+                println!(
+                    "soak: a wrong key in the secret, fixed after {} s",
+                    WRONG_PASSWORD_FOR.as_secs()
+                );
+                let wrong = sf.secret(settings(local_salesforce::test_keys::OTHER_PRIVATE_KEY));
+                moto.put_secret("salesforce", &wrong.to_string()).await?;
+                secret.clone()
+            } else {
+                // Someone changes the integration user's password; the admin
+                // puts the new one in the secret a little later.
+                println!(
+                    "soak: password changed in Salesforce, fixed in the secret after {} s",
+                    WRONG_PASSWORD_FOR.as_secs()
+                );
+                sf.set_password(local_salesforce::API_USERNAME, "rotated-password");
+                let mut fixed = settings("");
+                fixed["password"] = json!("rotated-password");
+                sf.secret(fixed)
+            };
             sf.expire_tokens();
-            let fixed = secret.clone();
             let moto_sdk = moto.sdk.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(WRONG_PASSWORD_FOR).await;
@@ -404,30 +417,7 @@ async fn main() -> anyhow::Result<()> {
                     .secret_string(fixed.to_string())
                     .send()
                     .await;
-                println!("soak: the right key back in the secret");
-            });
-        } else if i as u64 == n * 3 / 5 {
-            // Someone changes the integration user's password; the admin
-            // puts the new one in the secret a little later.
-            println!(
-                "soak: password changed in Salesforce, fixed in the secret after {} s",
-                WRONG_PASSWORD_FOR.as_secs()
-            );
-            sf.set_password(local_salesforce::API_USERNAME, "rotated-password");
-            sf.expire_tokens();
-            let mut fixed = settings("");
-            fixed["password"] = json!("rotated-password");
-            let fixed = sf.secret(fixed);
-            let moto_sdk = moto.sdk.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(WRONG_PASSWORD_FOR).await;
-                let _ = aws_sdk_secretsmanager::Client::new(&moto_sdk)
-                    .put_secret_value()
-                    .secret_id("salesforce")
-                    .secret_string(fixed.to_string())
-                    .send()
-                    .await;
-                println!("soak: password fixed in the secret");
+                println!("soak: the credentials fixed in the secret");
             });
         }
     }
