@@ -38,7 +38,6 @@ pub(crate) fn truncate_bytes(s: &str, max: usize) -> &str {
 }
 
 /// Length as Salesforce counts it.
-#[cfg(test)]
 pub(crate) fn utf16_len(s: &str) -> usize {
     s.chars().map(char::len_utf16).sum()
 }

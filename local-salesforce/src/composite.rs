@@ -221,7 +221,7 @@ fn execute_sub(
                 .find_map(|kv| kv.strip_prefix("q="))
                 .map(percent_decode)
                 .unwrap_or_default();
-            run_query(s, &q, api, DEFAULT_BATCH)
+            run_query(s, &q, api, DEFAULT_BATCH, call.user_id)
         }
         ("GET", ["query", cursor]) => run_query_more(s, cursor, api, DEFAULT_BATCH),
         ("GET", ["sobjects", object, id]) => run_retrieve(s, object, id, api),

@@ -100,6 +100,14 @@ pub(crate) struct Settings {
     case_comment_trigger: Option<bool>,
     /// `LocalSalesforce::set_clashing_records_hidden`.
     clashing_records_hidden: Option<bool>,
+    /// A PEM certificate: `LocalSalesforce::set_jwt_certificate`.
+    jwt_certificate: Option<String>,
+    /// Usernames: `LocalSalesforce::pre_authorise`.
+    pre_authorise: Option<Vec<String>>,
+    /// `LocalSalesforce::set_jwt_audience`.
+    jwt_audience: Option<String>,
+    /// Seconds: `LocalSalesforce::set_clock_ahead`.
+    clock_ahead_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -114,7 +122,31 @@ pub(crate) struct CaseAssignment {
 }
 
 pub(crate) async fn settings(State(state): State<Shared>, Json(c): Json<Settings>) -> Response {
+    // Checked before any setting changes: a refused request changes nothing.
+    let certificate = match c
+        .jwt_certificate
+        .as_deref()
+        .map(crate::oauth::certificate_der)
+    {
+        Some(Err(e)) => {
+            return (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response();
+        }
+        Some(Ok(der)) => Some(der),
+        None => None,
+    };
     let mut s = state.lock().expect("state lock");
+    if let Some(der) = certificate {
+        s.logins.jwt.certificate = Some(der);
+    }
+    if let Some(users) = c.pre_authorise {
+        s.logins.jwt.pre_authorised.extend(users);
+    }
+    if let Some(v) = c.jwt_audience {
+        s.logins.jwt.audience = v;
+    }
+    if let Some(v) = c.clock_ahead_seconds {
+        s.logins.jwt.clock_ahead = i64::try_from(v).unwrap_or(i64::MAX);
+    }
     if let Some(v) = c.audit_fields {
         s.org.audit_fields_enabled = v;
     }

@@ -17,7 +17,9 @@
 //!   per concern, each owned by the module below that uses it) and the
 //!   in-process controls (org settings, rules, users, faults).
 //! - `oauth`: the token endpoint, logins and the sessions they issue
-//!   (`Logins`); inactive users cannot log in.
+//!   (`Logins`); inactive users cannot log in; `oauth/jwt.rs` checks JWT
+//!   bearer assertions against the app's certificate, audience, expiry
+//!   and pre-authorised users.
 //! - `gate`: what every data call passes before it reaches the org: API
 //!   version, session, injected latency and faults (`FaultPlan`), the API
 //!   allowance (`Limits`), passed as the handlers' last extractor (`Passed`,
@@ -65,7 +67,7 @@ mod sosl;
 use serde_json::{json, Value};
 
 pub use gate::{Fault, LimitInfoForm};
-pub use server::{Counters, LocalSalesforce};
+pub use server::{Counters, CustomField, LocalSalesforce};
 
 /// Connected App and API user credentials the server accepts by default.
 pub const CONSUMER_KEY: &str = "local-consumer-key";
@@ -90,6 +92,18 @@ pub fn secret_for(url: &str, extra: Value) -> Value {
         base.extend(extra);
     }
     secret
+}
+
+/// Test-only RSA keys for the JWT bearer flow, committed in `src/test-keys/`
+/// (see its README): their private halves are public, so nothing but tests
+/// and local runs may trust them.
+pub mod test_keys {
+    /// The Connected App's key (PKCS#8), whose certificate is [`APP_CERTIFICATE`].
+    pub const APP_PRIVATE_KEY: &str = include_str!("test-keys/app.key.pem");
+    /// The certificate a test uploads with `LocalSalesforce::set_jwt_certificate`.
+    pub const APP_CERTIFICATE: &str = include_str!("test-keys/app.cert.pem");
+    /// A key (PKCS#1) whose certificate is uploaded nowhere.
+    pub const OTHER_PRIVATE_KEY: &str = include_str!("test-keys/other.key.pem");
 }
 
 /// The agent of the product's example, as WitiOp knows them.

@@ -1,6 +1,6 @@
 //! The OAuth token endpoint and the sessions it issues.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,6 +10,10 @@ use serde_json::json;
 
 use crate::server::{Inner, Shared};
 use crate::{CONSUMER_KEY, CONSUMER_SECRET, SECURITY_TOKEN};
+
+mod jwt;
+pub(crate) use jwt::certificate_der;
+use jwt::{pre_authorised_user, verify_assertion, JWT_BEARER_GRANT};
 
 struct Token {
     user_id: String,
@@ -28,6 +32,27 @@ pub(crate) struct Logins {
     calls_since_expiry: u64,
     /// The `instance_url` a login answers with: this server.
     base_url: String,
+    /// The JWT bearer flow's settings of the Connected App.
+    pub(crate) jwt: JwtBearer,
+}
+
+/// What the Connected App holds for the JWT bearer flow.
+pub(crate) struct JwtBearer {
+    /// DER of the certificate uploaded to the app ("Use digital
+    /// signatures"); none until a test registers one, and then no assertion
+    /// verifies.
+    pub(crate) certificate: Option<Vec<u8>>,
+    /// Usernames pre-authorised for the app ("Admin approved users are
+    /// pre-authorized", through a profile or permission set).
+    pub(crate) pre_authorised: HashSet<String>,
+    /// The `aud` this server accepts. A real org accepts
+    /// `https://login.salesforce.com` (production) or
+    /// `https://test.salesforce.com` (sandbox); this server stands in for
+    /// them at its own URL, which is therefore the default.
+    pub(crate) audience: String,
+    /// How far this server's clock runs ahead of the caller's (seconds):
+    /// a skewed clock is how a fresh assertion arrives expired.
+    pub(crate) clock_ahead: i64,
 }
 
 impl Logins {
@@ -45,6 +70,12 @@ impl Logins {
             client_credentials_user: Some(user_id.to_owned()),
             expire_every: 0,
             calls_since_expiry: 0,
+            jwt: JwtBearer {
+                certificate: None,
+                pre_authorised: HashSet::new(),
+                audience: base_url.clone(),
+                clock_ahead: 0,
+            },
             base_url,
         }
     }
@@ -107,6 +138,15 @@ pub(crate) async fn token(
             .into_response()
     };
     let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
+    if grant == JWT_BEARER_GRANT {
+        let assertion = form.get("assertion").map(String::as_str).unwrap_or("");
+        let verdict = verify_assertion(&s.logins.jwt, assertion)
+            .and_then(|username| pre_authorised_user(&s, &username));
+        return match verdict {
+            Ok(user_id) => issue(&mut s, user_id),
+            Err((error, description)) => fail(&mut s, error, description),
+        };
+    }
     if !matches!(grant, "password" | "client_credentials") {
         return fail(&mut s, "unsupported_grant_type", "grant type not supported");
     }
@@ -152,6 +192,11 @@ pub(crate) async fn token(
     if !active {
         return fail(&mut s, "invalid_grant", "authentication failure");
     }
+    issue(&mut s, user_id)
+}
+
+/// A new session for `user_id`: the token endpoint's success answer.
+fn issue(s: &mut Inner, user_id: String) -> Response {
     s.counters.logins += 1;
     let org_id = "00DWt0000000001";
     let secret: String = (0..96)

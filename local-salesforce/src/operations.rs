@@ -74,8 +74,14 @@ pub(crate) struct Cursors {
     open: HashMap<String, (Vec<Value>, usize)>,
 }
 
-pub(crate) fn run_query(s: &mut Inner, q: &str, api: &str, batch: usize) -> (StatusCode, Value) {
-    match s.org.query(q, api) {
+pub(crate) fn run_query(
+    s: &mut Inner,
+    q: &str,
+    api: &str,
+    batch: usize,
+    viewer: &str,
+) -> (StatusCode, Value) {
+    match s.org.query(q, api, Some(viewer)) {
         Ok(records) => page(s, records, api, batch),
         Err(e) => (StatusCode::BAD_REQUEST, e.rest()),
     }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{json, Map, Value};
 
 use schema::{id18, schema};
-pub(crate) use schema::{normalize_id, USER_TYPES};
+pub(crate) use schema::{normalize_id, Kind, USER_TYPES};
 
 /// A picklist's value set as an admin defined it.
 #[derive(Clone, Debug)]
@@ -114,6 +114,10 @@ pub(crate) struct Org {
     pub(crate) case_comment_trigger: bool,
     /// The API user cannot see the records a Unique value clashes with.
     pub(crate) clashing_records_hidden: bool,
+    /// Users with "View All Data" (or "View All" on Contact): the API user.
+    pub(crate) view_all: HashSet<String>,
+    /// Custom fields an admin added: (object, field).
+    custom_fields: Vec<(&'static str, schema::Field)>,
     /// (object, field) → the values an admin gave a picklist, and whether
     /// it is restricted to them; a picklist not here has its standard values
     /// (`describe::standard_values`), unrestricted.
@@ -152,6 +156,8 @@ impl Default for Org {
             contact_duplicate_rule: false,
             case_comment_trigger: false,
             clashing_records_hidden: false,
+            view_all: HashSet::new(),
+            custom_fields: Vec::new(),
             picklists: HashMap::new(),
             journal: None,
             blobs: HashMap::new(),
@@ -274,6 +280,47 @@ impl Org {
         }
     }
 
+    /// An object's fields: the standard ones and the custom fields added.
+    pub(crate) fn fields_of(
+        &self,
+        object: &str,
+    ) -> Option<(&'static str, &'static str, Vec<schema::Field>)> {
+        // An object the API user cannot read is, to it, no object at all.
+        let (name, prefix, mut fields) =
+            schema(object).filter(|(n, _, _)| !self.unreadable.contains(n))?;
+        fields.extend(
+            self.custom_fields
+                .iter()
+                .filter(|(o, _)| *o == name)
+                .map(|(_, f)| *f),
+        );
+        Some((name, prefix, fields))
+    }
+
+    /// Adds a custom field (`Name__c`) to `object`, as an admin would in
+    /// Setup; its name lives as long as the org.
+    pub(crate) fn add_custom_field(
+        &mut self,
+        object: &str,
+        field: &str,
+        kind: schema::Kind,
+    ) -> bool {
+        let Some((name, _, _)) = schema(object) else {
+            return false;
+        };
+        if !field.ends_with("__c")
+            || self
+                .fields_of(name)
+                .is_some_and(|(_, _, fs)| fs.iter().any(|f| f.name.eq_ignore_ascii_case(field)))
+        {
+            return false;
+        }
+        let field: &'static str = Box::leak(field.to_owned().into_boxed_str());
+        self.custom_fields
+            .push((name, schema::f(field, kind, true, false)));
+        true
+    }
+
     fn table_mut(&mut self, object: &str) -> Option<&mut BTreeMap<String, Map<String, Value>>> {
         let (name, _, _) = schema(object)?;
         Some(self.records.entry(name).or_default())
@@ -341,9 +388,7 @@ impl Org {
         blob: Option<Vec<u8>>,
         mode: Mode,
     ) -> Result<String, SaveError> {
-        let Some((name, prefix, fields)) =
-            schema(object).filter(|(n, _, _)| !self.unreadable.contains(n))
-        else {
+        let Some((name, prefix, fields)) = self.fields_of(object) else {
             return Err(SaveError::new(
                 "NOT_FOUND",
                 "The requested resource does not exist".to_string(),
@@ -461,7 +506,7 @@ impl Org {
     ) -> Result<(), SaveError> {
         let not_found =
             || SaveError::new("NOT_FOUND", "The requested resource does not exist", &[]);
-        let Some((name, _, fields)) = schema(object) else {
+        let Some((name, _, fields)) = self.fields_of(object) else {
             return Err(not_found());
         };
         let Some(id) = normalize_id(id).filter(|i| self.get(name, i).is_some()) else {

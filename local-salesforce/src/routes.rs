@@ -96,7 +96,7 @@ async fn query(
     State(state): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<Q>,
-    Passed { api, .. }: Passed,
+    Passed { api, user_id }: Passed,
 ) -> Response {
     let Some(text) = q.q else {
         return finish(
@@ -105,7 +105,9 @@ async fn query(
             json!([{"message": "A query string has to be specified", "errorCode": "MALFORMED_QUERY"}]),
         );
     };
-    answer(&state, |s| run_query(s, &text, &api, batch_size(&headers)))
+    answer(&state, |s| {
+        run_query(s, &text, &api, batch_size(&headers), &user_id)
+    })
 }
 
 async fn query_more(
@@ -290,10 +292,15 @@ async fn collection(State(state): State<Shared>, call: JsonCall) -> Response {
 async fn search(
     State(state): State<Shared>,
     Query(q): Query<Q>,
-    Passed { api, .. }: Passed,
+    Passed { api, user_id }: Passed,
 ) -> Response {
     let text = q.q.unwrap_or_default();
-    let result = sosl_phone_search(&state.lock().expect("state lock").org, &text, &api);
+    let result = sosl_phone_search(
+        &state.lock().expect("state lock").org,
+        &text,
+        &api,
+        &user_id,
+    );
     match result {
         Ok(v) => finish(&state, StatusCode::OK, v),
         Err(e) => finish(&state, StatusCode::BAD_REQUEST, e.rest()),

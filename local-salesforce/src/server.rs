@@ -42,6 +42,18 @@ pub(crate) struct Inner {
 
 pub(crate) type Shared = Arc<Mutex<Inner>>;
 
+/// The kinds of custom field an admin can add here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomField {
+    /// Text of at most this many characters.
+    Text(usize),
+    /// A Number field.
+    Number,
+    /// A picklist of text values of at most this length (unrestricted
+    /// unless its values are set restricted).
+    Picklist(usize),
+}
+
 /// A running local Salesforce.
 #[derive(Clone)]
 pub struct LocalSalesforce {
@@ -66,6 +78,9 @@ impl LocalSalesforce {
             user_type: "Standard",
         });
         org.api_user = Some(api_user_id.clone());
+        // The integration user can see every Contact, which the Contact
+        // match needs (the runbook's setup gives it "View All" on Contact).
+        org.view_all.insert(api_user_id.clone());
         let inner = Arc::new(Mutex::new(Inner {
             org,
             logins: Logins::new(url.clone(), API_USERNAME, API_PASSWORD, &api_user_id),
@@ -262,8 +277,61 @@ impl LocalSalesforce {
         });
     }
 
+    /// Uploads `pem`, an X.509 certificate, to the Connected App for the JWT
+    /// bearer flow ("Use digital signatures"); it replaces any other. Until
+    /// one is uploaded no assertion verifies.
+    ///
+    /// # Errors
+    /// If `pem` is not a PEM X.509 certificate.
+    pub fn set_jwt_certificate(&self, pem: &str) -> Result<(), String> {
+        let der = crate::oauth::certificate_der(pem)?;
+        self.with(|s| s.logins.jwt.certificate = Some(der));
+        Ok(())
+    }
+
+    /// Pre-authorises `username` for the Connected App, as a profile or
+    /// permission set of the app under "Admin approved users are
+    /// pre-authorized" does: the JWT bearer flow logs in only such users.
+    pub fn pre_authorise(&self, username: &str) {
+        self.with(|s| s.logins.jwt.pre_authorised.insert(username.to_owned()));
+    }
+
+    /// The `aud` the JWT bearer flow accepts; by default this server's URL,
+    /// which stands in for `https://login.salesforce.com`. Setting a real
+    /// org's audience shows how a production/sandbox mix-up is refused.
+    pub fn set_jwt_audience(&self, audience: &str) {
+        self.with(|s| s.logins.jwt.audience = audience.to_owned());
+    }
+
+    /// Runs this server's clock `ahead` of the caller's (negative: behind),
+    /// as far as assertion expiry is concerned.
+    pub fn set_clock_ahead(&self, ahead: Duration) {
+        let seconds = i64::try_from(ahead.as_secs()).unwrap_or(i64::MAX);
+        self.with(|s| s.logins.jwt.clock_ahead = seconds);
+    }
+
     pub fn set_password_flow(&self, enabled: bool) {
         self.with(|s| s.logins.password_flow_enabled = enabled);
+    }
+
+    /// Adds a custom field to `object` (its name must end in `__c`);
+    /// false when the object is unknown or the field exists.
+    pub fn add_custom_field(&self, object: &str, field: &str, kind: CustomField) -> bool {
+        let kind = match kind {
+            CustomField::Text(max) => crate::org::Kind::Text(max),
+            CustomField::Number => crate::org::Kind::Number,
+            CustomField::Picklist(max) => crate::org::Kind::Picklist(max),
+        };
+        self.with(|s| s.org.add_custom_field(object, field, kind))
+    }
+
+    /// Lets the user `user_id` log in with the password flow as `username`
+    /// (an agent reading what the integration wrote, for instance).
+    pub fn allow_login(&self, user_id: &str, username: &str, password: &str) {
+        self.with(|s| {
+            s.logins
+                .add_password(username.to_owned(), password.to_owned(), user_id.to_owned())
+        });
     }
 
     pub fn set_password(&self, username: &str, password: &str) {

@@ -6,7 +6,12 @@ use crate::org::{Org, SaveError};
 
 /// `FIND {term} IN PHONE FIELDS RETURNING Contact(fields)`: phone fields are
 /// matched on their digits, as Salesforce's phone search does.
-pub(crate) fn sosl_phone_search(org: &Org, text: &str, api: &str) -> Result<Value, SaveError> {
+pub(crate) fn sosl_phone_search(
+    org: &Org,
+    text: &str,
+    api: &str,
+    viewer: &str,
+) -> Result<Value, SaveError> {
     let malformed = |m: &str| SaveError::new("MALFORMED_SEARCH", m.to_owned(), &[]);
     let rest = text
         .trim()
@@ -49,8 +54,12 @@ pub(crate) fn sosl_phone_search(org: &Org, text: &str, api: &str) -> Result<Valu
     let open = tail.find('(').unwrap_or(0);
     let fields = &tail[open + 1..tail.len() - 1];
     let digits: String = term.chars().filter(char::is_ascii_digit).collect();
-    let all = org.query(&format!("SELECT {fields} FROM Contact"), api)?;
-    let ids = org.query("SELECT Id, Phone, MobilePhone FROM Contact", api)?;
+    let all = org.query(&format!("SELECT {fields} FROM Contact"), api, Some(viewer))?;
+    let ids = org.query(
+        "SELECT Id, Phone, MobilePhone FROM Contact",
+        api,
+        Some(viewer),
+    )?;
     let hits: Vec<Value> = all
         .into_iter()
         .zip(ids)

@@ -482,3 +482,63 @@ async fn text_lengths_count_utf16_units_and_comment_bodies_bytes() {
         .await;
     assert_eq!(code(&r.body), "STRING_TOO_LONG");
 }
+
+/// A Contact linked to no Account is private to its owner and to users who
+/// can view all data; linked to an Account it follows the org's sharing.
+#[tokio::test]
+async fn contacts_without_an_account_are_private_to_their_owner() {
+    let org = Org::start().await;
+    let agent = org.sf.add_user(
+        "agent@acme.example",
+        "agent@acme.example",
+        "A",
+        "Gent",
+        true,
+    );
+    org.sf
+        .allow_login(&agent, "agent@acme.example", "agent-password");
+    let (status, login) = org
+        .password_login("agent@acme.example", "agent-password")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let as_agent = org.as_token(login["access_token"].as_str().unwrap());
+    let account = org
+        .sf
+        .insert("Account", json!({"Name": "WhatsApp customers"}))
+        .unwrap();
+    let theirs = org
+        .post("sobjects/Contact", json!({"LastName": "api owned"}))
+        .await;
+    let mine = org
+        .post(
+            "sobjects/Contact",
+            json!({"LastName": "agent owned", "OwnerId": agent}),
+        )
+        .await;
+    let shared = org
+        .post(
+            "sobjects/Contact",
+            json!({"LastName": "under account", "AccountId": account}),
+        )
+        .await;
+    for r in [&theirs, &mine, &shared] {
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let names = |reply: common::Reply| -> Vec<String> {
+        let mut names: Vec<String> = reply.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["LastName"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let soql = "SELECT LastName FROM Contact";
+    assert_eq!(
+        names(as_agent.query(soql).await),
+        ["agent owned", "under account"]
+    );
+    // The integration user sees every Contact (it must, to match numbers).
+    assert_eq!(names(org.query(soql).await).len(), 3);
+}

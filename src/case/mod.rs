@@ -19,20 +19,22 @@
 
 pub mod comments;
 pub mod contact;
+pub mod extra;
 pub mod fields;
 
 use serde_json::{json, Map, Value};
 
 pub use comments::{missing_comments, plan_comments, AttachmentFate, Authors, CommentDraft};
 pub use contact::{choose_contact, new_contact, ContactCandidate};
+pub use extra::{CaseFieldRules, LeftOut};
 pub use fields::{description, salesforce_datetime, subject};
 
-use crate::config::CasePolicy;
+use crate::config::{CasePolicy, ContactOwner};
 use crate::event::Conversation;
 use crate::phone::CustomerNumber;
 
 /// What the reads found in the org for one conversation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Found {
     /// The agent's active User.
     pub agent_user: Option<String>,
@@ -46,6 +48,9 @@ pub struct Found {
     pub case: Option<ExistingCase>,
     /// The bodies of that Case's comments.
     pub comments: Vec<String>,
+    /// What the org's describe says of Case's fields, when `case_fields`
+    /// are configured (read once per settings, not per conversation).
+    pub case_field_rules: Option<std::sync::Arc<CaseFieldRules>>,
 }
 
 /// A Case that already exists.
@@ -70,6 +75,8 @@ pub enum ContactPlan {
 pub struct NewCase {
     pub contact: ContactPlan,
     pub fields: Map<String, Value>,
+    /// Configured fields left out because the org would refuse their value.
+    pub left_out: Vec<LeftOut>,
 }
 
 /// The Case the comments go to.
@@ -122,15 +129,64 @@ pub fn plan_case_writes(
     let comments = missing_comments(planned, &found.comments);
     let case = match &found.case {
         Some(existing) => CasePlan::Existing(existing.clone()),
-        None => CasePlan::Create(NewCase {
-            contact: match &found.contact {
-                Some(id) => ContactPlan::Existing(id.clone()),
-                None => ContactPlan::Create(new_contact(conversation, number)),
-            },
-            fields: case_fields(conversation, number, found, policy),
-        }),
+        None => {
+            let mut fields = case_fields(conversation, number, found, policy);
+            let mut left_out = Vec::new();
+            if !policy.case_fields.is_empty() {
+                let rules = found
+                    .case_field_rules
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_default();
+                let (extra, refused) =
+                    extra::case_field_values(&policy.case_fields, conversation, number, &rules);
+                // The integration's own fields were refused at load, so
+                // nothing here overwrites them.
+                fields.extend(extra);
+                left_out = refused;
+            }
+            CasePlan::Create(NewCase {
+                contact: match &found.contact {
+                    Some(id) => ContactPlan::Existing(id.clone()),
+                    None => {
+                        ContactPlan::Create(contact_to_create(conversation, number, found, policy))
+                    }
+                },
+                fields,
+                left_out,
+            })
+        }
     };
     Ok(CaseWrites { case, comments })
+}
+
+/// The owner of a new Case: the agent's User, else the configured default
+/// owner; with neither the Case stays with the API user, which the worker
+/// logs as a warning.
+fn case_owner(found: &Found) -> Option<&String> {
+    found.agent_user.as_ref().or(found.default_owner.as_ref())
+}
+
+/// A new Contact: named after the customer, under `contact_account_id` when
+/// set, and owned by the Case's owner unless the admin chose the API user,
+/// so that the agent can open the customer of their Case (a Contact with no
+/// Account is private to its owner).
+fn contact_to_create(
+    conversation: &Conversation,
+    number: &CustomerNumber,
+    found: &Found,
+    policy: &CasePolicy,
+) -> Value {
+    let mut contact = new_contact(conversation, number);
+    if let Some(account) = &policy.contact_account_id {
+        contact["AccountId"] = json!(account);
+    }
+    if policy.contact_owner == ContactOwner::CaseOwner {
+        if let Some(owner) = case_owner(found) {
+            contact["OwnerId"] = json!(owner);
+        }
+    }
+    contact
 }
 
 /// The new Case's fields, `ContactId` aside.
@@ -149,9 +205,7 @@ pub fn case_fields(
     if let Some(origin) = &policy.case_origin {
         fields.insert("Origin".into(), json!(origin));
     }
-    // The agent's User, else the configured default owner; with neither the
-    // Case stays with the API user, which the worker logs as a warning.
-    if let Some(owner) = found.agent_user.as_ref().or(found.default_owner.as_ref()) {
+    if let Some(owner) = case_owner(found) {
         fields.insert("OwnerId".into(), json!(owner));
     }
     if let Some(field) = &policy.case_external_id_field {

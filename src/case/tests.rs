@@ -249,6 +249,75 @@ fn owner_falls_back_from_agent_to_default_to_api_user() {
     }
 }
 
+/// A new Contact is owned as its Case is (the agent can open the customer:
+/// a Contact linked to no Account is private to its owner), unless the
+/// admin chose the API user; it goes under `contact_account_id` when set.
+#[test]
+fn a_new_contact_is_owned_like_its_case_and_filed_under_the_account() {
+    use crate::config::ContactOwner;
+    let account = "001000000000001AAA";
+    // (agent, default owner, contact_owner, account) → (Contact's OwnerId, AccountId)
+    let cases = [
+        (
+            Some("005AGENT"),
+            None,
+            ContactOwner::CaseOwner,
+            None,
+            Some("005AGENT"),
+            None,
+        ),
+        (
+            None,
+            Some("005DEFAULT"),
+            ContactOwner::CaseOwner,
+            None,
+            Some("005DEFAULT"),
+            None,
+        ),
+        (
+            None,
+            None,
+            ContactOwner::CaseOwner,
+            Some(account),
+            None,
+            Some(account),
+        ),
+        (
+            Some("005AGENT"),
+            None,
+            ContactOwner::ApiUser,
+            Some(account),
+            None,
+            Some(account),
+        ),
+    ];
+    for (agent, default, owner, account, expected_owner, expected_account) in cases {
+        let found = Found {
+            agent_user: agent.map(str::to_owned),
+            default_owner: default.map(str::to_owned),
+            ..Found::default()
+        };
+        let policy = CasePolicy {
+            contact_owner: owner,
+            contact_account_id: account.map(str::to_owned),
+            ..policy()
+        };
+        let writes = plan(&found, &policy).unwrap();
+        let ContactPlan::Create(contact) = &new_case(&writes).contact else {
+            panic!("expected a new Contact")
+        };
+        assert_eq!(
+            contact.get("OwnerId").and_then(Value::as_str),
+            expected_owner,
+            "{owner:?} {agent:?} {default:?}"
+        );
+        assert_eq!(
+            contact.get("AccountId").and_then(Value::as_str),
+            expected_account
+        );
+    }
+}
+
 #[test]
 fn contact_is_reused_or_created_named_after_the_customer() {
     let found = Found {

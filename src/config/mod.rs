@@ -125,11 +125,18 @@ impl WorkerEnv {
     }
 }
 
+mod case_fields;
+mod private_key;
 mod salesforce;
 mod witiop;
 
+#[cfg(test)]
+pub(crate) use case_fields::case_fields_for_tests;
+pub use case_fields::{CaseField, CaseFieldValue, Piece, Placeholder};
+pub use private_key::{PrivateKey, PrivateKeyError};
 pub use salesforce::{
-    is_secure_base_url, AuthFlow, CasePolicy, SalesforceConnection, SalesforceSettings,
+    is_secure_base_url, AuthFlow, CasePolicy, ContactOwner, SalesforceConnection,
+    SalesforceSettings,
 };
 pub use witiop::{is_loopback_host, MediaHost, WitiopSecret};
 

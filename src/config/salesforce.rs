@@ -2,6 +2,10 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use serde_json::Value;
+
+use super::case_fields::{parse_case_fields, CaseField};
+use super::private_key::PrivateKey;
 use super::witiop::is_loopback_host;
 use super::{ConfigError, Keys};
 
@@ -13,13 +17,29 @@ pub enum AuthFlow {
     Password,
     /// Client credentials on the org's My Domain URL.
     ClientCredentials,
+    /// JWT bearer: an assertion signed with `private_key`, no password and
+    /// no consumer secret; the user must be pre-authorised for the app.
+    JwtBearer,
 }
 
 impl AuthFlow {
+    /// The flow's name in the secret, in logs and in errors.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
             Self::ClientCredentials => "client_credentials",
+            Self::JwtBearer => "jwt_bearer",
+        }
+    }
+
+    /// The token request's `grant_type`: the JWT bearer grant is named by
+    /// its URN (RFC 7523, section 2.1), as the OAuth 2.0 JWT Bearer Flow for
+    /// Server-to-Server Integration page shows
+    /// (https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm).
+    pub fn grant_type(self) -> &'static str {
+        match self {
+            Self::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            other => other.as_str(),
         }
     }
 }
@@ -39,10 +59,14 @@ pub struct SalesforceConnection {
     /// Without a trailing slash.
     pub login_url: String,
     pub consumer_key: String,
-    pub consumer_secret: SecretString,
+    /// Present for the password and client credentials flows; the JWT
+    /// bearer flow authenticates the app by the assertion's signature.
+    pub consumer_secret: Option<SecretString>,
     pub username: Option<String>,
     pub password: Option<SecretString>,
     pub security_token: Option<SecretString>,
+    /// Present exactly when `auth_flow` is [`AuthFlow::JwtBearer`].
+    pub private_key: Option<PrivateKey>,
     /// Digits only, e.g. `62.0`.
     pub api_version: String,
     pub auth_flow: AuthFlow,
@@ -54,12 +78,13 @@ impl PartialEq for SalesforceConnection {
         let secret = |s: &Option<SecretString>| s.as_ref().map(|v| v.expose_secret().to_owned());
         self.login_url == other.login_url
             && self.consumer_key == other.consumer_key
-            && self.consumer_secret.expose_secret() == other.consumer_secret.expose_secret()
+            && secret(&self.consumer_secret) == secret(&other.consumer_secret)
             && self.username == other.username
             && secret(&self.password) == secret(&other.password)
             && secret(&self.security_token) == secret(&other.security_token)
             && self.api_version == other.api_version
             && self.auth_flow == other.auth_flow
+            && self.private_key == other.private_key
     }
 }
 
@@ -78,6 +103,25 @@ pub struct CasePolicy {
     pub default_owner_username: Option<String>,
     /// A Unique External ID field on Case holding the conversation id.
     pub case_external_id_field: Option<String>,
+    /// The Account new Contacts are created under.
+    pub contact_account_id: Option<String>,
+    /// Who owns a Contact the integration creates.
+    pub contact_owner: ContactOwner,
+    /// The admin's own Case fields.
+    pub case_fields: Vec<CaseField>,
+}
+
+/// Who owns a Contact the integration creates. Salesforce keeps a Contact
+/// linked to no Account private to its owner and to administrators,
+/// whatever the sharing model: owned by the API user, the agent who owns
+/// the Case would see a customer name they cannot open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContactOwner {
+    /// The new Case's owner: the agent, else the default owner.
+    #[default]
+    CaseOwner,
+    /// The API user, as before this setting existed.
+    ApiUser,
 }
 
 const SALESFORCE_KEYS: &[&str] = &[
@@ -95,6 +139,10 @@ const SALESFORCE_KEYS: &[&str] = &[
     "case_origin",
     "default_owner_username",
     "case_external_id_field",
+    "contact_account_id",
+    "contact_owner",
+    "case_fields",
+    "private_key",
 ];
 
 impl SalesforceSettings {
@@ -115,21 +163,51 @@ impl SalesforceSettings {
         let auth_flow = match keys.optional_str("auth_flow")?.as_deref() {
             None | Some("password") => AuthFlow::Password,
             Some("client_credentials") => AuthFlow::ClientCredentials,
+            Some("jwt_bearer") => AuthFlow::JwtBearer,
             Some(_) => {
                 return Err(keys.invalid(
                     "auth_flow",
-                    "must be \"password\" or \"client_credentials\"",
+                    "must be \"password\", \"client_credentials\" or \"jwt_bearer\"",
                 ))
             }
         };
 
         let consumer_key = keys.required_str("consumer_key")?;
-        let consumer_secret = SecretString::from(keys.required_str("consumer_secret")?);
+        let consumer_secret = match auth_flow {
+            AuthFlow::JwtBearer => keys.optional_str("consumer_secret")?,
+            _ => Some(keys.required_str("consumer_secret")?),
+        }
+        .map(SecretString::from);
+        let private_key = match auth_flow {
+            AuthFlow::JwtBearer => {
+                let pem = SecretString::from(keys.required_str("private_key")?);
+                // The reason names the key, never its value.
+                let key = PrivateKey::from_pem(pem.expose_secret())
+                    .map_err(|e| keys.invalid("private_key", &e.to_string()))?;
+                Some(key)
+            }
+            // A key the flow would not use is a mistake worth hearing about:
+            // the admin believes the worker signs with it.
+            _ if keys.optional_str("private_key")?.is_some() => {
+                return Err(keys.invalid(
+                    "private_key",
+                    "is only used with \"auth_flow\": \"jwt_bearer\"",
+                ))
+            }
+            _ => None,
+        };
         let (username, password, security_token) = match auth_flow {
             AuthFlow::Password => (
                 Some(keys.required_str("username")?),
                 Some(SecretString::from(keys.required_str("password")?)),
                 // Orgs with trusted IP ranges issue no security token: empty is valid.
+                keys.optional_str_allow_empty("security_token")?
+                    .map(SecretString::from),
+            ),
+            AuthFlow::JwtBearer => (
+                // The assertion's subject: the API user, pre-authorised for the app.
+                Some(keys.required_str("username")?),
+                keys.optional_str("password")?.map(SecretString::from),
                 keys.optional_str_allow_empty("security_token")?
                     .map(SecretString::from),
             ),
@@ -201,6 +279,35 @@ impl SalesforceSettings {
             }
         }
 
+        let contact_account_id = keys.optional_str("contact_account_id")?;
+        if let Some(id) = &contact_account_id {
+            // An Account id: 15 or 18 letters and digits beginning with
+            // Account's key prefix, 001. It goes into every new Contact.
+            let ok = matches!(id.len(), 15 | 18)
+                && id.starts_with("001")
+                && id.chars().all(|c| c.is_ascii_alphanumeric());
+            if !ok {
+                return Err(keys.invalid(
+                    "contact_account_id",
+                    "is not an Account id (15 or 18 characters starting with 001)",
+                ));
+            }
+        }
+        let contact_owner = match keys.optional_str("contact_owner")?.as_deref() {
+            None | Some("case_owner") => ContactOwner::CaseOwner,
+            Some("api_user") => ContactOwner::ApiUser,
+            Some(_) => {
+                return Err(keys.invalid("contact_owner", "must be \"case_owner\" or \"api_user\""))
+            }
+        };
+
+        let case_fields = match keys.map.get("case_fields") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(map)) => parse_case_fields(map, case_external_id_field.as_deref())
+                .map_err(|reason| keys.invalid("case_fields", &reason))?,
+            Some(_) => return Err(keys.invalid("case_fields", "must be a JSON object")),
+        };
+
         Ok(Self {
             connection: SalesforceConnection {
                 login_url,
@@ -209,6 +316,7 @@ impl SalesforceSettings {
                 username,
                 password,
                 security_token,
+                private_key,
                 api_version,
                 auth_flow,
             },
@@ -219,6 +327,9 @@ impl SalesforceSettings {
                 case_origin,
                 default_owner_username: keys.optional_str("default_owner_username")?,
                 case_external_id_field,
+                contact_account_id,
+                contact_owner,
+                case_fields,
             },
         })
     }

@@ -66,6 +66,20 @@ fn errors_name_the_key() {
             "missing required key `customer_comment_username`",
         ),
         (edit("v62.0", "latest"), "key `api_version`"),
+        (
+            edit(
+                "\"add_attachments\": \"false\"",
+                "\"add_attachments\": \"false\", \"contact_account_id\": \"003000000000001\"",
+            ),
+            "key `contact_account_id`",
+        ),
+        (
+            edit(
+                "\"add_attachments\": \"false\"",
+                "\"add_attachments\": \"false\", \"contact_owner\": \"agent\"",
+            ),
+            "key `contact_owner`",
+        ),
         (edit("\"false\"", "\"maybe\""), "key `add_attachments`"),
         (
             edit("https://login.salesforce.com/", "ftp://x"),
@@ -79,6 +93,28 @@ fn errors_name_the_key() {
             .to_string();
         assert!(err.contains(expected), "{err} should contain {expected}");
     }
+}
+
+#[test]
+fn contacts_are_owned_like_their_case_unless_told_otherwise() {
+    let base = r#"{"auth_flow":"client_credentials","consumer_key":"k","consumer_secret":"s",
+                   "login_url":"https://acme.my.salesforce.com"}"#;
+    let s = SalesforceSettings::parse("sf", base).unwrap();
+    assert_eq!(
+        s.policy.contact_owner,
+        crate::config::ContactOwner::CaseOwner
+    );
+    assert_eq!(s.policy.contact_account_id, None);
+    let set = base.replace(
+        "\"consumer_key\":\"k\"",
+        "\"consumer_key\":\"k\",\"contact_owner\":\"api_user\",\"contact_account_id\":\"001000000000001AAA\"",
+    );
+    let s = SalesforceSettings::parse("sf", &set).unwrap();
+    assert_eq!(s.policy.contact_owner, crate::config::ContactOwner::ApiUser);
+    assert_eq!(
+        s.policy.contact_account_id.as_deref(),
+        Some("001000000000001AAA")
+    );
 }
 
 #[test]
@@ -119,4 +155,89 @@ fn witiop_secret_rules() {
     );
     let w = WitiopSecret::parse("w", r#"{"webhook_token":"0123456789abcdef"}"#).unwrap();
     assert!(w.api_token.is_none());
+}
+
+const APP_KEY: &str = include_str!("../../local-salesforce/src/test-keys/app.key.pem");
+const PKCS1_KEY: &str = include_str!("../../local-salesforce/src/test-keys/other.key.pem");
+
+fn jwt_secret(private_key: &str) -> String {
+    serde_json::json!({
+        "auth_flow": "jwt_bearer", "login_url": "https://acme.my.salesforce.com",
+        "consumer_key": "3MVG9key", "username": "witiop.api@acme.example",
+        "private_key": private_key,
+    })
+    .to_string()
+}
+
+#[test]
+fn jwt_bearer_needs_a_key_and_a_user_but_no_password_or_consumer_secret() {
+    let s = SalesforceSettings::parse("sf", &jwt_secret(APP_KEY)).unwrap();
+    let c = &s.connection;
+    assert_eq!(c.auth_flow, AuthFlow::JwtBearer);
+    assert!(c.consumer_secret.is_none() && c.password.is_none());
+    assert_eq!(c.username.as_deref(), Some("witiop.api@acme.example"));
+    assert_eq!(c.private_key.as_ref().unwrap().fingerprint().len(), 64);
+    // PKCS#1 ("BEGIN RSA PRIVATE KEY", openssl genrsa) works as well, and is another key.
+    let pkcs1 = SalesforceSettings::parse("sf", &jwt_secret(PKCS1_KEY)).unwrap();
+    assert_ne!(pkcs1.connection, s.connection);
+
+    for (missing, text) in [("private_key", "`private_key`"), ("username", "`username`")] {
+        let mut v: serde_json::Value = serde_json::from_str(&jwt_secret(APP_KEY)).unwrap();
+        v.as_object_mut().unwrap().remove(missing);
+        let err = SalesforceSettings::parse("sf", &v.to_string()).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::MissingKey { .. }) && err.to_string().contains(text),
+            "{err}"
+        );
+    }
+    let typo = jwt_secret(APP_KEY).replace("\"private_key\"", "\"privat_key\"");
+    assert!(SalesforceSettings::parse("sf", &typo)
+        .unwrap_err()
+        .to_string()
+        .contains("unknown key `privat_key`"));
+}
+
+#[test]
+fn a_private_key_that_is_not_rsa_is_refused_without_echoing_it() {
+    // An EC key (P-256), a certificate and plain text: none signs RS256.
+    let ec = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgQUrk8nWwtgwVDF1a\nYCUvHVZgsjUjEJcsP5rv1r5VMEahRANCAARvODyX2yDjva5AH8ez1YLbFPvhLQxS\nD4hbeKP51/fAUeGuT9wghoqf2lB2MV5wY+Z8oP/91xY6JqpeqlmKF8uW\n-----END PRIVATE KEY-----\n";
+    let cert = include_str!("../../local-salesforce/src/test-keys/app.cert.pem");
+    for (value, reason) in [
+        (ec, "RSA"),
+        (cert, "PEM private key"),
+        ("not a key at all", "PEM private key"),
+    ] {
+        let err = SalesforceSettings::parse("sf", &jwt_secret(value))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`private_key`") && err.contains(reason),
+            "{err}"
+        );
+        assert!(
+            !err.contains("MII") && !err.contains("not a key at all"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_private_key_never_shows_in_debug_and_belongs_to_jwt_bearer_only() {
+    let s = SalesforceSettings::parse("sf", &jwt_secret(APP_KEY)).unwrap();
+    let printed = format!("{s:?}");
+    assert!(
+        !printed.contains("PRIVATE KEY") && !printed.contains("MII"),
+        "{printed}"
+    );
+    let with_password = FULL.replace(
+        "\"api_version\"",
+        &format!(
+            "\"private_key\": {}, \"api_version\"",
+            serde_json::json!(APP_KEY)
+        ),
+    );
+    assert!(SalesforceSettings::parse("sf", &with_password)
+        .unwrap_err()
+        .to_string()
+        .contains("`private_key` is only used"));
 }

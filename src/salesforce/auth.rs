@@ -49,8 +49,9 @@ struct StoredToken {
     #[serde(default)]
     issued_at: String,
     /// Which credentials the token came from (hash of login URL, flow,
-    /// consumer key and username): a token of other credentials, say after
-    /// the secret was pointed at another org, is ignored.
+    /// consumer key, username and the JWT signing key's public half): a
+    /// token of other credentials, say after the secret was pointed at
+    /// another org or given another key, is ignored.
     #[serde(default)]
     credentials: String,
     /// A refused login, shared so that no instance retries it for a while.
@@ -161,7 +162,8 @@ impl SalesforceClient {
         Ok(session)
     }
 
-    /// The credentials' identity (no secret parts).
+    /// The credentials' identity (no secret parts: a private key counts by
+    /// its public key's fingerprint).
     fn credentials(&self) -> String {
         let c = &self.connection;
         hex_sha256(&[
@@ -169,6 +171,7 @@ impl SalesforceClient {
             c.auth_flow.as_str(),
             &c.consumer_key,
             c.username.as_deref().unwrap_or(""),
+            c.private_key.as_ref().map_or("", |k| k.fingerprint()),
         ])
     }
 
@@ -182,7 +185,7 @@ impl SalesforceClient {
         };
         hex_sha256(&[
             &self.credentials(),
-            c.consumer_secret.expose_secret(),
+            &secret(&c.consumer_secret),
             &secret(&c.password),
             &secret(&c.security_token),
         ])
@@ -296,18 +299,48 @@ impl SalesforceClient {
         Ok(session)
     }
 
-    /// OAuth 2.0 login with the configured flow.
-    async fn login(&self) -> Result<(Session, String), SalesforceError> {
+    /// The token request's form for the configured flow.
+    fn login_form(&self) -> Result<Vec<(&'static str, String)>, SalesforceError> {
         let s = &self.connection;
         let flow = s.auth_flow;
-        let mut form: Vec<(&str, String)> = vec![
-            ("grant_type", flow.as_str().to_owned()),
-            ("client_id", s.consumer_key.clone()),
-            (
-                "client_secret",
-                s.consumer_secret.expose_secret().to_owned(),
-            ),
-        ];
+        let mut form: Vec<(&str, String)> = vec![("grant_type", flow.grant_type().to_owned())];
+        if flow == AuthFlow::JwtBearer {
+            // The assertion alone authenticates both the app (by its
+            // signature) and the user (its subject): no client_id, no
+            // secret (OAuth 2.0 JWT Bearer Flow for Server-to-Server
+            // Integration,
+            // https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm).
+            let unsigned = |description: &str| SalesforceError::Login {
+                flow: flow.as_str(),
+                login_url: s.login_url.clone(),
+                error: "no assertion".into(),
+                description: description.into(),
+                status: 0,
+            };
+            let key = s
+                .private_key
+                .as_ref()
+                .ok_or_else(|| unsigned("the Salesforce secret has no private_key"))?;
+            let now = chrono::Utc::now().timestamp();
+            let claims = super::assertion::Claims::new(
+                &s.consumer_key,
+                s.username.as_deref().unwrap_or(""),
+                &s.login_url,
+                now,
+            );
+            let assertion =
+                super::assertion::sign(&claims, key).map_err(|e| unsigned(&e.to_string()))?;
+            form.push(("assertion", assertion));
+            return Ok(form);
+        }
+        form.push(("client_id", s.consumer_key.clone()));
+        form.push((
+            "client_secret",
+            s.consumer_secret
+                .as_ref()
+                .map(|v| v.expose_secret().to_owned())
+                .unwrap_or_default(),
+        ));
         if flow == AuthFlow::Password {
             let password = format!(
                 "{}{}",
@@ -320,6 +353,14 @@ impl SalesforceClient {
             form.push(("username", s.username.clone().unwrap_or_default()));
             form.push(("password", password));
         }
+        Ok(form)
+    }
+
+    /// OAuth 2.0 login with the configured flow.
+    async fn login(&self) -> Result<(Session, String), SalesforceError> {
+        let s = &self.connection;
+        let flow = s.auth_flow;
+        let form = self.login_form()?;
         let url = format!("{}/services/oauth2/token", s.login_url);
         let failed = |status: u16, error: String, description: String| SalesforceError::Login {
             flow: flow.as_str(),

@@ -270,7 +270,7 @@ impl SalesforceClient {
             Ok((status, body))
         } else {
             let error = SalesforceError::from_response(status.as_u16(), &body);
-            let code = error.codes().next().map_or("other", ErrorCode::metric_name);
+            let code = metric_code(error.codes().next());
             metrics::counter!("salesforce_errors", "code" => code).increment(1);
             Err(error)
         }
@@ -306,6 +306,19 @@ impl SalesforceClient {
         };
         let (_, bytes) = self.send(method, path, &build, replay).await?;
         serde_json::from_slice(&bytes).map_err(|e| SalesforceError::Decode(e.to_string()))
+    }
+}
+
+/// Error codes as a metric dimension: a small fixed set, so that an
+/// open-ended code cannot multiply custom metrics (each dimension value is
+/// a metric of its own on the bill).
+fn metric_code(code: Option<&ErrorCode>) -> &'static str {
+    match code {
+        Some(ErrorCode::InvalidSessionId) => "INVALID_SESSION_ID",
+        Some(ErrorCode::RequestLimitExceeded) => "REQUEST_LIMIT_EXCEEDED",
+        Some(ErrorCode::ServerUnavailable) => "SERVER_UNAVAILABLE",
+        Some(ErrorCode::UnableToLockRow) => "UNABLE_TO_LOCK_ROW",
+        _ => "other",
     }
 }
 

@@ -91,18 +91,6 @@ impl ErrorCode {
     pub fn is_consequence(&self) -> bool {
         matches!(self, Self::ProcessingHalted | Self::AllOrNoneRolledBack)
     }
-
-    /// A bounded name for a metric dimension: each dimension value is a
-    /// metric of its own on the bill, so open-ended codes share "other".
-    pub fn metric_name(&self) -> &'static str {
-        match self {
-            Self::InvalidSessionId => "INVALID_SESSION_ID",
-            Self::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
-            Self::ServerUnavailable => "SERVER_UNAVAILABLE",
-            Self::UnableToLockRow => "UNABLE_TO_LOCK_ROW",
-            _ => "other",
-        }
-    }
 }
 
 impl std::fmt::Display for ErrorCode {

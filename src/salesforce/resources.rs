@@ -71,6 +71,18 @@ impl SalesforceClient {
         serde_json::from_slice(&bytes).map_err(|e| SalesforceError::Decode(e.to_string()))
     }
 
+    /// An object's describe ("sObject Describe", resources_sobject_describe.htm):
+    /// its fields with their types, lengths, picklist values and whether
+    /// the API user may set them.
+    pub async fn describe(&self, object: &str) -> Result<Value, SalesforceError> {
+        let path = format!(
+            "{}/sobjects/{}/describe",
+            self.data_path(),
+            encode_component(object)
+        );
+        self.json(Method::GET, &path, None, Replay::Safe).await
+    }
+
     /// Composite: up to 25 subrequests in one API call.
     pub async fn composite(
         &self,

@@ -54,8 +54,10 @@ pub(crate) async fn process_conversation(
     let (sf, policy, media) = (&*active.client, &*active.policy, &*active.media);
     let conversation = &job.event.conversation;
     let mut raced = false;
+    let case_field_rules = active.case_field_rules().await?;
     loop {
-        let found = worker.read_state(sf, policy, job).await?;
+        let mut found = worker.read_state(sf, policy, job).await?;
+        found.case_field_rules = case_field_rules.clone();
         if found.agent_user.is_none() {
             tracing::warn!(
                 conversation_id = %conversation.id,
@@ -84,6 +86,19 @@ pub(crate) async fn process_conversation(
             comments_created: 0,
             attachments_uploaded: 0,
         };
+        if let CasePlan::Create(new_case) = &writes.case {
+            for left in &new_case.left_out {
+                // The field and the reason only: the value may hold the
+                // customer's data.
+                tracing::warn!(
+                    conversation_id = %conversation.id,
+                    field = left.field,
+                    reason = left.reason,
+                    "a case_fields entry is left out of the Case: Salesforce would refuse its value"
+                );
+                metrics::counter!("case_fields_left_out").increment(1);
+            }
+        }
         let mut remaining: &[CommentDraft] = &writes.comments;
         match &writes.case {
             CasePlan::Existing(existing) => {

@@ -77,7 +77,12 @@ impl RecordError {
         let Self::Salesforce(e) = self else {
             return self.to_string();
         };
-        if let SalesforceError::Login { error, .. } = e {
+        if let SalesforceError::Login { error, flow, .. } = e {
+            if *flow == "jwt_bearer"
+                && matches!(error.as_str(), "invalid_grant" | "invalid_client_id")
+            {
+                return format!("{self}. Check the certificate on the app against private_key, consumer_key, username and that the user is pre-authorised for the app (runbook 4.4), then redrive");
+            }
             // OAuth's own error codes (RFC 6749, 5.2), as the token endpoint answers.
             return match error.as_str() {
                 "invalid_grant" => format!("{self}. Check username, password and security token in the Salesforce secret (or that the password flow is allowed), then redrive"),
@@ -97,5 +102,37 @@ impl RecordError {
             Some(ErrorCode::DuplicateValue) => format!("{self}. A Unique field clashes: check that case_external_id_field names a field that holds only WitiOp conversation ids; if the message reads <unknown>, the Case exists but the API user cannot see it: give it read access to all Cases (View All on Case), then redrive"),
             _ => self.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(flow: &'static str, error: &str) -> RecordError {
+        RecordError::Salesforce(SalesforceError::Login {
+            flow,
+            login_url: "https://login.salesforce.com".into(),
+            error: error.into(),
+            description: "d".into(),
+            status: 400,
+        })
+    }
+
+    /// A refused login points at what the flow actually uses.
+    #[test]
+    fn login_advice_follows_the_flow() {
+        for (flow, error, expected) in [
+            ("password", "invalid_grant", "security token"),
+            ("password", "invalid_client_id", "consumer_secret"),
+            ("jwt_bearer", "invalid_grant", "pre-authorised"),
+            ("jwt_bearer", "invalid_client_id", "consumer_key"),
+        ] {
+            let advice = refused(flow, error).advice();
+            assert!(advice.contains(expected), "{flow} {error}: {advice}");
+        }
+        assert!(!refused("jwt_bearer", "invalid_grant")
+            .advice()
+            .contains("password"));
     }
 }

@@ -77,8 +77,9 @@ pub use conversation::CaseOutcome;
 pub use error::RecordError;
 pub use settings::{MediaAccess, SettingsSource};
 
+use crate::case::CaseFieldRules;
 use crate::config::CasePolicy;
-use crate::salesforce::SalesforceClient;
+use crate::salesforce::{SalesforceClient, SalesforceError};
 
 /// The Salesforce client and the Case policy in force: both come from the
 /// Salesforce secret and are replaced together when it changes.
@@ -86,6 +87,46 @@ pub(crate) struct Active {
     pub(crate) client: Arc<SalesforceClient>,
     pub(crate) policy: Arc<CasePolicy>,
     pub(crate) media: Arc<MediaAccess>,
+    /// What the org's describe says of Case's fields, read once for these
+    /// settings when `case_fields` are configured.
+    case_rules: tokio::sync::OnceCell<Arc<CaseFieldRules>>,
+}
+
+impl Active {
+    pub(crate) fn new(
+        client: Arc<SalesforceClient>,
+        policy: Arc<CasePolicy>,
+        media: Arc<MediaAccess>,
+    ) -> Self {
+        Self {
+            client,
+            policy,
+            media,
+            case_rules: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The describe of Case, for checking `case_fields` values: one call
+    /// per cold start or change of settings, none without `case_fields`.
+    pub(crate) async fn case_field_rules(
+        &self,
+    ) -> Result<Option<Arc<CaseFieldRules>>, SalesforceError> {
+        if self.policy.case_fields.is_empty() {
+            return Ok(None);
+        }
+        let rules = self
+            .case_rules
+            .get_or_try_init(|| async {
+                let describe = self.client.describe("Case").await?;
+                CaseFieldRules::from_describe(&describe)
+                    .map(Arc::new)
+                    .ok_or_else(|| {
+                        SalesforceError::Decode("the describe of Case lists no fields".into())
+                    })
+            })
+            .await?;
+        Ok(Some(rules.clone()))
+    }
 }
 
 /// What the worker needs, built once per cold start.
@@ -123,11 +164,11 @@ impl Worker {
             settings::warn_no_media_hosts();
         }
         Self {
-            active: RwLock::new(Arc::new(Active {
-                client: salesforce,
-                policy: Arc::new(policy),
-                media: Arc::new(media),
-            })),
+            active: RwLock::new(Arc::new(Active::new(
+                salesforce,
+                Arc::new(policy),
+                Arc::new(media),
+            ))),
             settings_source: None,
             last_reload: Mutex::new(None),
             sqs,
@@ -172,11 +213,11 @@ impl Worker {
     /// Replaces the media settings (tests and local runs).
     pub fn set_media(&self, media: MediaAccess) {
         let current = self.active();
-        *self.active.write().expect("settings lock") = Arc::new(Active {
-            client: current.client.clone(),
-            policy: current.policy.clone(),
-            media: Arc::new(media),
-        });
+        *self.active.write().expect("settings lock") = Arc::new(Active::new(
+            current.client.clone(),
+            current.policy.clone(),
+            Arc::new(media),
+        ));
     }
 
     fn active(&self) -> Arc<Active> {

@@ -104,6 +104,7 @@ impl Worker {
             contact,
             case,
             comments,
+            case_field_rules: None,
         })
     }
 

@@ -134,11 +134,7 @@ impl Worker {
                 source.token_secret_id.clone(),
             ))
         };
-        let next = Active {
-            client,
-            policy: Arc::new(settings.policy),
-            media: Arc::new(media),
-        };
+        let next = Active::new(client, Arc::new(settings.policy), Arc::new(media));
         if next == *current {
             return Reload::Unchanged;
         }

@@ -408,3 +408,250 @@ async fn unknown_api_version_is_404() {
         "{err}"
     );
 }
+
+/// The secret of the JWT bearer flow for `org`, signed with `private_key`.
+fn jwt_secret(org: &Org, private_key: &str, extra: Value) -> Value {
+    let mut secret = json!({
+        "auth_flow": "jwt_bearer",
+        "login_url": org.sf.url,
+        "consumer_key": local_salesforce::CONSUMER_KEY,
+        "username": local_salesforce::API_USERNAME,
+        "private_key": private_key,
+    });
+    if let (Some(base), Value::Object(extra)) = (secret.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    secret
+}
+
+/// An org whose Connected App holds the test certificate and pre-authorises
+/// the API user, with the password flow blocked as in a new org.
+async fn jwt_org() -> Org {
+    let e = env().await;
+    e.sf.set_jwt_certificate(local_salesforce::test_keys::APP_CERTIFICATE)
+        .unwrap();
+    e.sf.pre_authorise(local_salesforce::API_USERNAME);
+    e.sf.set_password_flow(false);
+    e
+}
+
+#[tokio::test]
+async fn jwt_bearer_logs_in_without_password_or_consumer_secret_and_queries() {
+    let e = jwt_org().await;
+    let secret = jwt_secret(&e, local_salesforce::test_keys::APP_PRIVATE_KEY, json!({}));
+    let client = salesforce_client(&e.moto, &secret, TOKENS);
+    let users: Vec<Row> = client.query("SELECT Id FROM User").await.unwrap();
+    assert_eq!(users[0].id, e.sf.api_user_id);
+    assert_eq!(e.sf.counters().logins, 1);
+    // A second instance with the same key reuses the stored token.
+    let second = salesforce_client(&e.moto, &secret, TOKENS);
+    let _: Vec<Row> = second.query("SELECT Id FROM User").await.unwrap();
+    assert_eq!(e.sf.counters().logins, 1);
+}
+
+#[tokio::test]
+async fn a_token_stored_by_another_key_is_not_used() {
+    let e = jwt_org().await;
+    let first = jwt_secret(&e, local_salesforce::test_keys::APP_PRIVATE_KEY, json!({}));
+    let _: Vec<Row> = salesforce_client(&e.moto, &first, TOKENS)
+        .query("SELECT Id FROM User")
+        .await
+        .unwrap();
+    // The same app and user with another key: the cached token is not
+    // theirs, so the client logs in (and Salesforce refuses the key).
+    let other = jwt_secret(
+        &e,
+        local_salesforce::test_keys::OTHER_PRIVATE_KEY,
+        json!({}),
+    );
+    let err = query_error(
+        &salesforce_client(&e.moto, &other, TOKENS),
+        "SELECT Id FROM User",
+    )
+    .await;
+    assert_eq!(err.code(), Some("invalid_grant"), "{err}");
+    assert_eq!(e.sf.counters().logins, 1);
+}
+
+/// Each reason Salesforce refuses an assertion for, as the worker reports it.
+#[tokio::test]
+async fn jwt_bearer_refusals_name_the_flow_and_the_oauth_error() {
+    use local_salesforce::test_keys::{APP_PRIVATE_KEY, OTHER_PRIVATE_KEY};
+    type Setup = fn(&local_salesforce::LocalSalesforce);
+    let cases: [(&str, &str, Value, Setup, &str, &str); 5] = [
+        (
+            "a key whose certificate the app does not hold",
+            OTHER_PRIVATE_KEY,
+            json!({}),
+            |_| {},
+            "invalid_grant",
+            "invalid assertion",
+        ),
+        (
+            "a production assertion for a sandbox",
+            APP_PRIVATE_KEY,
+            json!({}),
+            |sf| sf.set_jwt_audience("https://test.salesforce.com"),
+            "invalid_grant",
+            "audience is invalid",
+        ),
+        (
+            "an assertion expired on arrival (Salesforce's clock 5 minutes ahead)",
+            APP_PRIVATE_KEY,
+            json!({}),
+            |sf| sf.set_clock_ahead(std::time::Duration::from_secs(300)),
+            "invalid_grant",
+            "expired authorization code",
+        ),
+        (
+            "an issuer that is not the app's consumer key",
+            APP_PRIVATE_KEY,
+            json!({"consumer_key": "3MVG9-another-app"}),
+            |_| {},
+            "invalid_client_id",
+            "client identifier invalid",
+        ),
+        (
+            "a user the admin has not pre-authorised",
+            APP_PRIVATE_KEY,
+            json!({"username": "someone.else@acme.example"}),
+            |sf| {
+                sf.add_user(
+                    "someone.else@acme.example",
+                    "someone.else@acme.example",
+                    "Someone",
+                    "Else",
+                    true,
+                );
+            },
+            "invalid_grant",
+            "user hasn't approved this consumer",
+        ),
+    ];
+    for (case, key, extra, setup, code, description) in cases {
+        let e = jwt_org().await;
+        setup(&e.sf);
+        let secret = jwt_secret(&e, key, extra);
+        let err = query_error(
+            &salesforce_client(&e.moto, &secret, TOKENS),
+            "SELECT Id FROM User",
+        )
+        .await;
+        let text = err.to_string();
+        assert!(
+            matches!(&err, SalesforceError::Login { flow: "jwt_bearer", error, description: d, status: 400, .. }
+                if error == code && d == description),
+            "{case}: {text}"
+        );
+        assert!(
+            text.contains("jwt_bearer flow") && text.contains(&e.sf.url),
+            "{case}: {text}"
+        );
+        // Neither the key nor the signed assertion reaches the error.
+        assert!(
+            !text.contains("PRIVATE KEY") && !text.contains("eyJ"),
+            "{case}: {text}"
+        );
+        assert_eq!(err.class(), ErrorClass::RetryLater(Wait::Backoff), "{case}");
+        assert_eq!(e.sf.counters().logins, 0, "{case}");
+    }
+}
+
+/// The control surface sets the flow up as the in-process methods do, and
+/// assertions the worker never makes are refused as Salesforce would.
+#[tokio::test]
+async fn jwt_bearer_set_up_over_http_and_assertions_the_worker_never_signs() {
+    use witiop_salesforce::config::PrivateKey;
+    use witiop_salesforce::salesforce::assertion::{sign, Claims};
+    let e = env().await;
+    let http = reqwest::Client::new();
+    let settings = |body: Value| {
+        http.post(format!("{}/__control/settings", e.sf.url))
+            .json(&body)
+            .send()
+    };
+    let refused = settings(json!({"jwt_certificate": "not a certificate"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let set = settings(json!({
+        "jwt_certificate": local_salesforce::test_keys::APP_CERTIFICATE,
+        "pre_authorise": [local_salesforce::API_USERNAME],
+    }))
+    .await
+    .unwrap();
+    assert_eq!(set.status(), 204);
+
+    let key = PrivateKey::from_pem(local_salesforce::test_keys::APP_PRIVATE_KEY).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let token = |assertion: String| {
+        http.post(format!("{}/services/oauth2/token", e.sf.url))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", assertion.as_str()),
+            ])
+            .send()
+    };
+    let good = Claims::new(
+        local_salesforce::CONSUMER_KEY,
+        local_salesforce::API_USERNAME,
+        &e.sf.url,
+        now,
+    );
+    let answer = token(sign(&good, &key).unwrap()).await.unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let too_long = Claims {
+        exp: now + 3600,
+        ..Claims::new(
+            local_salesforce::CONSUMER_KEY,
+            local_salesforce::API_USERNAME,
+            &e.sf.url,
+            now,
+        )
+    };
+    let signed = sign(&good, &key).unwrap();
+    let (_, signature) = signed.rsplit_once('.').unwrap();
+    let unsigned_header = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.{signature}",
+            b64.encode(br#"{"alg":"none"}"#),
+            b64.encode(serde_json::to_vec(&good).unwrap())
+        )
+    };
+    for (case, assertion) in [
+        ("an expiry beyond 3 minutes", sign(&too_long, &key).unwrap()),
+        ("an algorithm other than RS256", unsigned_header),
+        ("claims changed after signing", {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let later = Claims {
+                exp: good.exp + 1,
+                ..Claims::new(
+                    local_salesforce::CONSUMER_KEY,
+                    local_salesforce::API_USERNAME,
+                    &e.sf.url,
+                    now,
+                )
+            };
+            let (header, _) = signed.split_once('.').unwrap();
+            format!(
+                "{header}.{}.{signature}",
+                b64.encode(serde_json::to_vec(&later).unwrap())
+            )
+        }),
+        ("no assertion at all", String::new()),
+    ] {
+        let answer = token(assertion).await.unwrap();
+        assert_eq!(answer.status(), 400, "{case}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "invalid_grant", "error_description": "invalid assertion"}),
+            "{case}"
+        );
+    }
+    assert_eq!(e.sf.counters().logins, 1);
+}

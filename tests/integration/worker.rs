@@ -62,6 +62,19 @@ impl Stack {
     fn comments(&self) -> Vec<Map<String, Value>> {
         self.sf.records("CaseComment")
     }
+
+    /// A client logged in as the example's agent, not the API user.
+    async fn agent_client(&self) -> witiop_salesforce::salesforce::SalesforceClient {
+        let username = "agent.demo@acme.example.crm";
+        self.sf
+            .allow_login(&self.users.agent, username, "agent-password");
+        self.moto.secret("agent-tokens", "{}").await.unwrap();
+        let secret = crate::helpers::salesforce_secret(
+            &self.sf.url,
+            json!({"username": username, "password": "agent-password"}),
+        );
+        crate::helpers::salesforce_client(&self.moto, &secret, "agent-tokens")
+    }
 }
 
 #[tokio::test]
@@ -488,6 +501,104 @@ async fn an_assignment_rule_does_not_take_the_case_from_the_agent() {
             case["Subject"]
         );
     }
+}
+
+/// The agent who owns the Case (not an administrator) can open its Contact:
+/// a Contact linked to no Account is private to its owner, so the worker
+/// gives it the Case's owner; with `contact_account_id` it is filed under
+/// that Account instead of staying private. Read as the agent, through the
+/// agent's own login.
+#[tokio::test]
+async fn the_agent_can_open_the_contact_of_their_case() {
+    let s = stack(json!({})).await;
+    let as_agent = s.agent_client().await;
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    let case = &s.cases()[0];
+    assert_eq!(case["OwnerId"], s.users.agent.as_str());
+    let contact_id = case["ContactId"].as_str().unwrap();
+    let soql =
+        format!("SELECT Id, Name, OwnerId, AccountId FROM Contact WHERE Id = '{contact_id}'");
+    let seen: Vec<Value> = as_agent.query(&soql).await.unwrap();
+    assert_eq!(seen.len(), 1, "the agent sees the customer of their Case");
+    assert_eq!(seen[0]["OwnerId"], s.users.agent.as_str());
+
+    // As before the setting: owned by the API user, the Contact is hidden
+    // from the agent; filed under an Account, it is not.
+    let org = stack(json!({"contact_owner": "api_user"})).await;
+    let agent = org.agent_client().await;
+    let contact_seen_by_agent = |case: usize| {
+        let contact = org.cases()[case]["ContactId"].as_str().unwrap().to_owned();
+        let agent = &agent;
+        async move {
+            let soql = format!("SELECT Id FROM Contact WHERE Id = '{contact}'");
+            agent.query::<Value>(&soql).await.unwrap().len()
+        }
+    };
+    assert!(org.run(&[sample().to_string()]).await.is_empty());
+    assert_eq!(contact_seen_by_agent(0).await, 0, "private to the API user");
+    let account = org
+        .sf
+        .insert("Account", json!({"Name": "WhatsApp customers"}))
+        .unwrap();
+    let mut secret = org.secret.clone();
+    secret["contact_account_id"] = json!(account);
+    let filed = crate::helpers::worker(&org.moto, &secret, &org.dlq, 4);
+    let mut other = sample();
+    other["conversation"]["id"] = json!(1900);
+    other["conversation"]["customer"]["number"] = json!("+447911123461");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answer = handle_batch(&filed, batch(&[other.to_string()]), deadline).await;
+    assert!(answer.batch_item_failures.is_empty());
+    assert_eq!(org.sf.records("Contact")[1]["AccountId"], account.as_str());
+    assert_eq!(contact_seen_by_agent(1).await, 1, "filed under the Account");
+}
+
+/// The admin's own Case fields: a restricted picklist, text with
+/// placeholders and a number are set; a value the org would refuse (not in
+/// the restricted picklist) is left out and the Case is still created. The
+/// org's describe is read once for the settings, not per conversation.
+#[tokio::test]
+async fn case_fields_fit_the_org_they_land_in() {
+    let s = crate::helpers::stack()
+        .settings(json!({"case_fields": {
+            "Priority": "High",
+            "WhatsApp_Topic__c": "{profile.category} from {customer.number}",
+            "Score__c": 4.5,
+            "Channel__c": "Carrier pigeon",
+        }}))
+        .before_users(|sf| {
+            use local_salesforce::CustomField;
+            assert!(sf.add_custom_field("Case", "WhatsApp_Topic__c", CustomField::Text(80)));
+            assert!(sf.add_custom_field("Case", "Score__c", CustomField::Number));
+            assert!(sf.add_custom_field("Case", "Channel__c", CustomField::Picklist(40)));
+            sf.restrict_picklist("Case", "Priority", &["High", "Medium", "Low"]);
+            sf.restrict_picklist("Case", "Channel__c", &["WhatsApp", "Email"]);
+        })
+        .start()
+        .await;
+    s.warm().await;
+    let mut second = sample();
+    second["conversation"]["id"] = json!(1802);
+    assert!(s.run(&[sample().to_string()]).await.is_empty());
+    let first_calls = s.sf.counters().api_calls;
+    assert!(s.run(&[second.to_string()]).await.is_empty());
+    let second_calls = s.sf.counters().api_calls - first_calls;
+    assert_eq!(
+        first_calls,
+        second_calls + 1,
+        "one describe, on the first conversation only"
+    );
+    assert_eq!(second_calls, 2);
+    for case in s.cases() {
+        assert_eq!(case["Priority"], "High");
+        assert_eq!(case["WhatsApp_Topic__c"], "Billing from +393331234567");
+        assert_eq!(case["Score__c"], 4.5);
+        assert!(
+            case.get("Channel__c").is_none_or(Value::is_null),
+            "left out: {case:?}"
+        );
+    }
+    assert_eq!(s.cases().len(), 2);
 }
 
 /// One customer whose number WitiOp spells two ways, in one batch with

@@ -61,6 +61,7 @@ UNLABELLED = {
         "cases_created", "comments_created", "attachments_uploaded", "case_lag_seconds",
         "conversations_retried", "conversations_backed_off", "salesforce_api_calls",
         "salesforce_api_usage_ratio", "salesforce_logins", "salesforce_logins_refused",
+        "case_fields_left_out",
     ],
 }
 # name: (functions, label, label values or None for an open set)

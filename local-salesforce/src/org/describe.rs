@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::schema::{schema, Field, Kind, AUDIT};
+use super::schema::{Field, Kind, AUDIT};
 use super::Org;
 
 /// A picklist's standard values when no admin changed them, with the one
@@ -46,8 +46,7 @@ impl Org {
     /// `restrictedPicklist`). Only the properties a client here reads are
     /// served; a client must not expect the others.
     pub(crate) fn describe(&self, object: &str, api: &str) -> Option<Value> {
-        let (name, prefix, fields) =
-            schema(object).filter(|(n, _, _)| !self.unreadable.contains(n))?;
+        let (name, prefix, fields) = self.fields_of(object)?;
         let mut out: Vec<Value> = fields
             .iter()
             .map(|f| self.describe_field(name, f))
@@ -103,6 +102,7 @@ impl Org {
             Kind::Picklist(n) => ("picklist", n),
             Kind::LongText(n) | Kind::TextBytes(n) => ("textarea", n),
             Kind::Bool => ("boolean", 0),
+            Kind::Number => ("double", 0),
             Kind::DateTime => ("datetime", 0),
             Kind::Ref(_) => ("reference", 18),
             Kind::Base64 => ("base64", 0),

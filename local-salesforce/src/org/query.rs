@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::schema::{normalize_id, schema, Kind};
+use super::schema::{normalize_id, Kind};
 use super::{Org, SaveError};
 use crate::soql::{self, Expr, Literal, Query};
 
@@ -13,7 +13,7 @@ impl Org {
     /// A record as `GET sobjects/{Type}/{id}` answers it: `attributes`, then
     /// every field, binary ones as the URL of their content.
     pub(crate) fn retrieve(&self, object: &str, id: &str, api: &str) -> Option<Value> {
-        let (name, _, fields) = schema(object)?;
+        let (name, _, fields) = self.fields_of(object)?;
         let id = normalize_id(id)?;
         let row = self.records.get(name)?.get(&id)?;
         let url = format!("/services/data/v{api}/sobjects/{name}/{id}");
@@ -33,13 +33,40 @@ impl Org {
         Some(Value::Object(out))
     }
 
+    /// Whether `viewer` may see `row` of `object`. SOQL returns only the
+    /// records the running user can see (queries run in the user's sharing
+    /// context). A Contact linked to no Account is private to its owner and
+    /// to users who can view all data, whatever the org's sharing model
+    /// (Salesforce Help, "Organization-Wide Sharing Defaults": contacts that
+    /// aren't linked to an account are private): the one sharing rule the
+    /// integration's writes meet, so the one modelled. `None` is the org's
+    /// own view (the control surface and the seeding of tests).
+    pub(crate) fn visible(
+        &self,
+        object: &str,
+        row: &Map<String, Value>,
+        viewer: Option<&str>,
+    ) -> bool {
+        let Some(viewer) = viewer else { return true };
+        if object != "Contact" || self.view_all.contains(viewer) {
+            return true;
+        }
+        let has_account = row.get("AccountId").is_some_and(|a| !a.is_null());
+        has_account || row.get("OwnerId").and_then(Value::as_str) == Some(viewer)
+    }
+
     /// Runs a query: the matching rows after ORDER BY and LIMIT, shaped as
-    /// the REST API returns them (paging is the caller's).
-    pub(crate) fn query(&self, text: &str, api: &str) -> Result<Vec<Value>, SaveError> {
+    /// the REST API returns them (paging is the caller's), as `viewer` sees
+    /// them.
+    pub(crate) fn query(
+        &self,
+        text: &str,
+        api: &str,
+        viewer: Option<&str>,
+    ) -> Result<Vec<Value>, SaveError> {
         let mut q: Query =
             soql::parse(text).map_err(|m| SaveError::new("MALFORMED_QUERY", m.0, &[]))?;
-        let readable = schema(&q.object).filter(|(n, _, _)| !self.unreadable.contains(n));
-        let Some((name, _, fields)) = readable else {
+        let Some((name, _, fields)) = self.fields_of(&q.object) else {
             return Err(SaveError::new(
                 "INVALID_TYPE",
                 format!("\n{text}\n^\nERROR at Row:1:Column:1\nsObject type '{}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name.", q.object),
@@ -115,6 +142,7 @@ impl Org {
         };
         let mut rows: Vec<&Map<String, Value>> = table
             .values()
+            .filter(|row| self.visible(name, row, viewer))
             .filter(|row| {
                 q.filter
                     .as_ref()
@@ -241,6 +269,7 @@ fn filterable(field: &str, kind: Kind) -> Result<(), (&'static str, String)> {
 fn type_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Bool => "boolean",
+        Kind::Number => "double",
         Kind::DateTime => "dateTime",
         Kind::Id | Kind::Ref(_) => "id",
         Kind::Base64 => "base64",
@@ -266,6 +295,8 @@ fn check_literal(
     match (kind, &*value) {
         (_, Literal::Null) => Ok(()),
         (Kind::Bool, Literal::Bool(_)) => Ok(()),
+        (Kind::Number, Literal::Num(_)) => Ok(()),
+        (Kind::Number, Literal::Str(_)) => wrong(false),
         (Kind::Bool | Kind::DateTime, _) => wrong(false),
         (Kind::Id | Kind::Ref(_), Literal::Str(s)) => match normalize_id(s) {
             Some(id) => {

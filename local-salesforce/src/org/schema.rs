@@ -1,7 +1,7 @@
 //! The objects the org knows, their fields, and record ids.
 
 #[derive(Clone, Copy, PartialEq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Id,
     Text(usize),
     /// A picklist stored as text of at most this length; restricted ones
@@ -14,12 +14,15 @@ pub(super) enum Kind {
     /// like a Long Text Area, SOQL can neither filter nor sort on).
     TextBytes(usize),
     Bool,
+    /// A Number field (double in the API).
+    Number,
     DateTime,
     Ref(&'static str),
     Base64,
 }
 
-pub(super) struct Field {
+#[derive(Clone, Copy)]
+pub(crate) struct Field {
     pub(super) name: &'static str,
     pub(super) kind: Kind,
     pub(super) createable: bool,
@@ -27,7 +30,7 @@ pub(super) struct Field {
     pub(super) required: bool,
 }
 
-const fn f(name: &'static str, kind: Kind, createable: bool, required: bool) -> Field {
+pub(crate) const fn f(name: &'static str, kind: Kind, createable: bool, required: bool) -> Field {
     Field {
         name,
         kind,

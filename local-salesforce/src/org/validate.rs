@@ -95,6 +95,12 @@ impl Org {
                     }
                     Value::String(text)
                 }
+                // A Number field takes a JSON number; text, even digits, is
+                // refused as the REST API's JSON parser refuses it.
+                Kind::Number => match value {
+                    Value::Number(_) => value.clone(),
+                    _ => return Err(bad_value(object, &name, value)),
+                },
                 Kind::Bool => match value {
                     Value::Bool(_) => value.clone(),
                     Value::String(s)

@@ -32,6 +32,15 @@ impl Org {
         Self { sf, http, token }
     }
 
+    /// The same org, seen by the user whose access token is `token`.
+    pub fn as_token(&self, token: &str) -> Self {
+        Self {
+            sf: self.sf.clone(),
+            http: self.http.clone(),
+            token: token.to_owned(),
+        }
+    }
+
     /// Adds the agent the rule tests own records with (agent@acme.example,
     /// a full licence); returns its id.
     pub fn add_agent(&self) -> String {

@@ -195,10 +195,27 @@ async fn main() -> anyhow::Result<()> {
         &json!({"webhook_token": WEBHOOK_TOKEN}).to_string(),
     )
     .await?;
-    let secret = sf.secret(json!({
-        "set_audit_fields": true,
-        "customer_comment_username": CUSTOMER_USER,
-    }));
+    // `SOAK_AUTH_FLOW=jwt_bearer` logs in with a certificate instead of the
+    // password; its credentials incident is a wrong key put in the secret.
+    let jwt = std::env::var("SOAK_AUTH_FLOW").is_ok_and(|f| f == "jwt_bearer");
+    let settings = |key: &str| {
+        if jwt {
+            json!({
+                "set_audit_fields": true,
+                "customer_comment_username": CUSTOMER_USER,
+                "auth_flow": "jwt_bearer",
+                "private_key": key,
+            })
+        } else {
+            json!({"set_audit_fields": true, "customer_comment_username": CUSTOMER_USER})
+        }
+    };
+    if jwt {
+        sf.set_jwt_certificate(local_salesforce::test_keys::APP_CERTIFICATE)
+            .map_err(anyhow::Error::msg)?;
+        sf.pre_authorise(local_salesforce::API_USERNAME);
+    }
+    let secret = sf.secret(settings(local_salesforce::test_keys::APP_PRIVATE_KEY));
     moto.secret("salesforce", &secret.to_string()).await?;
     moto.secret("salesforce-token", "{}").await?;
 
@@ -368,19 +385,29 @@ async fn main() -> anyhow::Result<()> {
             sf.hang_for(HANG, HANG_STALL);
         }
         if i as u64 == n * 3 / 5 {
-            // Someone changes the integration user's password; the admin
-            // puts the new one in the secret a little later.
-            println!(
-                "soak: password changed in Salesforce, fixed in the secret after {} s",
-                WRONG_PASSWORD_FOR.as_secs()
-            );
-            sf.set_password(local_salesforce::API_USERNAME, "rotated-password");
+            let fixed = if jwt {
+                // Someone puts a key the app has no certificate for into
+                // the secret; the admin puts the right one back a little later.
+                println!(
+                    "soak: a wrong key in the secret, fixed after {} s",
+                    WRONG_PASSWORD_FOR.as_secs()
+                );
+                let wrong = sf.secret(settings(local_salesforce::test_keys::OTHER_PRIVATE_KEY));
+                moto.put_secret("salesforce", &wrong.to_string()).await?;
+                secret.clone()
+            } else {
+                // Someone changes the integration user's password; the admin
+                // puts the new one in the secret a little later.
+                println!(
+                    "soak: password changed in Salesforce, fixed in the secret after {} s",
+                    WRONG_PASSWORD_FOR.as_secs()
+                );
+                sf.set_password(local_salesforce::API_USERNAME, "rotated-password");
+                let mut fixed = settings("");
+                fixed["password"] = json!("rotated-password");
+                sf.secret(fixed)
+            };
             sf.expire_tokens();
-            let fixed = sf.secret(json!({
-                "set_audit_fields": true,
-                "customer_comment_username": CUSTOMER_USER,
-                "password": "rotated-password",
-            }));
             let moto_sdk = moto.sdk.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(WRONG_PASSWORD_FOR).await;
@@ -390,7 +417,7 @@ async fn main() -> anyhow::Result<()> {
                     .secret_string(fixed.to_string())
                     .send()
                     .await;
-                println!("soak: password fixed in the secret");
+                println!("soak: the credentials fixed in the secret");
             });
         }
     }
@@ -557,7 +584,7 @@ async fn main() -> anyhow::Result<()> {
     // instances, so a handful at most over the 12 s it stayed wrong.
     checks.push((
         format!(
-            "the changed password was refused {} times, no lockout",
+            "the changed credentials were refused {} times, no lockout",
             counters.failed_logins
         ),
         (1..=4).contains(&counters.failed_logins),
