@@ -21,10 +21,15 @@ SECRET is a file holding the Salesforce secret's JSON, or the AWS CLI's
 `get-secret-value` answer holding it.
 """
 
+import base64
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.parse
 
 from opsjson import curl_quote, secure_base_url
@@ -139,6 +144,45 @@ class Spent(Exception):
     """The org's API allowance is spent: every data call is refused."""
 
 
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_audience(login_url):
+    """The assertion's `aud`: the worker's rule (src/salesforce/assertion.rs):
+    login or test, whatever host takes the request; a loopback local
+    Salesforce is its own audience."""
+    host = (urllib.parse.urlsplit(login_url).hostname or "").lower()
+    if host in ("127.0.0.1", "localhost", "::1") or host.startswith("127."):
+        return login_url
+    if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+        return "https://test.salesforce.com"
+    return "https://login.salesforce.com"
+
+
+def jwt_assertion(s, login_url):
+    """An RS256 assertion valid 3 minutes, signed by openssl (python3's
+    standard library has no RSA); the key goes to openssl in a private file,
+    never on a command line. None, with the reason, when it cannot sign."""
+    claims = {"iss": s["consumer_key"], "sub": s["username"],
+              "aud": jwt_audience(login_url), "exp": int(time.time()) + 180}
+    signing_input = b64url(b'{"alg":"RS256"}') + "." + b64url(json.dumps(claims).encode())
+    directory = tempfile.mkdtemp()
+    key_path = os.path.join(directory, "key.pem")
+    try:
+        with open(os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600), "w", encoding="utf-8") as f:
+            f.write(s["private_key"])
+        signed = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_path],
+                                input=signing_input.encode(), capture_output=True, check=False)
+    except OSError:
+        return None, "openssl is not installed here: the jwt_bearer flow is checked with it"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    if signed.returncode != 0:
+        return None, "private_key is not a PEM RSA private key openssl can sign with"
+    return signing_input + "." + b64url(signed.stdout), None
+
+
 def soql_string(value):
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -155,22 +199,30 @@ def login(c, s):
               "set login_url to https://login.salesforce.com, https://test.salesforce.com or"
               " the org's My Domain URL (plain http only on a loopback host)")
         return None
-    if flow == "jwt_bearer":
-        c.add(WARN, "login", "login not tried: jwt_bearer is checked by the worker",
-              "the checks below that need a session were skipped")
-        return None
-    if flow not in ("password", "client_credentials"):
+    if flow not in ("password", "client_credentials", "jwt_bearer"):
         c.add(FAIL, "login", f"auth_flow {flow!r} is unknown",
               'set auth_flow to "password", "client_credentials" or "jwt_bearer"')
         return None
-    needed = ["consumer_key", "consumer_secret"] + (["username", "password"] if flow == "password" else [])
+    needed = {
+        "password": ["consumer_key", "consumer_secret", "username", "password"],
+        "client_credentials": ["consumer_key", "consumer_secret"],
+        "jwt_bearer": ["consumer_key", "username", "private_key"],
+    }[flow]
     missing = [k for k in needed if not isinstance(s.get(k), str) or not s.get(k)]
     if missing:
         c.add(FAIL, "login", f"the secret has no {', '.join(missing)} (needed by the {flow} flow)",
               "fill them in the Salesforce secret (README, Configuration)")
         return None
-    form = [("grant_type", flow), ("client_id", s["consumer_key"]),
-            ("client_secret", s["consumer_secret"])]
+    if flow == "jwt_bearer":
+        assertion, problem = jwt_assertion(s, login_url)
+        if problem:
+            c.add(FAIL, "login", problem, "fix private_key in the Salesforce secret (runbook §4.4)")
+            return None
+        form = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", assertion)]
+    else:
+        form = [("grant_type", flow), ("client_id", s["consumer_key"]),
+                ("client_secret", s["consumer_secret"])]
     if flow == "password":
         form += [("username", s["username"]),
                  ("password", s["password"] + (s.get("security_token") or ""))]
@@ -182,7 +234,7 @@ def login(c, s):
             c.add(FAIL, "login", f"Salesforce answered an instance_url that is not https: {instance}",
                   "check login_url: it must be Salesforce's")
             return None
-        who = f" as {s['username']}" if flow == "password" else ""
+        who = f" as {s['username']}" if flow in ("password", "jwt_bearer") else ""
         c.add(PASS, "login", f"{flow} flow{who}; instance {instance}")
         user_id = (answer.get("id") or "").rstrip("/").rsplit("/", 1)[-1]
         return instance, answer["access_token"], user_id
@@ -201,6 +253,17 @@ def login(c, s):
                " flow until Setup > OAuth and OpenID Connect Settings > 'Allow OAuth"
                " Username-Password Flows' is on and, for an External Client App, its OAuth"
                " policies allow it; or switch auth_flow to client_credentials")
+    elif flow == "jwt_bearer":
+        description = answer.get("error_description", "")
+        fix = {
+            "invalid assertion": "the certificate on the app is not the one of private_key:"
+            " upload the certificate of this key (runbook §4.4)",
+            "audience is invalid": "login_url points at the wrong kind of org: login.salesforce.com"
+            " or a production My Domain for production, test.salesforce.com for a sandbox",
+            "user hasn't approved this consumer": "pre-authorise the API user: the app's policies"
+            " > 'Admin approved users are pre-authorized', and the permission set with the app"
+            " assigned to the user",
+        }.get(description, fix or "check consumer_key, username and the app's JWT bearer settings")
     elif flow == "client_credentials" and error in ("invalid_grant", "unsupported_grant_type"):
         fix = ("enable the Client Credentials Flow on the app (External Client App: OAuth"
                " Settings > Flow Enablement; Connected App: Enable Client Credentials Flow) and"

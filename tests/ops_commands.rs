@@ -947,17 +947,6 @@ async fn check_salesforce_says_why_a_login_is_refused() {
         .says(&["✗ login: refused: HTTP 400 invalid_grant", "security_token"])
         .never_says(&["wrong-secret"]);
 
-    // JWT bearer is the worker's to check.
-    check_salesforce(
-        &o,
-        sf.secret(json!({"auth_flow": "jwt_bearer", "private_key": "-----BEGIN PRIVATE KEY-----"})),
-        &[],
-    )
-    .await
-    .succeeds()
-    .says(&["! login: login not tried: jwt_bearer is checked by the worker"])
-    .never_says(&["BEGIN PRIVATE KEY"]);
-
     // Credentials never travel over plain http to a host that is not
     // loopback; an empty secret (as the stack creates it) is said.
     check_salesforce(
@@ -973,6 +962,37 @@ async fn check_salesforce_says_why_a_login_is_refused() {
         .fails()
         .says(&["the Salesforce secret is empty"]);
     assert_eq!(sf.counters().logins, 0);
+
+    // JWT bearer: openssl signs the assertion; the key is never printed,
+    // and each refusal names what to fix.
+    let jwt = |key: &str| sf.secret(json!({"auth_flow": "jwt_bearer", "private_key": key}));
+    check_salesforce(&o, jwt("-----BEGIN PRIVATE KEY-----"), &[])
+        .await
+        .fails()
+        .says(&["✗ login: private_key is not a PEM RSA private key"])
+        .never_says(&["BEGIN PRIVATE KEY"]);
+    sf.set_jwt_certificate(local_salesforce::test_keys::APP_CERTIFICATE)
+        .unwrap();
+    check_salesforce(&o, jwt(local_salesforce::test_keys::APP_PRIVATE_KEY), &[])
+        .await
+        .fails()
+        .says(&[
+            "user hasn't approved this consumer",
+            "pre-authorise the API user",
+        ]);
+    check_salesforce(&o, jwt(local_salesforce::test_keys::OTHER_PRIVATE_KEY), &[])
+        .await
+        .fails()
+        .says(&["invalid assertion", "not the one of private_key"])
+        .never_says(&["PRIVATE KEY"]);
+    sf.pre_authorise(local_salesforce::API_USERNAME);
+    check_salesforce(&o, jwt(local_salesforce::test_keys::APP_PRIVATE_KEY), &[])
+        .await
+        .says(&[
+            "✓ login: jwt_bearer flow as witiop.api@acme.example",
+            "api_version",
+        ])
+        .never_says(&["PRIVATE KEY", "eyJ"]);
 }
 
 #[tokio::test]
