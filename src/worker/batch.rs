@@ -1,6 +1,7 @@
 //! A batch: records parsed one by one, grouped by customer, each ending in a
 //! [`Disposition`] that decides whether SQS sees it again.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -173,28 +174,37 @@ fn group_by_customer(event: SqsEvent) -> Vec<Vec<Record>> {
             keys
         })
         .collect();
-    // A batch holds at most ten records: each joins the group of the first
-    // earlier record it shares a key with, and groups it links are merged.
-    let mut group_of: Vec<usize> = (0..records.len()).collect();
-    for i in 0..records.len() {
-        for j in 0..i {
-            if keys[i].iter().any(|k| keys[j].contains(k)) {
-                let (from, to) = (group_of[i].max(group_of[j]), group_of[i].min(group_of[j]));
-                group_of
-                    .iter_mut()
-                    .filter(|g| **g == from)
-                    .for_each(|g| *g = to);
-            }
+    // Union-find over the records: each key joins the records that carry
+    // it, whatever the batch's size (ten on the template's FIFO queue).
+    let mut parent: Vec<usize> = (0..records.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut first_with: HashMap<&str, usize> = HashMap::new();
+    for (i, record_keys) in keys.iter().enumerate() {
+        for key in record_keys {
+            let earlier = *first_with.entry(key.as_str()).or_insert(i);
+            let (a, b) = (root(&mut parent, earlier), root(&mut parent, i));
+            // The earlier record's group absorbs the later one's, so that
+            // groups keep the order of their first record.
+            parent[a.max(b)] = a.min(b);
         }
     }
-    let mut groups: Vec<(usize, Vec<Record>)> = Vec::new();
+    let group_of: Vec<usize> = (0..records.len()).map(|i| root(&mut parent, i)).collect();
+    let mut slot: HashMap<usize, usize> = HashMap::new();
+    let mut groups: Vec<Vec<Record>> = Vec::new();
     for (record, group) in records.into_iter().zip(group_of) {
-        match groups.iter_mut().find(|(g, _)| *g == group) {
-            Some((_, members)) => members.push(record),
-            None => groups.push((group, vec![record])),
-        }
+        let at = *slot.entry(group).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].push(record);
     }
-    groups.into_iter().map(|(_, members)| members).collect()
+    groups
 }
 
 /// Processes one record to its disposition, with one log line and the
@@ -344,4 +354,41 @@ fn report_success(
     }
     metrics::counter!("comments_created").increment(o.comments_created as u64);
     metrics::counter!("attachments_uploaded").increment(o.attachments_uploaded as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, group: Option<&str>, number: &str) -> SqsMessage {
+        let mut body: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/conversation-closed.json")).unwrap();
+        body["conversation"]["customer"]["number"] = serde_json::json!(number);
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.to_string());
+        if let Some(group) = group {
+            m.attributes.insert("MessageGroupId".into(), group.into());
+        }
+        m
+    }
+
+    /// Records join when they share a customer key or a message group, even
+    /// through a third record, and each group keeps the delivery order.
+    #[test]
+    fn records_are_grouped_by_key_or_message_group() {
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            message("a", Some("old-group"), "+44 7911 123461"),
+            message("b", None, "+39 333 123 4567"),
+            message("c", Some("old-group"), "+49 1512 3456789"),
+            message("d", None, "+49 (0)1512 3456789"),
+            message("e", Some("447911123461"), "+44 (0)7911 123461"),
+        ];
+        let groups: Vec<Vec<String>> = group_by_customer(event)
+            .into_iter()
+            .map(|g| g.into_iter().map(|r| r.message.message_id.unwrap()).collect())
+            .collect();
+        assert_eq!(groups, [vec!["a", "c", "d", "e"], vec!["b"]]);
+    }
 }
