@@ -387,7 +387,11 @@ mod tests {
         ];
         let groups: Vec<Vec<String>> = group_by_customer(event)
             .into_iter()
-            .map(|g| g.into_iter().map(|r| r.message.message_id.unwrap()).collect())
+            .map(|g| {
+                g.into_iter()
+                    .map(|r| r.message.message_id.unwrap())
+                    .collect()
+            })
             .collect();
         assert_eq!(groups, [vec!["a", "c", "d", "e"], vec!["b"]]);
     }
