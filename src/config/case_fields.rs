@@ -76,8 +76,8 @@ impl Placeholder {
     }
 }
 
-/// Whether `name` can be a field's API name: it goes into a JSON body
-/// only, but a typo should read as one.
+/// Whether `name` can be a field's API name: only what Salesforce allows in
+/// one, since names go into JSON bodies, URL paths and SOQL field lists.
 pub(crate) fn is_api_name(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -4,7 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use serde_json::Value;
 
-use super::case_fields::{parse_case_fields, CaseField};
+use super::case_fields::{is_api_name, parse_case_fields, CaseField};
 use super::private_key::PrivateKey;
 use super::witiop::is_loopback_host;
 use super::{ConfigError, Keys};
@@ -266,12 +266,7 @@ impl SalesforceSettings {
         if let Some(field) = &case_external_id_field {
             // The name goes into a URL path and a SOQL field list: allow only
             // what Salesforce allows in an API name.
-            let ok = field
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic())
-                && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
+            if !is_api_name(field) {
                 return Err(keys.invalid(
                     "case_external_id_field",
                     "is not a field API name (e.g. WitiOp_Conversation_Id__c)",
