@@ -59,11 +59,46 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A moto server on loopback, killed when dropped.
+/// A moto server on loopback, killed when dropped; or an account of its own
+/// on the test binary's one shared server ([`Moto::isolated`]).
 pub struct Moto {
     pub endpoint: String,
     pub sdk: aws_config::SdkConfig,
-    _child: Child,
+    _child: Option<Child>,
+}
+
+/// The moto server every [`Moto::isolated`] of this process shares.
+static SHARED: std::sync::OnceLock<anyhow::Result<String, String>> = std::sync::OnceLock::new();
+/// The next account id handed out on the shared server.
+static NEXT_ACCOUNT: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(100_000_000_000);
+
+fn moto_binary() -> String {
+    std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
+        let venv = root().join(".venv/bin/moto_server");
+        if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "moto_server".to_owned()
+        }
+    })
+}
+
+/// Waits until moto answers on `endpoint`.
+async fn ready(endpoint: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http
+            .get(format!("{endpoint}/moto-api/"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("moto did not start on {endpoint}; is the port free?")
 }
 
 impl Moto {
@@ -74,14 +109,7 @@ impl Moto {
 
     /// Starts moto on `port` (the local run's fixed address).
     pub async fn start_on(port: u16) -> anyhow::Result<Self> {
-        let binary = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
-            let venv = root().join(".venv/bin/moto_server");
-            if venv.exists() {
-                venv.display().to_string()
-            } else {
-                "moto_server".to_owned()
-            }
-        });
+        let binary = moto_binary();
         let child = Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -90,24 +118,70 @@ impl Moto {
             .spawn()
             .with_context(|| format!("starting {binary} (make test installs it into .venv)"))?;
         let endpoint = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if http
-                .get(format!("{endpoint}/moto-api/"))
-                .send()
-                .await
-                .is_ok()
-            {
-                let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
-                return Ok(Self {
-                    endpoint,
-                    sdk,
-                    _child: child,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("moto did not start on {endpoint}; is the port free?")
+        ready(&endpoint).await?;
+        let sdk = witiop_salesforce::aws::local_sdk_config(&endpoint).await;
+        Ok(Self {
+            endpoint,
+            sdk,
+            _child: Some(child),
+        })
+    }
+
+    /// A fresh AWS account on this process's one moto server, started on
+    /// first use: queues and secrets of one test never meet another's, and a
+    /// test binary pays moto's start once instead of once per test.
+    ///
+    /// moto keeps each account's resources apart and gives the credentials
+    /// of an `AssumeRole` the role's account (moto's "Multi-Account support").
+    pub async fn isolated() -> anyhow::Result<Self> {
+        let endpoint = SHARED
+            .get_or_init(|| spawn_shared().map_err(|e| format!("{e:#}")))
+            .clone()
+            .map_err(anyhow::Error::msg)?;
+        ready(&endpoint).await?;
+        let account = NEXT_ACCOUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let answer = reqwest::Client::new()
+            .post(format!("{endpoint}/"))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/sts/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .form(&[
+                ("Action", "AssumeRole"),
+                ("Version", "2011-06-15"),
+                ("RoleArn", &format!("arn:aws:iam::{account}:role/test")),
+                ("RoleSessionName", "test"),
+            ])
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let field = |name: &str| -> anyhow::Result<String> {
+            let open = format!("<{name}>");
+            let start = answer.find(&open).context("AssumeRole answer")? + open.len();
+            let end = answer[start..].find('<').context("AssumeRole answer")? + start;
+            Ok(answer[start..end].to_owned())
+        };
+        let credentials = aws_sdk_sqs::config::Credentials::new(
+            field("AccessKeyId")?,
+            field("SecretAccessKey")?,
+            Some(field("SessionToken")?),
+            None,
+            "moto-account",
+        );
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .endpoint_url(&endpoint)
+            .credentials_provider(credentials)
+            .load()
+            .await;
+        Ok(Self {
+            endpoint,
+            sdk,
+            _child: None,
+        })
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
@@ -242,6 +316,45 @@ impl Moto {
         Ok(n(QueueAttributeName::ApproximateNumberOfMessages)
             + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
     }
+}
+
+/// Starts the shared moto server from a thread that lives as long as the
+/// process, asking the kernel to kill moto when that thread (so the process)
+/// ends: no test binary leaves a server behind, even when it panics.
+fn spawn_shared() -> anyhow::Result<String> {
+    use std::os::unix::process::CommandExt;
+    let port = free_port();
+    let binary = moto_binary();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut command = std::process::Command::new(&binary);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        match command.spawn() {
+            Ok(mut child) => {
+                let _ = tx.send(Ok(()));
+                let _ = child.wait();
+            }
+            Err(e) => {
+                let _ = tx.send(Err(anyhow::anyhow!(
+                    "starting {binary} (make test installs it into .venv): {e}"
+                )));
+            }
+        }
+    });
+    rx.recv().context("the moto thread")??;
+    Ok(format!("http://127.0.0.1:{port}"))
 }
 
 type Answer = Result<Value, String>;

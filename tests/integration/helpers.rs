@@ -1,4 +1,4 @@
-//! Shared by every test module: a real `moto` server per test, reached over
+//! Shared by every test module: a real `moto` server (an account per test), reached over
 //! HTTP, the local Salesforce with its secret and client, the stack the
 //! modules build from them (queues, worker, webhook), and Lambda's SQS poller.
 
@@ -22,9 +22,9 @@ pub const TOKENS: &str = "salesforce-token";
 /// The WitiOp secret (webhook tokens, link key).
 pub const WITIOP: &str = "witiop";
 
-/// A moto server on a free port for one test.
+/// An AWS account of its own for one test, on the test binary's one moto server.
 pub async fn moto() -> Moto {
-    Moto::start()
+    Moto::isolated()
         .await
         .expect("moto_server must be installed (make test creates .venv with it)")
 }

@@ -169,9 +169,7 @@ fn with_sqs_up_hostile_fields_never_answer_5xx() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (_moto, webhook) = rt.block_on(async {
-        let moto = proof::Moto::start()
-            .await
-            .expect("moto_server must be installed (make test creates .venv with it)");
+        let moto = crate::helpers::moto().await;
         let queue = moto
             .sqs()
             .create_queue()
