@@ -5,9 +5,9 @@
 
 SHELL := /bin/bash
 PYTHON ?= python3
+# One Python environment for every tool: moto, cfn-lint and the SAM CLI
+# (requirements-dev.txt), and cargo-lambda for builds (added on first build).
 VENV := .venv
-SAM_VENV := .venv-sam
-BUILD_VENV := .venv-build
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 
 LOCAL_AWS := AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1 \
@@ -18,19 +18,15 @@ LOCAL_AWS := AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1 \
 .PHONY: local local-salesforce test fuzz lint validate build deploy bench soak soak-long dlq redrive clean
 
 $(VENV)/.ready: requirements-dev.txt
+	@echo "Setting up $(VENV) (moto, cfn-lint, the SAM CLI, pytest) from requirements-dev.txt..."
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-$(SAM_VENV)/.ready:
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.130,<2'
-	touch $@
-
-$(BUILD_VENV)/.ready:
-	$(PYTHON) -m venv $(BUILD_VENV)
-	$(BUILD_VENV)/bin/pip install --quiet 'cargo-lambda>=1.8,<2'
+$(VENV)/.build-ready: $(VENV)/.ready
+	@echo "Installing cargo-lambda into $(VENV) and the $(LAMBDA_TARGET) target..."
+	$(VENV)/bin/pip install --quiet 'cargo-lambda>=1.8,<2'
 	rustup target add $(LAMBDA_TARGET)
 	touch $@
 
@@ -65,7 +61,7 @@ soak-long:
 ## each in its own folder under the target folder: many minutes the first time, incremental afterwards.
 bench: $(VENV)/.ready build
 	cargo build --quiet --release --bin bench -p proof
-	PATH=$(CURDIR)/$(BUILD_VENV)/bin:$$PATH $(LOCAL_AWS) $${CARGO_TARGET_DIR:-target}/release/bench
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LOCAL_AWS) $${CARGO_TARGET_DIR:-target}/release/bench
 
 ## fuzz: the property tests with many more cases (CI runs the default 256 per property).
 fuzz:
@@ -79,9 +75,9 @@ lint: $(VENV)/.ready
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
-## validate: the SAM CLI's own template check (its own virtualenv: its pins clash with moto's).
-validate: $(SAM_VENV)/.ready
-	$(SAM_VENV)/bin/sam validate --lint --region eu-west-1 --template template.yaml
+## validate: the SAM CLI's own template check.
+validate: $(VENV)/.ready
+	$(VENV)/bin/sam validate --lint --region eu-west-1 --template template.yaml
 
 ## Operator commands: the AWS CLI, curl and python3 only (no Rust toolchain), against the stack STACK in
 ## AWS_REGION with your shell's AWS credentials (AWS_PROFILE, SSO...). Both default to samconfig.toml's.
@@ -125,18 +121,18 @@ redrive:
 	@$(OPS)/redrive
 
 ## build: release arm64 Lambda binaries (target/lambda/{webhook,worker,links}/bootstrap).
-build: $(BUILD_VENV)/.ready
-	PATH=$(CURDIR)/$(BUILD_VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin worker --bin links
+build: $(VENV)/.build-ready
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin worker --bin links
 
 ## deploy: sam build + sam deploy (guided the first time, samconfig.toml afterwards).
-deploy: $(SAM_VENV)/.ready $(BUILD_VENV)/.ready
-	PATH=$(CURDIR)/$(BUILD_VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$$PATH sam build --beta-features
+deploy: $(VENV)/.build-ready
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH sam build --beta-features
 	if [ -f samconfig.toml ]; then \
-		$(SAM_VENV)/bin/sam deploy; \
+		$(VENV)/bin/sam deploy; \
 	else \
-		$(SAM_VENV)/bin/sam deploy --guided --capabilities CAPABILITY_IAM; \
+		$(VENV)/bin/sam deploy --guided --capabilities CAPABILITY_IAM; \
 	fi
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(SAM_VENV) $(BUILD_VENV) .aws-sam
+	rm -rf $(VENV) .aws-sam
