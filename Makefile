@@ -30,25 +30,35 @@ $(VENV)/.build-ready: $(VENV)/.ready
 	rustup target add $(LAMBDA_TARGET)
 	touch $@
 
+# Every binary and test of the workspace in one build: one feature set for
+# every crate, so the soak, the tests and the conformance run share it and no
+# crate is compiled twice.
+WORKSPACE_BUILD := cargo build --workspace --all-targets
+
 ## local: the whole pipeline on loopback (moto + local Salesforce), sample event posted, Case printed.
 local: $(VENV)/.ready
-	$(LOCAL_AWS) cargo run --quiet -p local-stack -- $(ARGS)
+	@echo "Building the local stack (the first time takes a few minutes on two cores)..."
+	cargo build -p local-stack
+	$(LOCAL_AWS) $${CARGO_TARGET_DIR:-target}/debug/local-stack $(ARGS)
 
 ## local-salesforce: only the local Salesforce, on 127.0.0.1:8900, to explore with curl.
 local-salesforce:
-	cargo run --quiet -p local-salesforce -- 8900
+	cargo run -p local-salesforce -- 8900
 
 ## test: unit, integration (moto + local Salesforce) and conformance tests.
 test: $(VENV)/.ready
+	@echo "Building every crate and test once, with one feature set (as the soak does)..."
+	$(WORKSPACE_BUILD)
+	@echo "Running the Rust tests (unit, integration against moto and the local Salesforce, properties)..."
 	$(LOCAL_AWS) cargo test --workspace --no-fail-fast
-	cargo build --quiet -p local-salesforce
+	@echo "Running the conformance and template tests..."
 	$(VENV)/bin/pytest -q tests/conformance tests/template
 
 ## soak: the fault soak, 2,000 conversations as in CI (SOAK_EVENTS=N for another size).
 SOAK_EVENTS ?= 2000
 soak: $(VENV)/.ready
-	cargo build --quiet -p witiop-salesforce --bin worker
-	cargo build --quiet -p proof --bin soak
+	@echo "Building the worker and the soak (the same build the tests use)..."
+	$(WORKSPACE_BUILD)
 	$(LOCAL_AWS) SOAK_EVENTS=$(SOAK_EVENTS) SOAK_RECORD=$(SOAK_RECORD) $${CARGO_TARGET_DIR:-target}/debug/soak
 
 ## soak-long: the same soak with 10,000 conversations (about a quarter of an hour), its figures
