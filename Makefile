@@ -37,8 +37,8 @@ WORKSPACE_BUILD := cargo build --workspace --all-targets
 
 ## local: the whole pipeline on loopback (moto + local Salesforce), sample event posted, Case printed.
 local: $(VENV)/.ready
-	@echo "Building the local stack (the first time takes a few minutes on two cores)..."
-	cargo build -p local-stack
+	@echo "Building the workspace, tests included, so that make test reuses it (a few minutes the first time on two cores)..."
+	$(WORKSPACE_BUILD)
 	$(LOCAL_AWS) $${CARGO_TARGET_DIR:-target}/debug/local-stack $(ARGS)
 
 ## local-salesforce: only the local Salesforce, on 127.0.0.1:8900, to explore with curl.
