@@ -45,14 +45,14 @@ local: $(VENV)/.ready
 local-salesforce:
 	cargo run -p local-salesforce -- 8900
 
-## test: unit, integration (moto + local Salesforce) and conformance tests.
+## test: unit, integration (moto + local Salesforce), conformance, template and documentation tests.
 test: $(VENV)/.ready
 	@echo "Building every crate and test once, with one feature set (as the soak does)..."
 	$(WORKSPACE_BUILD)
 	@echo "Running the Rust tests (unit, integration against moto and the local Salesforce, properties)..."
 	$(LOCAL_AWS) cargo test --workspace --no-fail-fast
 	@echo "Running the conformance and template tests..."
-	$(VENV)/bin/pytest -q tests/conformance tests/template
+	$(VENV)/bin/pytest -q tests/conformance tests/template tests/docs
 
 ## soak: the fault soak, 2,000 conversations as in CI (SOAK_EVENTS=N for another size).
 SOAK_EVENTS ?= 2000

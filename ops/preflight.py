@@ -38,7 +38,7 @@ PASS, FAIL, WARN = "✓", "✗", "!"
 STATUS_NAMES = {PASS: "pass", FAIL: "fail", WARN: "warn"}
 
 # Fields the worker sets itself; `case_fields` may not name them
-# (configuration.md, `case_fields`).
+# (docs/configuration.md, `case_fields`).
 OWN_CASE_FIELDS = {"subject", "description", "origin", "ownerid", "contactid"}
 PLACEHOLDER = re.compile(r"\{[a-z_.]+\}")
 ID = re.compile(r"[A-Za-z0-9]{15}([A-Za-z0-9]{3})?")

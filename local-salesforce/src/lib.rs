@@ -76,7 +76,7 @@ pub const API_USERNAME: &str = "witiop.api@acme.example";
 pub const API_PASSWORD: &str = "local-password";
 pub const SECURITY_TOKEN: &str = "LOCALSECURITYTOKEN";
 
-/// The integration's Salesforce secret (`configuration.md`) for a local
+/// The integration's Salesforce secret (`docs/configuration.md`) for a local
 /// Salesforce at `url`, password flow, with `extra` keys merged over it.
 pub fn secret_for(url: &str, extra: Value) -> Value {
     let mut secret = json!({

@@ -1,6 +1,6 @@
 //! Environment variables and secret values turned into typed settings.
 //!
-//! The contract is `configuration.md`: secrets are JSON documents in Secrets
+//! The contract is `docs/configuration.md`: secrets are JSON documents in Secrets
 //! Manager, the functions only get their ids. Parsing is strict on purpose: an
 //! unknown key is an error naming it, because a typo such as
 //! `set_audit_field` must not silently switch a feature off. Secret values are

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 /// The only event type that is turned into a Case; others are acknowledged and dropped.
 pub const CLOSED_TYPE: &str = "conversation.closed";
 
-/// Bounds of machine identifiers (witiop-close-event.md, "Bounds"): values
+/// Bounds of machine identifiers (docs/event.md, "Bounds"): values
 /// outside them are refused with a 400 so that nothing downstream (SQS
 /// attributes and deduplication ids, SOQL, Salesforce fields) refuses them
 /// later. Text a person wrote has no bound of its own.
@@ -430,7 +430,7 @@ fn parse_attachment(value: &Value, path: &str) -> Result<Attachment, InvalidEven
     })
 }
 
-/// A machine identifier within its bound (witiop-close-event.md, "Bounds").
+/// A machine identifier within its bound (docs/event.md, "Bounds").
 fn bounded(value: &str, max_chars: usize, field: &str) -> Result<(), InvalidEvent> {
     if value.chars().count() > max_chars {
         return Err(InvalidEvent::new(
