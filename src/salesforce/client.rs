@@ -305,7 +305,7 @@ impl SalesforceClient {
             None => r,
         };
         let (_, bytes) = self.send(method, path, &build, replay).await?;
-        serde_json::from_slice(&bytes).map_err(|e| SalesforceError::Decode(e.to_string()))
+        serde_json::from_slice(&bytes).map_err(SalesforceError::Decode)
     }
 }
 

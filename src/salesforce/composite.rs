@@ -168,7 +168,7 @@ impl SubResponse {
             .get("records")
             .cloned()
             .unwrap_or(Value::Array(vec![]));
-        serde_json::from_value(records).map_err(|e| SalesforceError::Decode(e.to_string()))
+        serde_json::from_value(records).map_err(SalesforceError::Decode)
     }
 
     /// True when a query subrequest has more pages than it returned.

@@ -159,8 +159,13 @@ pub enum SalesforceError {
     Transport(#[source] reqwest::Error),
     #[error("no time left in this invocation for another Salesforce call")]
     OutOfTime,
+    /// A body that does not read as the documented shape; serde's error
+    /// says where and why.
     #[error("unexpected answer from Salesforce: {0}")]
-    Decode(String),
+    Decode(#[source] serde_json::Error),
+    /// A body that reads, but lacks what the documented answer carries.
+    #[error("unexpected answer from Salesforce: {0}")]
+    Incomplete(String),
     #[error(transparent)]
     TokenStore(#[from] SecretStoreError),
 }
@@ -264,7 +269,7 @@ impl SalesforceError {
             // a redrive to the fix. They wait in the queue (the refused-login
             // alarm wakes someone) and go through once the secret is right.
             Self::Login { .. } => ErrorClass::RetryLater(Wait::Backoff),
-            Self::Decode(_) => ErrorClass::Permanent,
+            Self::Decode(_) | Self::Incomplete(_) => ErrorClass::Permanent,
             Self::TokenStore(_) => ErrorClass::RetryLater(Wait::Backoff),
         }
     }

@@ -68,7 +68,7 @@ impl SalesforceClient {
         let (_, bytes) = self
             .send(Method::POST, &path, &build, Replay::OnlyIfRejected)
             .await?;
-        serde_json::from_slice(&bytes).map_err(|e| SalesforceError::Decode(e.to_string()))
+        serde_json::from_slice(&bytes).map_err(SalesforceError::Decode)
     }
 
     /// An object's describe ("sObject Describe", resources_sobject_describe.htm):
@@ -137,8 +137,7 @@ impl SalesforceClient {
         let (_, bytes) = self
             .send(Method::POST, &path, &build, Replay::OnlyIfRejected)
             .await?;
-        let result: SaveResult =
-            serde_json::from_slice(&bytes).map_err(|e| SalesforceError::Decode(e.to_string()))?;
+        let result: SaveResult = serde_json::from_slice(&bytes).map_err(SalesforceError::Decode)?;
         result.into_id()
     }
 }

@@ -121,7 +121,7 @@ impl Active {
                 CaseFieldRules::from_describe(&describe)
                     .map(Arc::new)
                     .ok_or_else(|| {
-                        SalesforceError::Decode("the describe of Case lists no fields".into())
+                        SalesforceError::Incomplete("the describe of Case lists no fields".into())
                     })
             })
             .await?;

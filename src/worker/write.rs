@@ -111,7 +111,7 @@ pub(crate) async fn write_new_case(
         .find(|a| a.reference_id == "case")
         .and_then(|a| a.body.get("id"))
         .and_then(Value::as_str)
-        .ok_or_else(|| SalesforceError::Decode("the Case answer has no id".into()))?
+        .ok_or_else(|| SalesforceError::Incomplete("the Case answer has no id".into()))?
         .to_owned();
     let case_number = answers
         .iter()
@@ -166,7 +166,7 @@ async fn create_one(
         .into_iter()
         .next()
         .and_then(|r| r.id)
-        .ok_or_else(|| SalesforceError::Decode(format!("the {object} answer has no id")).into())
+        .ok_or_else(|| SalesforceError::Incomplete(format!("the {object} answer has no id")).into())
 }
 
 /// Writes the next comments of an existing Case, in order; returns how many.
