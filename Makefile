@@ -15,7 +15,7 @@ LOCAL_AWS := AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1 \
 	AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server
 
-.PHONY: local local-salesforce test fuzz lint validate build deploy bench soak soak-long dlq redrive clean
+.PHONY: workspace local local-salesforce test fuzz lint validate build deploy bench soak soak-long dlq redrive clean
 
 $(VENV)/.ready: requirements-dev.txt
 	@echo "Setting up $(VENV) (moto, cfn-lint, the SAM CLI, pytest) from requirements-dev.txt..."
@@ -34,6 +34,10 @@ $(VENV)/.build-ready: $(VENV)/.ready
 # every crate, so the soak, the tests and the conformance run share it and no
 # crate is compiled twice.
 WORKSPACE_BUILD := cargo build --workspace --all-targets
+
+## workspace: that build alone (CI runs it once, before the soak and the tests share it).
+workspace:
+	$(WORKSPACE_BUILD)
 
 ## local: the whole pipeline on loopback (moto + local Salesforce), sample event posted, Case printed.
 local: $(VENV)/.ready
