@@ -9,7 +9,7 @@
 //! link asks at most once per [`THROTTLE`], each lookup is cut off after
 //! [`LinkLimits::lookup_timeout`], and an instance makes no more calls than
 //! its [`CallBudget`] allows. The template's reserved concurrency bounds the
-//! instances; docs/operations.md ("Case links") works the budget out.
+//! instances; docs/operations.md §12.1 works the budget out.
 //!
 //! Both secrets are re-read on the worker's schedule ([`crate::settings`]),
 //! so a rotated `link_key` or fixed Salesforce credentials reach a warm
@@ -58,7 +58,7 @@ pub struct LinkLimits {
 }
 
 impl Default for LinkLimits {
-    /// The deployed limits; docs/operations.md ("Case links") has the
+    /// The deployed limits; docs/operations.md §12.1 has the
     /// arithmetic that ties them to the template's reserved concurrency.
     fn default() -> Self {
         Self {

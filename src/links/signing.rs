@@ -16,7 +16,7 @@ pub const PATH_PREFIX: &str = "/witiop/cases/";
 
 /// How long a link works after the webhook made it: long enough for an
 /// agent to reopen a conversation's Case for weeks, short enough that a
-/// leaked link does not work for ever (docs/operations.md, "Case links").
+/// leaked link does not work for ever (docs/operations.md §12.1).
 pub const LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
 
 /// A link's parts as it arrives: what its signature covers.
