@@ -28,7 +28,9 @@ pub(crate) enum WitiopStages {
     /// `AWSCURRENT` only.
     Current,
     /// `AWSCURRENT` and `AWSPREVIOUS`: what was in force before the last
-    /// rotation stays valid until the next one.
+    /// rotation stays valid until the next one. `PutSecretValue` moves
+    /// `AWSPREVIOUS` to the version `AWSCURRENT` leaves
+    /// (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html).
     CurrentAndPrevious,
 }
 

@@ -48,7 +48,8 @@ pub struct LinkLimits {
     /// How long one lookup (and the session it needs) may take before the
     /// waiting page is served instead: far under the function's timeout,
     /// and under the 20 s after which Salesforce counts a request against
-    /// the org's concurrent long-running requests.
+    /// the org's concurrent long-running requests
+    /// (https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html).
     pub lookup_timeout: Duration,
     /// How long a Case found missing (or not found in time) is not asked
     /// for again by this instance.
