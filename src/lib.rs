@@ -18,6 +18,7 @@
 //! - [`phone`]: customer numbers, normalised and matched with libphonenumber.
 //! - [`salesforce`]: typed REST client (login, token cache, query, composite,
 //!   files) and the records a conversation reads.
+//! - [`settings`]: the secrets re-read by warm instances (worker and links).
 //! - [`worker`]: SQS batch → one conversation each → Salesforce; exactly-once argument.
 //! - [`links`]: the agent's signed link to the Case (the `links` function).
 //! - [`ops`]: dead-letter queue listing and redrive, for operators.
@@ -34,6 +35,7 @@ pub mod ops;
 pub(crate) mod phone;
 pub(crate) mod queue;
 pub mod salesforce;
+pub mod settings;
 pub mod startup;
 pub mod telemetry;
 pub(crate) mod text;

@@ -26,6 +26,7 @@ use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::config::SalesforceSettings;
 use witiop_salesforce::links::Links;
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
+use witiop_salesforce::settings::SettingsSource;
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 use witiop_salesforce::worker::{RetrySchedule, Worker};
 
@@ -115,11 +116,21 @@ async fn main() -> anyhow::Result<()> {
         TOKEN_SECRET.into(),
     );
     let client = Arc::new(client);
-    let links = Arc::new(Links::new(
-        client.clone(),
-        settings.policy.case_external_id_field.clone(),
-        Some(LINK_KEY.to_owned().into()),
-    ));
+    // As the links Lambda: both secrets re-read every minute.
+    let links = Arc::new(
+        Links::new(
+            client.clone(),
+            settings.policy.case_external_id_field.clone(),
+            Some(LINK_KEY.to_owned().into()),
+        )
+        .with_settings_source(SettingsSource {
+            store: SecretStore::new(&sdk),
+            secret_id: SALESFORCE_SECRET.into(),
+            witiop_secret_id: Some(WITIOP_SECRET.into()),
+            token_secret_id: TOKEN_SECRET.into(),
+            interval: Duration::from_secs(60),
+        }),
+    );
     let worker: &'static Worker = Box::leak(Box::new(
         Worker::new(
             client,

@@ -125,6 +125,24 @@ impl WorkerEnv {
     }
 }
 
+/// Settings of the links function.
+#[derive(Debug, Clone)]
+pub struct LinksEnv {
+    pub secrets: SecretIds,
+    /// How often warm instances re-read the secrets (the worker's variable
+    /// and default).
+    pub settings_refresh_seconds: u64,
+}
+
+impl LinksEnv {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            secrets: SecretIds::from_env()?,
+            settings_refresh_seconds: env_number("SETTINGS_REFRESH_SECONDS", 60u64)?,
+        })
+    }
+}
+
 mod case_fields;
 mod private_key;
 mod salesforce;

@@ -1,82 +1,185 @@
 //! The agent's link to the Case: `GET /witiop/cases/{conversation id}`,
-//! signed by the webhook. A wrong signature is a bare 404; a Case that
-//! exists is a 302 to it in Lightning; one that does not exist yet is a
-//! small page that refreshes until it does.
+//! signed by the webhook. A wrong, expired or unsigned link is a bare 404; a
+//! Case that exists is a 302 to it in Lightning; one that does not exist yet
+//! is a small page that refreshes until it does.
 //!
-//! Found Case ids are remembered by the warm instance, so reopening a link
-//! costs no API call, and each link asks Salesforce at most once per
-//! [`THROTTLE`] however often it is opened.
+//! No link traffic can spend the org's API allowance: found Case ids are
+//! remembered by the warm instance (reopening costs no call), a Case found
+//! missing is not asked for again for [`LinkLimits::missing_for`], each
+//! link asks at most once per [`THROTTLE`], each lookup is cut off after
+//! [`LinkLimits::lookup_timeout`], and an instance makes no more calls than
+//! its [`CallBudget`] allows. The template's reserved concurrency bounds the
+//! instances; docs/operations.md §12.1 works the budget out.
+//!
+//! Both secrets are re-read on the worker's schedule ([`crate::settings`]),
+//! so a rotated `link_key` or fixed Salesforce credentials reach a warm
+//! instance; links signed with the previous `link_key` keep working until
+//! the next rotation.
 
+mod http;
+mod memory;
 mod page;
+mod settings;
 pub mod signing;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use secrecy::SecretString;
 
+pub use memory::CallBudget;
+
 use crate::phone::CustomerNumber;
+use crate::salesforce::client::count_calls;
 use crate::salesforce::records::{case_lookup_query, CaseKey, CaseRow};
-use crate::salesforce::SalesforceClient;
+use crate::salesforce::{SalesforceClient, SalesforceError};
+use crate::settings::{Refresher, SettingsSource};
+use memory::Memory;
+use settings::Active;
+use signing::Link;
 
 /// At most one Salesforce call per link per this interval, per instance.
 pub const THROTTLE: Duration = Duration::from_secs(2);
-/// Entries kept before the oldest are forgotten.
-const MEMORY: usize = 10_000;
+
+/// How much Salesforce a links instance may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkLimits {
+    /// How long one lookup (and the session it needs) may take before the
+    /// waiting page is served instead: far under the function's timeout,
+    /// and under the 20 s after which Salesforce counts a request against
+    /// the org's concurrent long-running requests
+    /// (https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html).
+    pub lookup_timeout: Duration,
+    /// How long a Case found missing (or not found in time) is not asked
+    /// for again by this instance.
+    pub missing_for: Duration,
+    /// The calls this instance may make.
+    pub budget: CallBudget,
+}
+
+impl Default for LinkLimits {
+    /// The deployed limits; docs/operations.md §12.1 has the
+    /// arithmetic that ties them to the template's reserved concurrency.
+    fn default() -> Self {
+        Self {
+            lookup_timeout: Duration::from_secs(3),
+            missing_for: Duration::from_secs(30),
+            budget: CallBudget {
+                capacity: 10,
+                every: Duration::from_secs(10),
+            },
+        }
+    }
+}
 
 /// What the links function needs, built once per cold start.
 pub struct Links {
-    pub salesforce: Arc<SalesforceClient>,
-    /// The Case's External ID field, when configured (else the Subject is the key).
-    pub case_external_id_field: Option<String>,
-    /// `None`: links are off and every request is a 404.
-    pub link_key: Option<SecretString>,
-    found: Mutex<HashMap<String, String>>,
-    asked: Mutex<HashMap<String, Instant>>,
+    active: RwLock<Arc<Active>>,
+    refresher: Option<Refresher>,
+    memory: Memory,
+    limits: LinkLimits,
 }
 
 impl Links {
+    /// `link_key`: `None` turns links off (every request is a 404).
     pub fn new(
         salesforce: Arc<SalesforceClient>,
         case_external_id_field: Option<String>,
         link_key: Option<SecretString>,
     ) -> Self {
+        let limits = LinkLimits::default();
         Self {
-            salesforce,
-            case_external_id_field,
-            link_key,
-            found: Mutex::new(HashMap::new()),
-            asked: Mutex::new(HashMap::new()),
+            active: RwLock::new(Arc::new(Active {
+                client: salesforce,
+                case_external_id_field,
+                keys: link_key.into_iter().collect(),
+            })),
+            refresher: None,
+            memory: Memory::new(limits.budget),
+            limits,
         }
     }
 
-    /// True when this link may ask Salesforce now (and records that it did).
-    fn may_ask(&self, conversation_id: &str) -> bool {
-        let mut asked = self.asked.lock().expect("throttle lock");
-        let now = Instant::now();
-        if asked
-            .get(conversation_id)
-            .is_some_and(|t| now.duration_since(*t) < THROTTLE)
+    /// Re-reads both secrets from `source`, at most once per its interval
+    /// and after a refused login.
+    pub fn with_settings_source(mut self, source: SettingsSource) -> Self {
+        self.refresher = Some(Refresher::new(source));
+        self
+    }
+
+    /// Other limits than the deployed ones (tests).
+    pub fn with_limits(mut self, limits: LinkLimits) -> Self {
+        self.memory = Memory::new(limits.budget);
+        self.limits = limits;
+        self
+    }
+
+    fn active(&self) -> Arc<Active> {
+        self.active.read().expect("settings lock").clone()
+    }
+
+    /// The Case of this conversation, from memory or (within the limits)
+    /// from Salesforce; `None` when it is missing or was not asked for.
+    async fn case_id(&self, active: &Active, link: Link<'_>) -> Option<String> {
+        let conversation_id = link.conversation_id;
+        if let Some(found) = self.memory.found(conversation_id) {
+            return Some(found);
+        }
+        if self.memory.known_missing(conversation_id)
+            || !self.memory.may_ask(conversation_id, THROTTLE)
         {
-            return false;
+            return None;
         }
-        if asked.len() >= MEMORY {
-            asked.retain(|_, t| now.duration_since(*t) < THROTTLE);
+        if !self.memory.take_call(self.limits.budget) {
+            tracing::warn!(
+                conversation_id,
+                outcome = "over_budget",
+                "this instance's Salesforce budget for links is spent; the page waits"
+            );
+            return None;
         }
-        asked.insert(conversation_id.to_owned(), now);
-        true
+        let lookup = self.bounded(find_case(active, conversation_id, link.digits));
+        let (result, calls) = count_calls(lookup).await;
+        metrics::counter!("links_salesforce_calls").increment(calls);
+        // A lookup that made several calls (a renewed session) pays for
+        // them all, so the budget bounds calls, not lookups.
+        self.memory.charge_calls(calls.saturating_sub(1));
+        match result {
+            Ok(Some(case_id)) => return Some(case_id),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(conversation_id, error = %e, "could not look the Case up");
+                // Credentials Salesforce refused may have been fixed since
+                // the secret was last read; new ones are tried at once.
+                if matches!(e, SalesforceError::Login { .. }) && self.reload().await {
+                    return None;
+                }
+            }
+        }
+        self.memory
+            .remember_missing(conversation_id, self.limits.missing_for);
+        None
     }
 
-    fn remember(&self, conversation_id: &str, case_id: &str) {
-        let mut found = self.found.lock().expect("found lock");
-        if found.len() >= MEMORY {
-            found.clear();
+    /// `work` cut off after the lookup timeout: every call inside gets that
+    /// deadline, and whatever is left of it when the time is up is dropped.
+    async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, SalesforceError>>,
+    ) -> Result<T, SalesforceError> {
+        let limit = self.limits.lookup_timeout;
+        let scoped = crate::deadline::scope(Instant::now() + limit, work);
+        match tokio::time::timeout(limit, scoped).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = limit.as_millis() as u64,
+                    "Salesforce did not answer in time; the page waits"
+                );
+                Err(SalesforceError::OutOfTime)
+            }
         }
-        found.insert(conversation_id.to_owned(), case_id.to_owned());
     }
 }
 
@@ -85,50 +188,48 @@ pub async fn handle_link(
     links: &Links,
     request: ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
-    let Some(key) = &links.link_key else {
-        return not_found();
-    };
-    let Some(conversation_id) = conversation_id(&request) else {
-        return not_found();
-    };
-    let query = |name: &str| query_param(&request, name);
-    let (Some(digits), Some(signature)) = (query("n"), query("sig")) else {
-        return not_found();
-    };
-    if !signing::verify(key, &conversation_id, &digits, &signature) {
-        tracing::info!(outcome = "bad_signature", "case link refused");
-        return not_found();
+    // A rotated link_key or fixed credentials reach this warm instance.
+    // Boxed: the SDK's futures are large, and every request awaits this.
+    Box::pin(links.reload()).await;
+    let active = links.active();
+    if active.keys.is_empty() {
+        return http::not_found();
     }
-    let cached = links
-        .found
-        .lock()
-        .expect("found lock")
-        .get(&conversation_id)
-        .cloned();
-    let case_id = match cached {
-        Some(id) => Some(id),
-        None if links.may_ask(&conversation_id) => {
-            match find_case(links, &conversation_id, &digits).await {
-                Ok(found) => found,
-                Err(e) => {
-                    tracing::warn!(conversation_id, error = %e, "could not look the Case up");
-                    None
-                }
-            }
-        }
-        None => None,
+    let Some(conversation_id) = http::conversation_id(&request) else {
+        return http::not_found();
     };
-    if let Some(case_id) = case_id {
-        match links.salesforce.session().await {
+    let query = |name: &str| http::query_param(&request, name);
+    let (Some(digits), Some(expires), Some(signature)) = (
+        query("n"),
+        query("exp").as_deref().and_then(signing::parse_expiry),
+        query("sig"),
+    ) else {
+        return http::not_found();
+    };
+    let link = Link {
+        conversation_id: &conversation_id,
+        digits: &digits,
+        expires,
+    };
+    let now = signing::epoch_seconds();
+    if !signing::verify(&active.keys, link, &signature, now) {
+        tracing::info!(
+            outcome = "refused",
+            "case link refused: bad signature or expired"
+        );
+        return http::not_found();
+    }
+    if let Some(case_id) = links.case_id(&active, link).await {
+        match links.bounded(active.client.session()).await {
             Ok(session) => {
-                links.remember(&conversation_id, &case_id);
+                links.memory.remember_found(&conversation_id, &case_id);
                 tracing::info!(
                     conversation_id,
                     case_id,
                     outcome = "redirect",
                     "case link opened"
                 );
-                return redirect(&format!(
+                return http::redirect(&format!(
                     "{}/lightning/r/Case/{case_id}/view",
                     session.instance_url
                 ));
@@ -136,16 +237,14 @@ pub async fn handle_link(
             Err(e) => tracing::warn!(conversation_id, error = %e, "no Salesforce session"),
         }
     }
-    let now = epoch_seconds();
     let since = query("since")
         .and_then(|s| s.parse::<u64>().ok())
         .filter(|s| *s <= now)
         .unwrap_or(now);
     let refresh = (now - since < page::PATIENCE.as_secs()).then(|| {
         format!(
-            "{}{}?n={digits}&sig={signature}&since={since}",
-            signing::PATH_PREFIX,
-            signing::encode_segment(&conversation_id)
+            "{}&since={since}",
+            signing::path_and_query(link, &signature)
         )
     });
     tracing::info!(
@@ -153,16 +252,16 @@ pub async fn handle_link(
         outcome = "waiting",
         "case link opened before its Case exists"
     );
-    html(page::waiting(&conversation_id, refresh.as_deref()))
+    http::html(page::waiting(&conversation_id, refresh.as_deref()))
 }
 
 async fn find_case(
-    links: &Links,
+    active: &Active,
     conversation_id: &str,
     digits: &str,
-) -> Result<Option<String>, crate::salesforce::SalesforceError> {
+) -> Result<Option<String>, SalesforceError> {
     let subject;
-    let key = match &links.case_external_id_field {
+    let key = match &active.case_external_id_field {
         Some(field) => CaseKey::ExternalId {
             field,
             value: conversation_id,
@@ -174,98 +273,6 @@ async fn find_case(
             CaseKey::Subject(&subject)
         }
     };
-    let rows: Vec<CaseRow> = links.salesforce.query(&case_lookup_query(key)).await?;
+    let rows: Vec<CaseRow> = active.client.query(&case_lookup_query(key)).await?;
     Ok(rows.into_iter().next().map(|r| r.id))
-}
-
-/// The conversation id: the route's path parameter, else the raw path's tail.
-fn conversation_id(request: &ApiGatewayV2httpRequest) -> Option<String> {
-    if let Some(id) = request.path_parameters.get("conversation_id") {
-        return Some(id.clone()).filter(|s| !s.is_empty());
-    }
-    let path = request.raw_path.as_deref()?;
-    let tail = &path[path.find(signing::PATH_PREFIX)? + signing::PATH_PREFIX.len()..];
-    let decoded = percent_decode(tail)?;
-    Some(decoded).filter(|s| !s.is_empty() && !s.contains('/'))
-}
-
-fn query_param(request: &ApiGatewayV2httpRequest, name: &str) -> Option<String> {
-    if let Some(v) = request.query_string_parameters.first(name) {
-        return Some(v.to_owned());
-    }
-    let raw = request.raw_query_string.as_deref()?;
-    reqwest::Url::parse(&format!("http://q/?{raw}"))
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// `%XX` escapes of a path segment decoded; `None` if malformed or not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let raw = s.as_bytes();
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let hex = std::str::from_utf8(raw.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(raw[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn epoch_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn response(status: i64, headers: HeaderMap, body: Option<String>) -> ApiGatewayV2httpResponse {
-    let mut r = ApiGatewayV2httpResponse::default();
-    r.status_code = status;
-    r.headers = headers;
-    r.body = body.map(Body::Text);
-    r
-}
-
-/// Every answer: never cached, and the signed URL never sent on as a referrer.
-fn base_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h
-}
-
-fn not_found() -> ApiGatewayV2httpResponse {
-    let mut h = base_headers();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response(404, h, Some("Not Found".to_owned()))
-}
-
-fn redirect(location: &str) -> ApiGatewayV2httpResponse {
-    let mut h = base_headers();
-    match HeaderValue::from_str(location) {
-        Ok(v) => {
-            h.insert(LOCATION, v);
-            response(302, h, None)
-        }
-        Err(_) => not_found(),
-    }
-}
-
-fn html(body: String) -> ApiGatewayV2httpResponse {
-    let mut h = base_headers();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    response(200, h, Some(body))
 }

@@ -150,6 +150,11 @@ impl SalesforceClient {
         &self.http
     }
 
+    /// The retry policy, for a successor with new settings.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
     pub fn connection(&self) -> &SalesforceConnection {
         &self.connection
     }

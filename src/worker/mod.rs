@@ -71,15 +71,17 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
+pub use crate::settings::SettingsSource;
 pub use backoff::RetrySchedule;
 pub use batch::{handle_batch, BatchFailed, Disposition};
 pub use conversation::CaseOutcome;
 pub use error::RecordError;
-pub use settings::{MediaAccess, SettingsSource};
+pub use settings::MediaAccess;
 
 use crate::case::CaseFieldRules;
 use crate::config::CasePolicy;
 use crate::salesforce::{SalesforceClient, SalesforceError};
+use crate::settings::Refresher;
 
 /// The Salesforce client and the Case policy in force: both come from the
 /// Salesforce secret and are replaced together when it changes.
@@ -132,8 +134,7 @@ impl Active {
 /// What the worker needs, built once per cold start.
 pub struct Worker {
     active: RwLock<Arc<Active>>,
-    settings_source: Option<SettingsSource>,
-    last_reload: Mutex<Option<std::time::Instant>>,
+    settings_source: Option<Refresher>,
     pub sqs: aws_sdk_sqs::Client,
     pub dlq_url: String,
     /// For attachment downloads: follows no redirect by itself.
@@ -170,7 +171,6 @@ impl Worker {
                 Arc::new(media),
             ))),
             settings_source: None,
-            last_reload: Mutex::new(None),
             sqs,
             dlq_url,
             http: attachments::download_client(),
@@ -196,7 +196,7 @@ impl Worker {
 
     /// Enables re-reading the Salesforce secret after a refused login.
     pub fn with_settings_source(mut self, source: SettingsSource) -> Self {
-        self.settings_source = Some(source);
+        self.settings_source = Some(Refresher::new(source));
         self
     }
 

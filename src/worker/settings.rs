@@ -1,28 +1,16 @@
 //! Settings that take effect without a redeploy: the Salesforce secret
 //! (connection and Case policy) and the WitiOp secret (API token, media
 //! hosts) are re-read on a short timer and after a refused login or a
-//! configuration failure, so an admin's fix reaches warm workers.
+//! configuration failure, so an admin's fix reaches warm workers. The
+//! re-read itself is [`crate::settings`], shared with the links function.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 
 use super::{Active, Worker};
-use crate::aws::SecretStore;
-use crate::config::{MediaHost, SalesforceSettings, WitiopSecret};
-use crate::salesforce::SalesforceClient;
-
-/// Where the settings come from.
-pub struct SettingsSource {
-    pub store: SecretStore,
-    pub secret_id: String,
-    /// The WitiOp secret, for the API token and the media hosts.
-    pub witiop_secret_id: Option<String>,
-    pub token_secret_id: String,
-    /// At most one re-read per interval, however many conversations run.
-    pub interval: Duration,
-}
+use crate::config::{MediaHost, WitiopSecret};
+use crate::settings::WitiopStages;
 
 /// What the worker may download attachments with, from the WitiOp secret.
 #[derive(Debug, Clone, Default)]
@@ -71,69 +59,22 @@ impl Worker {
     /// Re-reads the secrets (at most once per interval) and puts new
     /// settings in force when they changed.
     pub(crate) async fn reload_settings(&self) -> Reload {
-        let Some(source) = &self.settings_source else {
+        let Some(refresher) = &self.settings_source else {
             return Reload::Unchanged;
         };
-        {
-            let mut last = self.last_reload.lock().expect("reload lock");
-            if last.is_some_and(|t| t.elapsed() < source.interval) {
-                return Reload::Unchanged;
-            }
-            *last = Some(Instant::now());
+        if !refresher.due() {
+            return Reload::Unchanged;
         }
         let current = self.active();
-        let read = |id: String| {
-            let store = source.store.clone();
-            async move { store.current(&id).await }
+        let fresh = refresher.read(WitiopStages::Current).await;
+        let Some(settings) = fresh.salesforce else {
+            return Reload::Unchanged;
         };
-        let (salesforce, witiop) = tokio::join!(read(source.secret_id.clone()), async {
-            match &source.witiop_secret_id {
-                Some(id) => read(id.clone()).await.map(Some),
-                None => Ok(None),
-            }
-        });
-        let settings = match salesforce {
-            Ok(Some(text)) => match SalesforceSettings::parse(&source.secret_id, &text) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "the Salesforce secret is invalid; keeping the previous settings");
-                    return Reload::Unchanged;
-                }
-            },
-            Ok(None) => return Reload::Unchanged,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not re-read the Salesforce secret");
-                return Reload::Unchanged;
-            }
+        let media = match fresh.witiop {
+            Some(witiop) => MediaAccess::from_secret(&witiop.current),
+            None => (*current.media).clone(),
         };
-        let media = match witiop {
-            Ok(Some(Some(text))) => {
-                match WitiopSecret::parse(source.witiop_secret_id.as_deref().unwrap_or(""), &text) {
-                    Ok(secret) => MediaAccess::from_secret(&secret),
-                    Err(e) => {
-                        tracing::error!(error = %e, "the WitiOp secret is invalid; keeping the previous media settings");
-                        (*current.media).clone()
-                    }
-                }
-            }
-            Ok(_) => (*current.media).clone(),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not re-read the WitiOp secret");
-                (*current.media).clone()
-            }
-        };
-        // A new connection means a new client (its session belongs to the
-        // old credentials); otherwise the session is kept.
-        let client = if *current.client.connection() == settings.connection {
-            current.client.clone()
-        } else {
-            Arc::new(SalesforceClient::new(
-                current.client.http().clone(),
-                Arc::new(settings.connection),
-                source.store.clone(),
-                source.token_secret_id.clone(),
-            ))
-        };
+        let client = refresher.client_for(&current.client, settings.connection);
         let next = Active::new(client, Arc::new(settings.policy), Arc::new(media));
         if next == *current {
             return Reload::Unchanged;

@@ -21,7 +21,7 @@ use local_salesforce::LocalSalesforce;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use witiop_salesforce::config::WebhookEnv;
-use witiop_salesforce::links::Links;
+use witiop_salesforce::links::{LinkLimits, Links, THROTTLE};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 use witiop_salesforce::worker::{MediaAccess, Worker};
 
@@ -348,11 +348,19 @@ async fn stack() -> Stack {
         MediaAccess::default(),
         4,
     );
-    let links = Arc::new(Links::new(
-        Arc::new(salesforce_client(&moto, &secret, TOKENS)),
-        None,
-        Some(SecretString::from(KEY.to_owned())),
-    ));
+    // The page's refresh finds the Case the worker makes after the first
+    // opening as soon as the throttle allows, not after the negative cache.
+    let links = Arc::new(
+        Links::new(
+            Arc::new(salesforce_client(&moto, &secret, TOKENS)),
+            None,
+            Some(SecretString::from(KEY.to_owned())),
+        )
+        .with_limits(LinkLimits {
+            missing_for: THROTTLE,
+            ..LinkLimits::default()
+        }),
+    );
     let webhook = Webhook {
         sqs: moto.sqs(),
         tokens: WebhookTokens::for_tests(vec![TOKEN.into()]).with_link_key(KEY),

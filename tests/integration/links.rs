@@ -5,12 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::helpers::{bearing, event_file, salesforce_client, Stack, TOKENS};
+use crate::helpers::{bearing, event_file, salesforce_client, Stack, TOKENS, WITIOP};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
+use local_salesforce::LocalSalesforce;
 use secrecy::SecretString;
-use serde_json::Value;
-use witiop_salesforce::links::{handle_link, signing, Links};
+use serde_json::{json, Value};
+use witiop_salesforce::aws::SecretStore;
+use witiop_salesforce::links::signing::{self, Link};
+use witiop_salesforce::links::{handle_link, CallBudget, LinkLimits, Links, THROTTLE};
+use witiop_salesforce::settings::SettingsSource;
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 
 const KEY: &str = "a-link-key-of-at-least-thirty-two-chars";
@@ -25,13 +29,27 @@ struct Linked {
 }
 
 async fn linked(key: Option<&str>) -> Linked {
+    linked_with(key, LinkLimits::default()).await
+}
+
+/// A Case made after a link was first opened is found at the next refresh
+/// after the throttle, rather than after the deployed negative cache.
+fn eager() -> LinkLimits {
+    LinkLimits {
+        missing_for: THROTTLE,
+        ..LinkLimits::default()
+    }
+}
+
+async fn linked_with(key: Option<&str>, limits: LinkLimits) -> Linked {
     let stack = crate::helpers::stack().start().await;
     // Its own client, sharing the token cache like the deployed function.
     let links = Links::new(
         Arc::new(salesforce_client(&stack.moto, &stack.secret, TOKENS)),
         None,
         key.map(|k| SecretString::from(k.to_owned())),
-    );
+    )
+    .with_limits(limits);
     let mut tokens = WebhookTokens::for_tests(vec![TOKEN.into()]);
     if let Some(k) = key {
         tokens = tokens.with_link_key(k);
@@ -68,15 +86,38 @@ fn text(r: &ApiGatewayV2httpResponse) -> String {
     }
 }
 
-/// A link to conversation 1793 (number 393331234567) signed with `KEY`
-/// for `signed_for`.
-fn link_signed_for(signed_for: &str) -> String {
-    let sig = signing::sign(
-        &SecretString::from(KEY.to_owned()),
-        signed_for,
-        "393331234567",
+/// Epoch seconds `offset` from now.
+fn epoch(offset: i64) -> u64 {
+    signing::epoch_seconds().saturating_add_signed(offset)
+}
+
+/// A link to conversation `id` (number 393331234567) expiring at
+/// `expires`, signed with `key` as if it were conversation `signed_for`'s.
+fn forged(key: &str, id: &str, signed_for: &str, expires: u64) -> String {
+    let signed = Link {
+        conversation_id: signed_for,
+        digits: "393331234567",
+        expires,
+    };
+    let sig = signing::sign(&SecretString::from(key.to_owned()), signed);
+    let path = signing::path_and_query(
+        Link {
+            conversation_id: id,
+            ..signed
+        },
+        &sig,
     );
-    format!("https://x.example/witiop/cases/1793?n=393331234567&sig={sig}")
+    format!("https://x.example{path}")
+}
+
+/// A valid link to conversation `id`, signed with `key`, for an hour.
+fn signed(key: &str, id: &str) -> String {
+    forged(key, id, id, epoch(3600))
+}
+
+/// A link to conversation 1793 signed with `KEY` for `signed_for`.
+fn link_signed_for(signed_for: &str) -> String {
+    forged(KEY, "1793", signed_for, epoch(3600))
 }
 
 impl Linked {
@@ -96,12 +137,13 @@ impl Linked {
 
     /// The worker takes what the queue holds.
     async fn work(&self) {
-        let (_, failed) = self.stack.poll().await;
+        let (_, failed) = Box::pin(self.stack.poll()).await;
         assert!(failed.is_empty(), "{failed:?}");
     }
 
     async fn open(&self, url: &str) -> ApiGatewayV2httpResponse {
-        handle_link(&self.links, get(url)).await
+        // Boxed: debug builds' futures are large, and tests await many.
+        Box::pin(handle_link(&self.links, get(url))).await
     }
 }
 
@@ -114,11 +156,11 @@ fn location(r: &ApiGatewayV2httpResponse) -> String {
 
 #[tokio::test]
 async fn the_link_waits_for_the_case_then_opens_it() {
-    let l = linked(Some(KEY)).await;
+    let l = linked_with(Some(KEY), eager()).await;
     let sf = &l.stack.sf;
     let url = l.link().await;
     assert!(
-        url.starts_with("https://abcdef1234.execute-api.eu-west-1.amazonaws.com/witiop/cases/1793?n=393331234567&sig="),
+        url.starts_with("https://abcdef1234.execute-api.eu-west-1.amazonaws.com/witiop/cases/1793?n=393331234567&exp="),
         "{url}"
     );
 
@@ -166,6 +208,25 @@ async fn a_tampered_or_borrowed_signature_is_a_bare_404() {
     assert_eq!(l.open(&link_signed_for("1794")).await.status_code, 404);
     let unsigned = "https://x.example/witiop/cases/1793?n=393331234567";
     assert_eq!(l.open(unsigned).await.status_code, 404);
+    // A link of the release before expiries: signed, but with no `exp`.
+    let without_expiry = url
+        .split('&')
+        .filter(|p| !p.starts_with("exp="))
+        .collect::<Vec<_>>()
+        .join("&");
+    assert!(!without_expiry.contains("exp="), "{without_expiry}");
+    assert_eq!(l.open(&without_expiry).await.status_code, 404);
+    // The expiry moved: the signature no longer matches.
+    let exp = url
+        .split("&exp=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let later = exp.parse::<u64>().unwrap() + 86_400;
+    let extended = url.replace(&format!("exp={exp}"), &format!("exp={later}"));
+    assert_eq!(l.open(&extended).await.status_code, 404);
     assert_eq!(
         l.stack.sf.counters().api_calls,
         2,
@@ -205,4 +266,188 @@ async fn after_two_minutes_the_page_stops_refreshing() {
     let html = text(&page);
     assert!(!html.contains("http-equiv"), "{html}");
     assert!(html.contains("will appear there when it is ready"));
+}
+
+// --- The secrets re-read, expiry and the Salesforce budget -----------------
+
+/// The Salesforce secret's id in moto.
+const SALESFORCE: &str = "salesforce";
+/// How often the warm instance re-reads its secrets here (60 s deployed).
+const INTERVAL: Duration = Duration::from_millis(300);
+
+fn witiop_secret(link_key: &str) -> String {
+    json!({ "webhook_token": TOKEN, "link_key": link_key }).to_string()
+}
+
+/// A links instance that re-reads both secrets from moto every
+/// [`INTERVAL`], as the deployed function does every minute.
+async fn rereading(stack: &Stack, link_key: &str) -> Links {
+    stack
+        .moto
+        .secret(SALESFORCE, &stack.secret.to_string())
+        .await
+        .unwrap();
+    stack
+        .moto
+        .secret(WITIOP, &witiop_secret(link_key))
+        .await
+        .unwrap();
+    Links::new(
+        Arc::new(salesforce_client(&stack.moto, &stack.secret, TOKENS)),
+        None,
+        Some(SecretString::from(link_key.to_owned())),
+    )
+    .with_settings_source(SettingsSource {
+        store: SecretStore::new(&stack.moto.sdk),
+        secret_id: SALESFORCE.into(),
+        witiop_secret_id: Some(WITIOP.into()),
+        token_secret_id: TOKENS.into(),
+        interval: INTERVAL,
+    })
+}
+
+async fn status(links: &Links, url: &str) -> i64 {
+    Box::pin(handle_link(links, get(url))).await.status_code
+}
+
+#[tokio::test]
+async fn a_rotated_link_key_reaches_a_warm_instance_and_a_twice_rotated_one_stops() {
+    let stack = crate::helpers::stack().start().await;
+    let keys = [
+        "first-link-key-0123456789abcdef0123",
+        "second-link-key-0123456789abcdef012",
+        "third-link-key-0123456789abcdef0123",
+    ];
+    let links = rereading(&stack, keys[0]).await;
+    // Conversation 1793 has no Case: a link that verifies gets the page.
+    assert_eq!(status(&links, &signed(keys[0], "1793")).await, 200);
+    assert_eq!(status(&links, &signed(keys[1], "1793")).await, 404);
+
+    // Each rotation makes the new key AWSCURRENT and the one before it
+    // AWSPREVIOUS; the same warm instance sees it after its interval.
+    let rotate = |key: &'static str| {
+        let moto = &stack.moto;
+        async move {
+            moto.put_secret(WITIOP, &witiop_secret(key)).await.unwrap();
+            tokio::time::sleep(INTERVAL + Duration::from_millis(100)).await;
+        }
+    };
+    rotate(keys[1]).await;
+    assert_eq!(
+        status(&links, &signed(keys[1], "1794")).await,
+        200,
+        "the webhook's new links open"
+    );
+    assert_eq!(
+        status(&links, &signed(keys[0], "1795")).await,
+        200,
+        "links made before the rotation still open"
+    );
+    rotate(keys[2]).await;
+    assert_eq!(status(&links, &signed(keys[2], "1796")).await, 200);
+    assert_eq!(status(&links, &signed(keys[1], "1797")).await, 200);
+    assert_eq!(
+        status(&links, &signed(keys[0], "1798")).await,
+        404,
+        "a key rotated twice no longer opens anything"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_link_is_a_bare_404_and_the_webhook_signs_for_sixty_days() {
+    let l = linked(Some(KEY)).await;
+    for expires in [epoch(-3600), epoch(-1), epoch(0)] {
+        let answer = l.open(&forged(KEY, "1793", "1793", expires)).await;
+        assert_eq!(answer.status_code, 404, "expiring at {expires}");
+        assert_eq!(text(&answer), "Not Found");
+    }
+    assert_eq!(
+        l.stack.sf.counters().api_calls,
+        0,
+        "refused before any call"
+    );
+
+    let before = signing::epoch_seconds();
+    let url = l.link().await;
+    let after = signing::epoch_seconds();
+    let expires: u64 = get(&url)
+        .query_string_parameters
+        .first("exp")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let lifetime = 60 * 24 * 3600;
+    assert!(
+        (before + lifetime..=after + lifetime).contains(&expires),
+        "{url}"
+    );
+    assert_eq!(l.open(&url).await.status_code, 200);
+}
+
+#[tokio::test]
+async fn a_missing_case_is_not_asked_for_again_for_a_while() {
+    let l = linked(Some(KEY)).await;
+    let sf = &l.stack.sf;
+    let url = signed(KEY, "1793");
+    assert_eq!(l.open(&url).await.status_code, 200);
+    assert_eq!(sf.counters().api_calls, 1);
+    // Past the per-link throttle, inside the negative cache.
+    tokio::time::sleep(THROTTLE + Duration::from_millis(100)).await;
+    assert_eq!(l.open(&url).await.status_code, 200);
+    assert_eq!(sf.counters().api_calls, 1, "remembered as missing");
+}
+
+#[tokio::test]
+async fn missing_cases_opened_in_a_loop_stay_within_the_budget() {
+    let budget = CallBudget {
+        capacity: 5,
+        every: Duration::from_secs(3600),
+    };
+    let l = linked_with(
+        Some(KEY),
+        LinkLimits {
+            budget,
+            ..LinkLimits::default()
+        },
+    )
+    .await;
+    // 40 valid links to conversations without a Case, opened in a loop.
+    let urls: Vec<String> = (0..40).map(|i| signed(KEY, &format!("gone-{i}"))).collect();
+    for _ in 0..3 {
+        for url in &urls {
+            let page = l.open(url).await;
+            assert_eq!(page.status_code, 200);
+            assert!(text(&page).contains("http-equiv=\"refresh\""));
+        }
+    }
+    assert_eq!(
+        l.stack.sf.counters().api_calls,
+        u64::from(budget.capacity),
+        "120 opens, the bucket's 5 calls"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_salesforce_gives_the_waiting_page_in_bounded_time() {
+    let l = linked(Some(KEY)).await;
+    let sf: &LocalSalesforce = &l.stack.sf;
+    // A session first, so that the hang meets the lookup itself.
+    assert_eq!(l.open(&signed(KEY, "warm-up")).await.status_code, 200);
+    sf.hang_for(Duration::from_secs(120), Duration::from_secs(120));
+    let url = signed(KEY, "1793");
+    // Far under the hang: only the lookup timeout (3 s) can end it.
+    let page = tokio::time::timeout(Duration::from_secs(60), l.open(&url))
+        .await
+        .expect("answered while Salesforce still hangs");
+    assert_eq!(page.status_code, 200);
+    assert!(text(&page).contains("http-equiv=\"refresh\""));
+    let hung = sf.counters().hung;
+    assert!(hung >= 1, "the lookup met the hang");
+    // Remembered as not found: the refresh does not wait on Salesforce again.
+    tokio::time::sleep(THROTTLE + Duration::from_millis(100)).await;
+    let again = tokio::time::timeout(Duration::from_secs(60), l.open(&url))
+        .await
+        .expect("answered");
+    assert_eq!(again.status_code, 200);
+    assert_eq!(sf.counters().hung, hung);
 }

@@ -53,7 +53,7 @@ SALESFORCE_ERROR_CODES = {
     "UNABLE_TO_LOCK_ROW",
     "other",
 }
-WEBHOOK, WORKER = "webhook", "worker"
+WEBHOOK, WORKER, LINKS = "webhook", "worker", "links"
 # The metrics without a label, by the one function that emits each.
 UNLABELLED = {
     WEBHOOK: ["webhook_requests", "conversations_queued", "events_ignored"],
@@ -63,6 +63,7 @@ UNLABELLED = {
         "salesforce_api_usage_ratio", "salesforce_logins", "salesforce_logins_refused",
         "case_fields_left_out",
     ],
+    LINKS: ["links_salesforce_calls"],
 }
 # name: (functions, label, label values or None for an open set)
 CONTRACT = {
@@ -70,12 +71,13 @@ CONTRACT = {
     "webhook_rejections": ({WEBHOOK}, "reason", REJECTION_REASONS),
     "conversations_dead_lettered": ({WORKER}, "code", None),
     "salesforce_errors": ({WORKER}, "code", SALESFORCE_ERROR_CODES),
-    "cold_starts": ({WEBHOOK, WORKER}, None, None),
+    "cold_starts": ({WEBHOOK, WORKER, LINKS}, None, None),
 }
 # Where the code of each function lives (the Salesforce client is the worker's).
 FUNCTION_SOURCES = {
     WEBHOOK: ["webhook", "bin/webhook.rs"],
     WORKER: ["worker", "salesforce", "bin/worker.rs"],
+    LINKS: ["links", "bin/links.rs"],
 }
 
 
@@ -363,6 +365,51 @@ def test_the_links_route_exists_and_is_throttled(template):
     assert event["Properties"]["Path"] == "/witiop/cases/{conversation_id}"
     route = props(template["Resources"]["WebhookApi"])["RouteSettings"]["GET /witiop/cases/{conversation_id}"]
     assert route["ThrottlingRateLimit"] == {"Ref": "LinksRateLimit"}
+    assert route["ThrottlingBurstLimit"] == {"Ref": "LinksRateLimit"}
+    rate = template["Parameters"]["LinksRateLimit"]
+    assert rate["Default"] <= rate["MaxValue"] <= 20, "the links route stays throttled"
+
+
+# --- The links function's Salesforce budget ------------------------------------
+# An Enterprise org's daily allowance before per-licence additions, and the
+# share of it links may take whatever is opened ("API Request Limits and
+# Allocations"); Salesforce's concurrent long-running requests start at 20 s.
+ORG_DAILY_CALLS = 100_000
+LINKS_SHARE = 0.20
+LONG_RUNNING_SECONDS = 20
+
+
+def link_limits():
+    """The deployed LinkLimits of src/links/mod.rs: (lookup s, capacity, refill s)."""
+    code = (SRC / "links" / "mod.rs").read_text(encoding="utf-8")
+    block = code[code.index("impl Default for LinkLimits") :]
+    block = block[: block.index("\n}\n")]
+    lookup = int(re.search(r"lookup_timeout:\s*Duration::from_secs\((\d+)\)", block).group(1))
+    capacity = int(re.search(r"capacity:\s*(\d+)", block).group(1))
+    every = int(re.search(r"every:\s*Duration::from_secs\((\d+)\)", block).group(1))
+    return lookup, capacity, every
+
+
+def test_no_link_traffic_can_exceed_the_links_budget(template):
+    function = props(template["Resources"]["LinksFunction"])
+    instances = function["ReservedConcurrentExecutions"]
+    assert isinstance(instances, int) and 1 <= instances <= 5, "reserved concurrency caps the instances"
+    lookup, capacity, every = link_limits()
+    # A full bucket for every instance every hour, on top of the refill.
+    per_day = instances * (86_400 // every + 24 * capacity)
+    assert per_day <= LINKS_SHARE * ORG_DAILY_CALLS, f"{per_day} calls a day"
+    assert lookup < LONG_RUNNING_SECONDS, "a links call never counts as long-running"
+    assert lookup * 2 < function["Timeout"], "a hanging lookup ends well inside the function"
+
+
+def test_the_links_calls_alarm_fires_before_the_budget_is_spent(template):
+    name, alarm = alarm_named(template, "links Salesforce calls")
+    p = props(alarm)
+    instances = props(template["Resources"]["LinksFunction"])["ReservedConcurrentExecutions"]
+    _, _, every = link_limits()
+    ceiling = instances * p["Period"] // every
+    assert p["Statistic"] == "Sum" and p["ComparisonOperator"] == "GreaterThanThreshold", name
+    assert 0 < p["Threshold"] < ceiling, f"{name}: {p['Threshold']} of {ceiling} calls per period"
 
 
 def test_every_function_reads_the_runtimes_one_certificate_bundle(template):
@@ -442,6 +489,7 @@ REQUIRED_ALARMS = {
     "Salesforce API usage over 80%": custom("salesforce_api_usage_ratio", WORKER),
     "heartbeat": custom("webhook_requests", WEBHOOK),
     "case lag": custom("case_lag_seconds", WORKER),
+    "links Salesforce calls": custom("links_salesforce_calls", LINKS),
 }
 
 
