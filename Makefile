@@ -98,7 +98,7 @@ validate: $(VENV)/.ready
 ## Any stack output can be given instead: QUEUE_URL, DLQ_URL, WEBHOOK_URL, WITIOP_SECRET_ID, SALESFORCE_SECRET_ID.
 STACK ?=
 OPS := STACK="$(STACK)" AWS_REGION="$(AWS_REGION)" sh ops
-.PHONY: outputs smoke status pause resume check-salesforce
+.PHONY: outputs smoke status pause resume check-salesforce rollback
 
 ## outputs: the stack's outputs and WitiOp's complete webhook URL with ?token= (printed: it is a password).
 outputs:
@@ -118,6 +118,11 @@ pause:
 
 resume:
 	@$(OPS)/trigger resume
+
+## rollback: every function's live alias back on the version before the last release (builds nothing);
+## a release still going out (the webhook's canary) is stopped with rollback instead. Again: one more step.
+rollback:
+	@$(OPS)/rollback
 
 ## check-salesforce: a read-only checklist of the org's set-up against the Salesforce secret, one line a
 ## step (✓ / ✗ with what to fix / !), exit status 1 on any ✗; ARGS=--json for machines. Writes nothing.

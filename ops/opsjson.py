@@ -226,7 +226,44 @@ def cmd_field(path, name):
     print(load(path).get(name, ""))
 
 
-# --- webhook ------------------------------------------------------------------
+# --- rollback -----------------------------------------------------------------
+
+
+def cmd_resources_of_type(path, kind):
+    """Physical ids of a stack's resources of one type (`list-stack-resources`)."""
+    for r in load(path).get("StackResourceSummaries") or []:
+        if r.get("ResourceType") == kind and r.get("PhysicalResourceId"):
+            print(r["PhysicalResourceId"])
+
+
+def cmd_list(path, key, prefix=""):
+    """Each string of a list field, one a line (those starting with `prefix`)."""
+    for item in load(path).get(key) or []:
+        if isinstance(item, str) and item.startswith(prefix):
+            print(item)
+
+
+def cmd_rollback_plan(alias_path, versions_path):
+    """What `make rollback` does to an alias, as `action current target`:
+    `shift` when part of the traffic goes to a newer version (all of it back
+    on the alias's own version), `back` to the newest published version older
+    than the alias's, `first` when there is none."""
+    alias = load(alias_path)
+    current = alias.get("FunctionVersion", "")
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    if not current.isdigit():
+        fail(f"the alias serves {current or 'no version'}, not a published version")
+    if weights:
+        print(f"shift {current} {current}")
+        return
+    older = sorted(
+        int(v["Version"])
+        for v in load(versions_path).get("Versions") or []
+        if v.get("Version", "").isdigit() and int(v["Version"]) < int(current)
+    )
+    print(f"back {current} {older[-1]}" if older else f"first {current} -")
+
+
 
 
 def webhook_token(path):
@@ -461,6 +498,9 @@ COMMANDS = {
     "attr": cmd_attr,
     "mappings": cmd_mappings,
     "field": cmd_field,
+    "resources-of-type": cmd_resources_of_type,
+    "list": cmd_list,
+    "rollback-plan": cmd_rollback_plan,
     "webhook-url": cmd_webhook_url,
     "smoke-body": cmd_smoke_body,
     "smoke-curl": cmd_smoke_curl,

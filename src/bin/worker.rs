@@ -9,7 +9,7 @@ use witiop_salesforce::config::WorkerEnv;
 use witiop_salesforce::salesforce::SalesforceClient;
 use witiop_salesforce::startup;
 use witiop_salesforce::worker::{
-    handle_batch, BatchFailed, MediaAccess, RetrySchedule, SettingsSource, Worker,
+    process_batch, MediaAccess, RetrySchedule, SettingsSource, Worker,
 };
 
 #[tokio::main]
@@ -49,14 +49,11 @@ async fn main() -> Result<(), Error> {
     metrics_cloudwatch_embedded::lambda::service::run(
         metrics,
         service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-            let records = event.payload.records.len();
-            let response =
-                handle_batch(worker, event.payload, deadline(event.context.deadline)).await;
-            if records > 0 && response.batch_item_failures.len() == records {
-                // Nothing succeeded: fail the invocation so it shows in the error metric.
-                return Err(BatchFailed { records });
-            }
-            Ok::<_, BatchFailed>(response)
+            // Fails the invocation only when the batch says the worker is
+            // broken, never for an expected wait (src/worker/health.rs).
+            process_batch(worker, event.payload, deadline(event.context.deadline))
+                .await
+                .into_result()
         }),
     )
     .await

@@ -113,7 +113,7 @@ impl WorkerEnv {
         Ok(Self {
             secrets: SecretIds::from_env()?,
             dlq_url: env("DLQ_URL")?,
-            record_concurrency: env_number("RECORD_CONCURRENCY", 10usize)?.max(1),
+            record_concurrency: env_number("RECORD_CONCURRENCY", 5usize)?.max(1),
             queue_url: std::env::var("QUEUE_URL")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),

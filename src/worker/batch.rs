@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use super::conversation::{process_conversation, CaseOutcome, Job};
 use super::error::RecordError;
+use super::health::BatchOutcome;
 use super::settings::Reload;
 use super::Worker;
 use crate::event::{parse_body, InvalidEvent, ParsedBody};
@@ -30,31 +31,19 @@ pub enum Disposition {
     Ignored,
     /// Can never succeed as it is: now in the DLQ with its reason, delete it.
     Parked,
-    /// Leave it in the queue for a later delivery.
+    /// Leave it in the queue for a later delivery: a wait the integration
+    /// expects and rides out (Salesforce down or slow, the API allowance
+    /// spent, a refused login), or held back behind such a record.
     RetryLater,
+    /// Leave it in the queue for a later delivery after a failure that
+    /// should not happen (see [`RecordError::is_expected_wait`]): it counts
+    /// against the worker's health ([`super::health`]).
+    Unexpected,
 }
 
 impl Disposition {
-    fn leaves_the_queue(self) -> bool {
-        self != Self::RetryLater
-    }
-}
-
-/// Every record of a batch failed: the invocation reports this error so that
-/// it shows in the function's error metric. Its records return to the queue.
-#[derive(Debug, thiserror::Error)]
-#[error("all {records} records of the batch failed; they return to the queue")]
-pub struct BatchFailed {
-    pub records: usize,
-}
-
-impl From<BatchFailed> for lambda_runtime::Diagnostic {
-    /// A stable error type an operator can search the logs and traces for.
-    fn from(e: BatchFailed) -> Self {
-        Self {
-            error_type: "BatchFailed".into(),
-            error_message: e.to_string(),
-        }
+    pub(crate) fn leaves_the_queue(self) -> bool {
+        !matches!(self, Self::RetryLater | Self::Unexpected)
     }
 }
 
@@ -97,6 +86,12 @@ enum Parsed {
 
 /// Handles one SQS batch; the response lists exactly the records to retry.
 pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+    process_batch(worker, event, deadline).await.response
+}
+
+/// Handles one SQS batch: the records to retry, and whether the batch says
+/// the worker is broken ([`BatchOutcome::into_result`]).
+pub async fn process_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -> BatchOutcome {
     let limit_hit = Stop::default();
     let results: Vec<Vec<(String, Disposition)>> = futures::stream::iter(group_by_customer(event))
         .map(|group| {
@@ -122,7 +117,7 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
                     let disposition = process_record(worker, record, deadline, limit_hit)
                         .instrument(span)
                         .await;
-                    blocked = disposition == Disposition::RetryLater;
+                    blocked = !disposition.leaves_the_queue();
                     out.push((id, disposition));
                 }
                 out
@@ -132,13 +127,7 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
         .collect()
         .await;
 
-    let mut response = SqsBatchResponse::default();
-    for (id, disposition) in results.into_iter().flatten() {
-        if !disposition.leaves_the_queue() {
-            response.add_failure(id);
-        }
-    }
-    response
+    BatchOutcome::of(results.into_iter().flatten())
 }
 
 /// Records of one customer (and so of one conversation) run one after the
@@ -293,10 +282,12 @@ async fn process_record(
                 if matches!(class, ErrorClass::RetryLater(_)) || e.is_timeout() {
                     limit_hit.stop(wait);
                 }
+                let unexpected = !e.is_expected_wait();
                 tracing::warn!(
                     message_id,
                     conversation_id,
                     outcome = "retry",
+                    unexpected,
                     error_code = e.code(),
                     error = %e,
                     salesforce_calls = calls,
@@ -309,7 +300,11 @@ async fn process_record(
                 // a hanging Salesforce would spend one delivery per timeout
                 // and park the conversation within hours.
                 worker.back_off(message, wait).await;
-                Disposition::RetryLater
+                if unexpected {
+                    Disposition::Unexpected
+                } else {
+                    Disposition::RetryLater
+                }
             }
         },
     }

@@ -97,8 +97,9 @@ impl Worker {
                 Disposition::Parked
             }
             Err(e) => {
-                tracing::error!(message_id, conversation_id, error = %DisplayErrorContext(&e), "could not move the record to the DLQ; it stays in the queue");
-                Disposition::RetryLater
+                tracing::error!(message_id, conversation_id, unexpected = true, error = %DisplayErrorContext(&e), "could not move the record to the DLQ; it stays in the queue");
+                // The DLQ should always take a record: a fault, not a wait.
+                Disposition::Unexpected
             }
         }
     }

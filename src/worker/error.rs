@@ -41,6 +41,25 @@ impl RecordError {
         }
     }
 
+    /// A wait the integration expects and rides out in the queue, each with
+    /// its own alarm: Salesforce down, slow or locking a row (the record
+    /// out of time included), the org's API allowance spent, a refused
+    /// login. Anything else left in the queue means something that should
+    /// work did not: the token secret cannot be read or written, or
+    /// Salesforce refused a session it had just issued. Those count against
+    /// the worker's health ([`super::health`]).
+    pub(crate) fn is_expected_wait(&self) -> bool {
+        match self {
+            Self::OutOfTime => true,
+            Self::Salesforce(SalesforceError::TokenStore(_)) => false,
+            Self::Salesforce(e) => {
+                matches!(e.class(), ErrorClass::RetryNow | ErrorClass::RetryLater(_))
+            }
+            // Parked, never left to wait.
+            Self::InvalidEvent(_) | Self::Configuration(_) => false,
+        }
+    }
+
     /// A short code for logs, metrics and the dead-letter attributes.
     pub fn code(&self) -> String {
         match self {
@@ -117,6 +136,38 @@ mod tests {
             description: "d".into(),
             status: 400,
         })
+    }
+
+    fn answered(status: u16, code: &str) -> RecordError {
+        RecordError::Salesforce(SalesforceError::from_response(
+            status,
+            format!(r#"[{{"message":"m","errorCode":"{code}"}}]"#).as_bytes(),
+        ))
+    }
+
+    /// The waits each alarm of their own covers are expected; a token
+    /// secret that fails, or a fresh session refused, is not.
+    #[test]
+    fn only_the_waits_the_integration_rides_out_are_expected() {
+        let token_store =
+            RecordError::Salesforce(SalesforceError::TokenStore(crate::aws::SecretStoreError {
+                secret_id: "tokens".into(),
+                operation: "PutSecretValue",
+                detail: "AccessDeniedException".into(),
+                source: "AccessDeniedException".into(),
+            }));
+        for (error, expected) in [
+            (answered(503, "SERVER_UNAVAILABLE"), true),
+            (answered(400, "UNABLE_TO_LOCK_ROW"), true),
+            (answered(403, "REQUEST_LIMIT_EXCEEDED"), true),
+            (refused("password", "invalid_grant"), true),
+            (refused("jwt_bearer", "invalid_client_id"), true),
+            (RecordError::OutOfTime, true),
+            (answered(401, "INVALID_SESSION_ID"), false),
+            (token_store, false),
+        ] {
+            assert_eq!(error.is_expected_wait(), expected, "{error}");
+        }
     }
 
     /// A refused login points at what the flow actually uses.

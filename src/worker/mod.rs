@@ -12,6 +12,7 @@
 //! - [`backoff`]: how long a record that failed for a transient reason waits.
 //! - [`settings`]: the Salesforce secret re-read when a login is refused.
 //! - [`error`]: why a record failed, its class, and advice for an admin.
+//! - [`health`]: when a batch fails the invocation, and the unexpected failures.
 //!
 //! # Exactly once
 //!
@@ -63,6 +64,7 @@ mod batch;
 mod conversation;
 mod dead_letter;
 mod error;
+mod health;
 mod read;
 mod settings;
 mod write;
@@ -73,9 +75,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 pub use crate::settings::SettingsSource;
 pub use backoff::RetrySchedule;
-pub use batch::{handle_batch, BatchFailed, Disposition};
+pub use batch::{handle_batch, process_batch, Disposition};
 pub use conversation::CaseOutcome;
 pub use error::RecordError;
+pub use health::{BatchFailed, BatchOutcome};
 pub use settings::MediaAccess;
 
 use crate::case::CaseFieldRules;

@@ -3,6 +3,7 @@
 //!
 //! - [`webhook`]: the webhook handler, its answers and what it queues.
 //! - [`worker`]: conversations to Cases, real-org rules, attachments.
+//! - [`health`]: which failures fail the worker's invocation.
 //! - [`resilience`]: FIFO ordering, backoff, parking and redrive, revocation.
 //! - [`operations`]: the runbook's procedures: rotations, fixes, redrive.
 //! - [`links`]: the agent's signed link to the Case.
@@ -11,6 +12,7 @@
 //! - [`properties`]: property tests (`PROPTEST_CASES` raises the count).
 
 mod browser;
+mod health;
 mod helpers;
 mod links;
 mod operations;

@@ -3,9 +3,15 @@
 Read with cfn-lint's own YAML loader (it understands `!Ref`, `!Sub`, `!GetAtt`).
 The checks:
 
-- every alarm notifies the alarm topic when it fires and when it clears;
-- the topic is encrypted with a key of this template whose policy lets
-  CloudWatch use it (never `alias/aws/sns`), and CloudWatch may publish to it;
+- every alarm notifies the alarm topic when it fires and when it clears,
+  except the one watching that topic's own deliveries, which pages through
+  a second topic with its own subscription; no topic depends on a KMS key,
+  and CloudWatch may publish to both;
+- the worker's health excludes the expected waits, a stuck trigger pages,
+  and the Salesforce calls in flight stay within the org's concurrent limit;
+- nobody may purge a queue; no X-Ray; every taggable resource carries the
+  project tag; every function is called through its `live` alias and the
+  webhook's releases go out gradually, rolled back by its alarms;
 - both queues are FIFO, the worker's trigger has no batching window, and
   `maxReceiveCount` outlasts a 72-hour outage with the backoff the worker
   applies (recomputed here from the template's own parameter ranges);
@@ -32,6 +38,8 @@ SRC = Path(os.environ.get("SRC_UNDER_TEST", ROOT / "src"))
 
 NAMESPACE = "WitiOpSalesforce"
 TOPIC = "AlarmTopic"
+BACKSTOP = "BackstopTopic"
+PROJECT_TAG = ("Project", "witiop-salesforce")
 QUEUE = "ConversationQueue"
 DLQ = "ConversationDeadLetterQueue"
 STACK = "<stack>"
@@ -61,7 +69,7 @@ UNLABELLED = {
         "cases_created", "comments_created", "attachments_uploaded", "case_lag_seconds",
         "conversations_retried", "conversations_backed_off", "salesforce_api_calls",
         "salesforce_api_usage_ratio", "salesforce_logins", "salesforce_logins_refused",
-        "case_fields_left_out",
+        "case_fields_left_out", "conversations_failed_unexpectedly",
     ],
     LINKS: ["links_salesforce_calls"],
 }
@@ -178,72 +186,67 @@ def dashboard_metrics(template):
 
 
 # --- Alarms arrive --------------------------------------------------------------
+def watches_delivery_of(alarm, topic):
+    """The alarm reads the SNS delivery metrics of `topic`."""
+    return any(
+        ns == "AWS/SNS" and n == "NumberOfNotificationsFailed" and refers_to(d.get("TopicName"), topic)
+        for ns, n, d in alarm_metrics(alarm)
+    )
+
+
 def test_every_alarm_notifies_the_topic_when_it_fires_and_when_it_clears(template):
     alarms = resources(template, "AWS::CloudWatch::Alarm")
     assert alarms
     wrong = []
     for name, alarm in alarms.items():
+        # The alarm on the alarm topic's own deliveries must not wait on it.
+        topic = BACKSTOP if watches_delivery_of(alarm, TOPIC) else TOPIC
         for key in ("AlarmActions", "OKActions"):
             actions = props(alarm).get(key, [])
-            if not any(refers_to(a, TOPIC) for a in actions):
-                wrong.append(f"{name}.{key}")
+            if not any(refers_to(a, topic) for a in actions):
+                wrong.append(f"{name}.{key} (to {topic})")
         if "TreatMissingData" not in props(alarm):
             wrong.append(f"{name}.TreatMissingData (say what silence means)")
-    assert not wrong, f"alarms that would not notify {TOPIC}: {wrong}"
+    assert not wrong, f"alarms that would not notify: {wrong}"
 
 
-def key_of_topic(template):
-    topic = props(template["Resources"][TOPIC])
-    key = topic.get("KmsMasterKeyId")
-    assert key, f"{TOPIC} has no KmsMasterKeyId"
-    assert not (isinstance(key, str) and key.startswith("alias/aws/")), (
-        f"{TOPIC} uses the AWS managed key {key}: its policy cannot let CloudWatch "
-        "publish, so alarms would arrive nowhere"
+def test_no_topic_of_the_pager_depends_on_a_key(template):
+    """A disabled or deleted key would make every publish fail: no page."""
+    topics = resources(template, "AWS::SNS::Topic")
+    assert set(topics) == {TOPIC, BACKSTOP}
+    for name, topic in topics.items():
+        assert "KmsMasterKeyId" not in props(topic), (
+            f"{name} is encrypted: disabling its key would silence every page"
+        )
+
+
+def test_an_undeliverable_alarm_topic_pages_through_the_backstop(template):
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    for watched, other in ((TOPIC, BACKSTOP), (BACKSTOP, TOPIC)):
+        watching = [n for n, a in alarms.items() if watches_delivery_of(a, watched)]
+        assert len(watching) == 1, f"one alarm on {watched}'s failed deliveries, found {watching}"
+        p = props(alarms[watching[0]])
+        read = {m[1] for m in alarm_metrics(alarms[watching[0]])}
+        assert {"NumberOfMessagesPublished", "NumberOfNotificationsDelivered"} <= read, (
+            f"{watching[0]}: pages published and none delivered (no confirmed subscription) count too"
+        )
+        for key in ("AlarmActions", "OKActions"):
+            actions = as_list(p[key])
+            assert actions and all(refers_to(a, other) for a in actions), (
+                f"{watching[0]}.{key} must notify {other} only, never the topic it watches"
+            )
+    subscriptions = resources(template, "AWS::SNS::Subscription").values()
+    backstop = [s for s in subscriptions if refers_to(props(s)["TopicArn"], BACKSTOP)]
+    assert backstop, f"{BACKSTOP} needs its own subscription"
+    endpoint = json.dumps(props(backstop[0])["Endpoint"])
+    assert "BackstopEmail" in endpoint and "AlarmEmail" in endpoint, (
+        "the backstop's address: its own parameter, else the alarm e-mail"
     )
-    keys = resources(template, "AWS::KMS::Key")
-    for name in keys:
-        if refers_to(key, name):
-            return name, keys[name]
-    for alias_name, alias in resources(template, "AWS::KMS::Alias").items():
-        if refers_to(key, alias_name) or key == props(alias).get("AliasName"):
-            for name in keys:
-                if refers_to(props(alias)["TargetKeyId"], name):
-                    return name, keys[name]
-    pytest.fail(f"{TOPIC}'s KmsMasterKeyId {key!r} is not a key of this template")
 
 
-def principals(statement, kind):
-    principal = statement.get("Principal", {})
-    return as_list(principal.get(kind, [])) if isinstance(principal, dict) else []
-
-
-def test_the_topic_is_encrypted_with_a_key_cloudwatch_may_use(template):
-    name, key = key_of_topic(template)
-    assert props(key).get("EnableKeyRotation") is True, f"{name}: turn key rotation on"
-    statements = props(key)["KeyPolicy"]["Statement"]
+def test_cloudwatch_may_publish_to_both_topics(template):
     allowed = set()
-    for s in statements:
-        if "cloudwatch.amazonaws.com" in principals(s, "Service"):
-            assert s["Effect"] == "Allow", f"{name} denies CloudWatch: {s}"
-            allowed |= set(as_list(s["Action"]))
-    assert "kms:*" in allowed or {"kms:Decrypt", "kms:GenerateDataKey*"} <= allowed, (
-        f"{name}'s policy must let cloudwatch.amazonaws.com use kms:Decrypt and "
-        f"kms:GenerateDataKey*, it allows {sorted(allowed)}"
-    )
-    admins = [
-        s
-        for s in statements
-        if s["Effect"] == "Allow"
-        and "kms:*" in as_list(s["Action"])
-        and any(":root" in json.dumps(p) for p in principals(s, "AWS"))
-    ]
-    assert admins, f"{name}: the account root must administer the key"
-
-
-def test_cloudwatch_may_publish_to_the_topic(template):
     for policy in resources(template, "AWS::SNS::TopicPolicy").values():
-        if not any(refers_to(t, TOPIC) for t in props(policy)["Topics"]):
-            continue
         for s in props(policy)["PolicyDocument"]["Statement"]:
             if (
                 s["Effect"] == "Allow"
@@ -253,8 +256,17 @@ def test_cloudwatch_may_publish_to_the_topic(template):
                 assert "aws:SourceAccount" in json.dumps(s.get("Condition", {})), (
                     "limit CloudWatch's sns:Publish to this account's alarms"
                 )
-                return
-    pytest.fail(f"no topic policy lets cloudwatch.amazonaws.com sns:Publish to {TOPIC}")
+                for topic in (TOPIC, BACKSTOP):
+                    if any(refers_to(t, topic) for t in props(policy)["Topics"]) and any(
+                        refers_to(r, topic) for r in as_list(s["Resource"])
+                    ):
+                        allowed.add(topic)
+    assert allowed == {TOPIC, BACKSTOP}, f"CloudWatch may publish only to {sorted(allowed)}"
+
+
+def principals(statement, kind):
+    principal = statement.get("Principal", {})
+    return as_list(principal.get(kind, [])) if isinstance(principal, dict) else []
 
 
 # --- Queues lose nothing ------------------------------------------------------------
@@ -490,6 +502,11 @@ REQUIRED_ALARMS = {
     "heartbeat": custom("webhook_requests", WEBHOOK),
     "case lag": custom("case_lag_seconds", WORKER),
     "links Salesforce calls": custom("links_salesforce_calls", LINKS),
+    "worker failures other than the expected waits": custom(
+        "conversations_failed_unexpectedly", WORKER
+    ),
+    "stuck trigger": aws("AWS/SQS", "NumberOfMessagesReceived", "QueueName", QUEUE),
+    "alarm topic undelivered": aws("AWS/SNS", "NumberOfNotificationsFailed", "TopicName", TOPIC),
 }
 
 
@@ -538,6 +555,142 @@ def test_the_heartbeat_treats_silence_as_breaching(template):
 def test_api_usage_alarms_at_80_percent(template):
     name, alarm = alarm_named(template, "Salesforce API usage over 80%")
     assert props(alarm)["Threshold"] == 0.8, name
+
+
+def test_the_stuck_trigger_alarm_waits_30_minutes_and_ignores_blocked_groups(template):
+    name, alarm = alarm_named(template, "stuck trigger")
+    p = props(alarm)
+    read = {(m[1]) for m in alarm_metrics(alarm) if refers_to(m[2].get("QueueName"), QUEUE)}
+    assert read == {
+        "ApproximateNumberOfMessagesVisible",
+        "NumberOfMessagesReceived",
+        "ApproximateNumberOfMessagesNotVisible",
+    }, f"{name}: visible, received, and in flight (a backing-off record blocks its group)"
+    periods = {q["MetricStat"]["Period"] for q in p["Metrics"] if "MetricStat" in q}
+    assert len(periods) == 1
+    assert p["DatapointsToAlarm"] == p["EvaluationPeriods"], f"{name}: every period of the window"
+    assert periods.pop() * p["DatapointsToAlarm"] == 1800, f"{name}: 30 minutes"
+    (expression,) = [q["Expression"] for q in p["Metrics"] if "Expression" in q]
+    assert "received" in expression and "inFlight" in expression, expression
+
+
+def test_the_worker_errors_alarm_no_longer_speaks_of_outages_as_failures(template):
+    """Expected waits fail no invocation (src/bin/worker.rs): the alarm's
+    description must not send the operator to a Salesforce outage."""
+    name, alarm = alarm_named(template, "worker errors")
+    text = props(alarm)["AlarmDescription"]
+    assert "expected waits" in text and "fail no invocation" in text, name
+
+
+# --- Salesforce calls in flight ------------------------------------------------------
+# Salesforce: 25 concurrent requests of 20 s or longer in a production org
+# (salesforce-app-limits-platform-api). The links function holds at most one
+# call per invocation, so at most its reserved concurrency.
+ORG_CONCURRENT_LIMIT = 25
+
+
+def test_salesforce_calls_in_flight_stay_within_the_orgs_concurrent_limit(template):
+    parameters = template["Parameters"]
+    instances, records = parameters["MaximumConcurrency"], parameters["RecordConcurrency"]
+    links = props(template["Resources"]["LinksFunction"])["ReservedConcurrentExecutions"]
+    assert isinstance(links, int), "the links function's concurrency is a fixed number"
+    assert instances["MinValue"] >= 2, "Lambda refuses a MaximumConcurrency below 2"
+    worst = instances["MaxValue"] * records["MaxValue"] + links
+    assert worst <= ORG_CONCURRENT_LIMIT, (
+        f"{instances['MaxValue']} instances x {records['MaxValue']} records + links {links}"
+        f" = {worst} calls in flight, over the org's {ORG_CONCURRENT_LIMIT}"
+    )
+    default = instances["Default"] * records["Default"] + links
+    assert default < ORG_CONCURRENT_LIMIT, "the defaults leave room to the org's other clients"
+    ((_, trigger),) = list(sqs_triggers(template))
+    assert trigger["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaximumConcurrency"}
+    assert env_of(template, "WorkerFunction")["RECORD_CONCURRENCY"] == {"Ref": "RecordConcurrency"}
+
+
+# --- Nothing lost in silence, nothing spent for nothing ----------------------------
+def test_nobody_may_purge_either_queue(template):
+    refused = set()
+    for policy in resources(template, "AWS::SQS::QueuePolicy").values():
+        for s in props(policy)["PolicyDocument"]["Statement"]:
+            if (
+                s["Effect"] == "Deny"
+                and s.get("Principal") in ("*", {"AWS": "*"})
+                and "sqs:PurgeQueue" in as_list(s["Action"])
+                and "Condition" not in s
+            ):
+                for queue in (QUEUE, DLQ):
+                    if any(refers_to(q, queue) for q in props(policy)["Queues"]) and any(
+                        refers_to(r, queue) for r in as_list(s["Resource"])
+                    ):
+                        refused.add(queue)
+    assert refused == {QUEUE, DLQ}, f"PurgeQueue is refused only on {sorted(refused)}"
+
+
+def test_no_xray_tracing(template):
+    functions = template["Globals"]["Function"]
+    assert functions.get("Tracing", "PassThrough") != "Active", "X-Ray is on for every function"
+    for name, function in resources(template, "AWS::Serverless::Function").items():
+        assert props(function).get("Tracing", "PassThrough") != "Active", name
+
+
+def tags_of(template, resource):
+    """{key: value} of a resource's Tags, with SAM's Globals merged in."""
+    kind = resource["Type"]
+    tags = props(resource).get("Tags", {})
+    if kind.startswith("AWS::Serverless::"):
+        section = template.get("Globals", {}).get(kind.split("::")[-1], {})
+        return {**section.get("Tags", {}), **tags}
+    if isinstance(tags, list):
+        return {t["Key"]: t["Value"] for t in tags}
+    return dict(tags)
+
+
+def test_every_resource_that_takes_tags_carries_the_project_tag(template):
+    from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
+
+    untagged, checked = [], 0
+    for name, resource in template["Resources"].items():
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("eu-west-1", resource["Type"])
+        if "Tags" not in schema.schema.get("properties", {}):
+            continue
+        checked += 1
+        if tags_of(template, resource).get(PROJECT_TAG[0]) != PROJECT_TAG[1]:
+            untagged.append(name)
+    assert checked >= 20
+    assert not untagged, f"without {PROJECT_TAG[0]}={PROJECT_TAG[1]}: {untagged}"
+
+
+# --- A release that can be undone ---------------------------------------------------
+def test_every_function_is_called_through_its_live_alias(template):
+    """AutoPublishAlias makes SAM point the API routes and the SQS trigger at
+    the alias (sam-specification-generated-resources-function): what
+    `make rollback` moves back."""
+    assert template["Globals"]["Function"].get("AutoPublishAlias") == "live"
+    functions = resources(template, "AWS::Serverless::Function")
+    assert set(functions) == {"WebhookFunction", "WorkerFunction", "LinksFunction"}
+    for name, function in functions.items():
+        assert props(function).get("AutoPublishAlias", "live") == "live", name
+    for name, mapping in resources(template, "AWS::Lambda::EventSourceMapping").items():
+        pytest.fail(f"{name}: a trigger outside SAM's events would not follow the alias")
+
+
+def test_the_webhook_goes_out_gradually_and_its_alarms_roll_it_back(template):
+    preference = props(template["Resources"]["WebhookFunction"])["DeploymentPreference"]
+    assert preference["Type"].startswith(("Canary", "Linear")), preference["Type"]
+    assert preference.get("Enabled", True) is True
+    alarms = {
+        what: alarm_named(template, what)[0]
+        for what in ("webhook errors", "API Gateway 5xx", "webhook rejections: invalid_event")
+    }
+    for what, name in alarms.items():
+        assert any(refers_to(a, name) for a in preference["Alarms"]), f"{what} ({name}) rolls back"
+    # The canary must outlast the slowest of these alarms' decisions.
+    minutes = int(re.search(r"(\d+)Minutes?$", preference["Type"]).group(1))
+    for name in alarms.values():
+        p = props(template["Resources"][name])
+        period = p.get("Period") or max(q["MetricStat"]["Period"] for q in p["Metrics"] if "MetricStat" in q)
+        needed = period * p.get("DatapointsToAlarm", p["EvaluationPeriods"]) / 60
+        assert needed <= minutes, f"{name} needs {needed} minutes, the canary lasts {minutes}"
 
 
 # --- The metric contract ----------------------------------------------------------
