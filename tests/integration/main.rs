@@ -2,6 +2,8 @@
 //! against moto (SQS, Secrets Manager) and the local Salesforce over HTTP.
 //!
 //! - [`webhook`]: the webhook handler, its answers and what it queues.
+//! - [`edges`]: what crosses a trust boundary: hostile identifiers, the
+//!   heartbeat, deduplication, attachment URLs, `instance_url`, refusals.
 //! - [`worker`]: conversations to Cases, real-org rules, attachments.
 //! - [`resilience`]: FIFO ordering, backoff, parking and redrive, revocation.
 //! - [`operations`]: the runbook's procedures: rotations, fixes, redrive.
@@ -11,6 +13,7 @@
 //! - [`properties`]: property tests (`PROPTEST_CASES` raises the count).
 
 mod browser;
+mod edges;
 mod helpers;
 mod links;
 mod operations;
