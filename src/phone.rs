@@ -277,7 +277,7 @@ mod tests {
         ] {
             assert_eq!(CustomerNumber::parse(spelling).key(), key, "{spelling}");
             assert_eq!(
-                crate::queue::message_group_id(spelling),
+                crate::queue::GroupId::for_customer(spelling).as_str(),
                 key.as_str(),
                 "{spelling}"
             );
@@ -380,7 +380,8 @@ mod tests {
             let (key, read) = (customer.key(), customer.e164());
             prop_assert_eq!(key.as_str(), &e164[1..], "{}", spelled);
             prop_assert_eq!(read.as_deref(), Some(e164.as_str()), "{}", spelled);
-            prop_assert_eq!(crate::queue::message_group_id(&spelled), &e164[1..]);
+            let group = crate::queue::GroupId::for_customer(&spelled);
+            prop_assert_eq!(group.as_str(), &e164[1..]);
             prop_assert!(customer.matches(&e164));
         }
 

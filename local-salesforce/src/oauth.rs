@@ -30,8 +30,9 @@ pub(crate) struct Logins {
     /// Tokens expire after this many authenticated calls (0 = never).
     pub(crate) expire_every: u64,
     calls_since_expiry: u64,
-    /// The `instance_url` a login answers with: this server.
-    base_url: String,
+    /// The `instance_url` a login answers with: this server, unless a test
+    /// makes it answer another (a login endpoint that is not Salesforce's).
+    pub(crate) base_url: String,
     /// The JWT bearer flow's settings of the Connected App.
     pub(crate) jwt: JwtBearer,
 }

@@ -310,6 +310,14 @@ impl LocalSalesforce {
         self.with(|s| s.logins.jwt.clock_ahead = seconds);
     }
 
+    /// Makes logins answer `instance_url` instead of this server's URL, as a
+    /// login endpoint that is not Salesforce's might (the token response's
+    /// `instance_url` field, OAuth 2.0 Username-Password Flow,
+    /// https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_username_password_flow.htm).
+    pub fn set_instance_url(&self, instance_url: &str) {
+        self.with(|s| s.logins.base_url = instance_url.to_owned());
+    }
+
     pub fn set_password_flow(&self, enabled: bool) {
         self.with(|s| s.logins.password_flow_enabled = enabled);
     }

@@ -12,6 +12,8 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::queue::{DeduplicationId, SqsText};
+
 /// The only event type that is turned into a Case; others are acknowledged and dropped.
 pub const CLOSED_TYPE: &str = "conversation.closed";
 
@@ -57,24 +59,56 @@ pub enum ParsedBody {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloseEvent {
-    pub event_id: Option<String>,
+    pub event_id: Option<EventId>,
     pub occurred_at: Option<DateTime<FixedOffset>>,
     pub conversation: Conversation,
 }
 
+/// WitiOp's `event_id`: letters, digits and `-_.:`, at most 128, so that
+/// it is at once an SQS message attribute and a FIFO deduplication id.
+/// Both are made when it is parsed, so neither can be refused later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventId {
+    attribute: SqsText,
+    deduplication: DeduplicationId,
+}
+
+impl EventId {
+    pub fn as_str(&self) -> &str {
+        self.attribute.as_str()
+    }
+
+    /// The `event_id` message attribute's value.
+    pub fn as_attribute(&self) -> &SqsText {
+        &self.attribute
+    }
+
+    /// The FIFO deduplication id it stands for.
+    pub fn deduplication_id(&self) -> &DeduplicationId {
+        &self.deduplication
+    }
+}
+
 /// WitiOp ids are numeric today; the contract treats them as opaque strings.
+/// It becomes the `conversation_id` message attribute, so it holds only
+/// characters SQS accepts there.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ConversationId(String);
+pub struct ConversationId(SqsText);
 
 impl ConversationId {
     pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The `conversation_id` message attribute's value.
+    pub fn as_attribute(&self) -> &SqsText {
         &self.0
     }
 }
 
 impl std::fmt::Display for ConversationId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -203,17 +237,8 @@ fn parse_value(value: &Value, profile_order: &[String]) -> Result<ParsedBody, In
     }
     let event_id = optional_str(root, "", "event_id")?
         .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    if let Some(id) = &event_id {
-        // It becomes the SQS deduplication id and a message attribute.
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
-        if id.len() > MAX_EVENT_ID_CHARS || !id.chars().all(allowed) {
-            return Err(InvalidEvent::new(
-                "event_id",
-                format!("at most {MAX_EVENT_ID_CHARS} letters, digits and -_.: characters"),
-            ));
-        }
-    }
+        .map(parse_event_id)
+        .transpose()?;
     let occurred_at = optional_time(root, "", "occurred_at")?;
     let conversation = parse_conversation(required(root, "", "conversation")?, profile_order)?;
     Ok(ParsedBody::Closed(Box::new(CloseEvent {
@@ -221,6 +246,23 @@ fn parse_value(value: &Value, profile_order: &[String]) -> Result<ParsedBody, In
         occurred_at,
         conversation,
     })))
+}
+
+fn parse_event_id(id: &str) -> Result<EventId, InvalidEvent> {
+    let refused = || {
+        InvalidEvent::new(
+            "event_id",
+            format!("at most {MAX_EVENT_ID_CHARS} letters, digits and -_.: characters"),
+        )
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+    if id.len() > MAX_EVENT_ID_CHARS || !id.chars().all(allowed) {
+        return Err(refused());
+    }
+    Ok(EventId {
+        attribute: SqsText::parse(id).map_err(|_| refused())?,
+        deduplication: DeduplicationId::parse(id).map_err(|_| refused())?,
+    })
 }
 
 fn parse_conversation(
@@ -251,6 +293,20 @@ fn parse_conversation(
     let customer_obj = object(required(obj, P, "customer")?, "conversation.customer")?;
     let number = required_str(customer_obj, "conversation.customer", "number")?.trim();
     bounded(number, MAX_NUMBER_CHARS, "conversation.customer.number")?;
+    // Its key is the FIFO message group id (digits, valid whatever the
+    // spelling), but a number SQS could not carry as text is no number.
+    if let Some(c) = number
+        .chars()
+        .find(|c| c.is_control() || !crate::queue::is_sqs_char(*c))
+    {
+        return Err(InvalidEvent::new(
+            "conversation.customer.number",
+            format!(
+                "contains a character a phone number cannot hold (U+{:04X})",
+                c as u32
+            ),
+        ));
+    }
     if number.chars().filter(char::is_ascii_digit).count() < MIN_NUMBER_DIGITS {
         return Err(InvalidEvent::new(
             "conversation.customer.number",
@@ -317,7 +373,9 @@ fn parse_conversation_id(value: &Value) -> Result<ConversationId, InvalidEvent> 
     if id.chars().any(char::is_control) {
         return Err(InvalidEvent::new(F, "contains control characters"));
     }
-    Ok(ConversationId(id))
+    SqsText::parse(&id)
+        .map(ConversationId)
+        .map_err(|e| InvalidEvent::new(F, e.to_string()))
 }
 
 fn parse_profile(value: &Value, order: &[String]) -> Result<Vec<(String, String)>, InvalidEvent> {

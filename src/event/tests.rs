@@ -40,6 +40,19 @@ fn violations_name_their_field() {
             |v| v["conversation"]["id"] = json!("9".repeat(65)),
             "conversation.id",
         ),
+        // SQS refuses these in the conversation_id attribute.
+        (
+            |v| v["conversation"]["id"] = json!("1793\u{fffe}"),
+            "conversation.id",
+        ),
+        (
+            |v| v["conversation"]["id"] = json!("\u{ffff}"),
+            "conversation.id",
+        ),
+        (
+            |v| v["conversation"]["customer"]["number"] = json!("+39 333 123 4567\u{fffe}"),
+            "conversation.customer.number",
+        ),
         (
             |v| {
                 v["conversation"]["customer"]["number"] = json!("+39 333 123 4567 0000000000000000")

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::client::SalesforceClient;
 use super::error::SalesforceError;
-use crate::config::{is_secure_base_url, AuthFlow};
+use super::instance::accepted_instance_url;
+use crate::config::AuthFlow;
 
 /// A live session: what every data call needs.
 #[derive(Clone)]
@@ -61,7 +62,7 @@ struct StoredToken {
 
 /// A login Salesforce refused, and with which credentials.
 #[derive(Serialize, Deserialize, Clone, Debug)]
-pub(super) struct Refusal {
+pub(crate) struct Refusal {
     /// Epoch milliseconds.
     at_ms: u64,
     /// Hash of the credentials including their secret parts: a corrected
@@ -75,6 +76,16 @@ pub(super) struct Refusal {
 /// How long a refused login is not retried: repeated failures lock the API
 /// user out ("Login attempts" lockout of the user's password policy).
 pub(crate) const REFUSAL_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Refusal {
+    /// The same refusal as `other`, whenever each happened.
+    fn same_as(&self, other: &Refusal) -> bool {
+        self.secrets == other.secrets
+            && self.error == other.error
+            && self.description == other.description
+            && self.status == other.status
+    }
+}
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -217,13 +228,18 @@ impl SalesforceClient {
             tracing::info!("the cached Salesforce token is for other credentials; ignoring it");
             return Ok(None);
         }
-        if !is_secure_base_url(&stored.instance_url) {
-            tracing::warn!("the cached Salesforce instance_url is not https; ignoring it");
-            return Ok(None);
-        }
+        // Whoever can write the cache must not be able to send the token,
+        // and every transcript after it, elsewhere: a fresh login instead.
+        let instance_url = match accepted_instance_url(&stored.instance_url) {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(reason = %e, "the cached Salesforce instance_url is refused; logging in afresh");
+                return Ok(None);
+            }
+        };
         Ok(Some(Session {
             access_token: SecretString::from(stored.access_token),
-            instance_url: stored.instance_url.trim_end_matches('/').to_owned(),
+            instance_url,
         }))
     }
 
@@ -231,10 +247,8 @@ impl SalesforceClient {
     /// younger than [`REFUSAL_MEMORY`].
     async fn recent_refusal(&self) -> Result<Option<Refusal>, SalesforceError> {
         let secrets = self.secrets_digest();
-        let fresh = |r: &Refusal| {
-            r.secrets == secrets
-                && now_ms().saturating_sub(r.at_ms) < REFUSAL_MEMORY.as_millis() as u64
-        };
+        let memory = self.refusal_memory.as_millis() as u64;
+        let fresh = |r: &Refusal| r.secrets == secrets && now_ms().saturating_sub(r.at_ms) < memory;
         if let Some(r) = self.refusal.lock().expect("refusal lock").clone() {
             if fresh(&r) {
                 return Ok(Some(r));
@@ -253,7 +267,7 @@ impl SalesforceClient {
                 description: format!(
                     "{} (refused {ago} s ago with these credentials; not retried for {} s so that the API user is not locked out)",
                     r.description,
-                    REFUSAL_MEMORY.as_secs()
+                    self.refusal_memory.as_secs()
                 ),
                 status: r.status,
             });
@@ -277,12 +291,7 @@ impl SalesforceClient {
                             status: *status,
                         };
                         *self.refusal.lock().expect("refusal lock") = Some(refusal.clone());
-                        self.write_cache(&StoredToken {
-                            credentials: self.credentials(),
-                            refused: Some(refusal),
-                            ..StoredToken::default()
-                        })
-                        .await;
+                        self.record_refusal(refusal).await;
                     }
                 }
                 return Err(e);
@@ -297,6 +306,38 @@ impl SalesforceClient {
         })
         .await;
         Ok(session)
+    }
+
+    /// Shares a refusal through the token cache, unless the cache already
+    /// records this very refusal of these credentials. Each write is a new
+    /// version of the secret; AWS asks for no more than one every 10
+    /// minutes, as versions younger than 24 hours are never removed and
+    /// more would reach the quota for secret versions
+    /// (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html,
+    /// https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html),
+    /// which would also keep the next good token out of the cache. A
+    /// refusal repeated every minute would write one a minute. Other
+    /// instances still learn of it: it stays in the cache, and each
+    /// instance's own memory spaces its retries.
+    async fn record_refusal(&self, refusal: Refusal) {
+        let credentials = self.credentials();
+        match self.read_cache().await {
+            Ok(cached)
+                if cached.access_token.is_empty()
+                    && cached.credentials == credentials
+                    && cached.refused.as_ref().is_some_and(|r| r.same_as(&refusal)) =>
+            {
+                return;
+            }
+            // An unreadable cache: write, as before; the write reports.
+            _ => {}
+        }
+        self.write_cache(&StoredToken {
+            credentials,
+            refused: Some(refusal),
+            ..StoredToken::default()
+        })
+        .await;
     }
 
     /// The token request's form for the configured flow.
@@ -403,21 +444,27 @@ impl SalesforceClient {
         }
         let ok: LoginOk = serde_json::from_slice(&body)
             .map_err(|e| failed(status.as_u16(), "unexpected answer".into(), e.to_string()))?;
-        if !is_secure_base_url(&ok.instance_url) {
-            // The token would travel in clear text to every data call.
-            return Err(failed(
+        // The token would travel to every data call's host: only a
+        // Salesforce one (or this machine, for local runs). A login URL that
+        // answers otherwise is not Salesforce's, which someone must fix.
+        let instance_url = accepted_instance_url(&ok.instance_url).map_err(|e| {
+            failed(
                 status.as_u16(),
-                "insecure instance_url".into(),
-                "Salesforce answered with an instance_url that is not https".into(),
-            ));
-        }
+                "instance_url refused".into(),
+                format!("the login answered an instance_url Salesforce serves no org from ({e}); check login_url"),
+            )
+        })?;
         self.logins.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("salesforce_logins").increment(1);
-        tracing::info!(flow = flow.as_str(), instance_url = %ok.instance_url, "logged in to Salesforce");
+        tracing::info!(
+            flow = flow.as_str(),
+            instance_url,
+            "logged in to Salesforce"
+        );
         Ok((
             Session {
                 access_token: SecretString::from(ok.access_token),
-                instance_url: ok.instance_url.trim_end_matches('/').to_owned(),
+                instance_url,
             },
             ok.issued_at,
         ))

@@ -93,8 +93,10 @@ pub struct SalesforceClient {
     pub(super) calls: AtomicU64,
     pub(super) logins: AtomicU64,
     pub(super) usage: Mutex<Option<ApiUsage>>,
-    /// The last login Salesforce refused, remembered for a minute.
+    /// The last login Salesforce refused, remembered for `refusal_memory`.
     pub(super) refusal: Mutex<Option<super::auth::Refusal>>,
+    /// How long a refused login is not retried ([`super::auth::REFUSAL_MEMORY`]).
+    pub(super) refusal_memory: Duration,
     pub(super) retry: RetryPolicy,
 }
 
@@ -136,12 +138,20 @@ impl SalesforceClient {
             logins: AtomicU64::new(0),
             usage: Mutex::new(None),
             refusal: Mutex::new(None),
+            refusal_memory: super::auth::REFUSAL_MEMORY,
             retry: RetryPolicy::default(),
         }
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Changes how long a refused login is not retried (tests use zero, to
+    /// be refused twice in a row).
+    pub fn with_refusal_memory(mut self, memory: Duration) -> Self {
+        self.refusal_memory = memory;
         self
     }
 

@@ -15,6 +15,7 @@ pub mod client;
 pub mod composite;
 pub mod error;
 pub mod escape;
+pub mod instance;
 pub mod records;
 pub mod resources;
 

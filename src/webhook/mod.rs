@@ -18,7 +18,7 @@ use crate::config::WebhookEnv;
 use crate::event::{parse_body, ParsedBody};
 
 mod tokens;
-use crate::queue;
+use crate::queue::{self, DeduplicationId, GroupId, SqsText};
 pub use tokens::{TokenError, WebhookTokens};
 
 /// What the webhook needs, built once per cold start.
@@ -61,8 +61,16 @@ pub async fn handle_webhook(
 ) -> ApiGatewayV2httpResponse {
     let started = Instant::now();
     let (outcome, conversation_id, response) = route(webhook, request).await;
-    // Every request, whatever its fate: the heartbeat alarm's metric.
-    metrics::counter!("webhook_requests").increment(1);
+    // The heartbeat alarm's metric: WitiOp calling us, that is a request
+    // that passed authentication and carried a valid `conversation.closed`
+    // event, queued or not (an SQS outage is not WitiOp's silence). Neither
+    // anonymous requests, nor invalid bodies, nor ignored types (the smoke
+    // test posts one with the real token) count: they must not keep the
+    // alarm green while WitiOp is silent. An answer names a conversation
+    // exactly when such an event was read.
+    if conversation_id.is_some() {
+        metrics::counter!("witiop_closes_received").increment(1);
+    }
     match outcome {
         Outcome::Queued => metrics::counter!("conversations_queued").increment(1),
         Outcome::Ignored => metrics::counter!("events_ignored").increment(1),
@@ -91,16 +99,19 @@ pub async fn handle_webhook(
 /// A request that passed every check and is ready for the queue.
 pub struct Prepared {
     pub conversation_id: String,
-    message_body: String,
+    message_body: SqsText,
     attributes: Vec<(String, MessageAttributeValue)>,
     /// FIFO message group: the customer.
-    group_id: String,
+    group_id: GroupId,
     /// FIFO deduplication id: the event.
-    deduplication_id: String,
+    deduplication_id: DeduplicationId,
     /// The agent's signed link to the Case, when links are on.
     case_url: Option<String>,
 }
 
+/// The outcome, the conversation (named only once the request was
+/// authenticated and its body read as a valid `conversation.closed` event)
+/// and the response.
 type Answer = (Outcome, Option<String>, ApiGatewayV2httpResponse);
 
 async fn route(webhook: &Webhook, request: ApiGatewayV2httpRequest) -> Answer {
@@ -178,7 +189,7 @@ pub async fn prepare(
         }
     };
     let conversation_id = event.conversation.id.to_string();
-    let group_id = queue::message_group_id(&event.conversation.customer.number);
+    let group_id = GroupId::for_customer(&event.conversation.customer.number);
     let case_url = webhook.tokens.link_key().await.map(|key| {
         let context = &request.request_context;
         crate::links::signing::case_url(
@@ -186,14 +197,35 @@ pub async fn prepare(
             context.domain_name.as_deref().unwrap_or("localhost"),
             context.stage.as_deref().unwrap_or("$default"),
             &conversation_id,
-            &group_id,
+            group_id.as_str(),
         )
     });
-    let deduplication_id = queue::deduplication_id(&event);
 
-    let message_body = sqs_safe_body(&body);
-    let attributes = message_attributes(&conversation_id, event.event_id.as_deref());
-    let size = message_body.len() + attributes_size(&attributes);
+    let message_body = match sqs_safe_body(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(field = "", reason = %e, "event refused");
+            return Err((
+                Outcome::Invalid,
+                None,
+                invalid_response("", &format!("the body {e}")),
+            ));
+        }
+    };
+    // The body as SQS will hold it: the deduplication hash of an event
+    // without `event_id` and `closed_at` is taken over this, canonical.
+    let deduplication_id = match DeduplicationId::of_event(&event, &message_body) {
+        Ok(id) => id,
+        Err(e) => {
+            return Err((
+                Outcome::Invalid,
+                None,
+                invalid_response("", &format!("body is not valid JSON: {e}")),
+            ))
+        }
+    };
+    let attributes = message_attributes(&event);
+    let size = message_body.as_str().len() + attributes_size(&attributes);
     if size > webhook.env.max_message_bytes {
         let message = format!(
             "the event is {size} bytes; the queue accepts at most {} bytes per message",
@@ -222,12 +254,12 @@ async fn enqueue(webhook: &Webhook, prepared: Prepared) -> Answer {
         .sqs
         .send_message()
         .queue_url(&webhook.env.queue_url)
-        .message_body(prepared.message_body)
+        .message_body(prepared.message_body.into_string())
         .set_message_attributes(Some(prepared.attributes.into_iter().collect()));
     if webhook.env.queue_url.ends_with(".fifo") {
         request = request
-            .message_group_id(prepared.group_id)
-            .message_deduplication_id(prepared.deduplication_id);
+            .message_group_id(prepared.group_id.into_string())
+            .message_deduplication_id(prepared.deduplication_id.into_string());
     }
     let sent = request.send().await;
     match sent {
@@ -313,28 +345,37 @@ fn request_body(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, String> {
     }
 }
 
-/// The body as an SQS message. SQS refuses U+FFFE and U+FFFF, which valid JSON
-/// may carry raw inside strings; escaping them keeps the JSON equal.
-fn sqs_safe_body(body: &[u8]) -> String {
+/// The body as an SQS message. Valid JSON may carry U+FFFE and U+FFFF raw
+/// inside strings, and SQS refuses both (see [`SqsText`]); escaping them
+/// keeps the JSON equal. Every other character SQS refuses cannot appear
+/// raw in JSON that parsed (control characters only as escapes, no
+/// surrogates in UTF-8), and escapes travel as the six characters they are:
+/// the webhook sends the body as received, never re-serialised. The check
+/// stays, so that a body SQS would refuse is a 400, not a 503 forever.
+fn sqs_safe_body(body: &[u8]) -> Result<SqsText, queue::SqsValueError> {
     // `parse_body` accepted it, so it is UTF-8.
     let text = String::from_utf8_lossy(body);
     if !text.contains(['\u{FFFE}', '\u{FFFF}']) {
-        return text.into_owned();
+        return SqsText::parse(&text);
     }
-    text.replace('\u{FFFE}', "\\ufffe")
-        .replace('\u{FFFF}', "\\uffff")
+    SqsText::parse(
+        &text
+            .replace('\u{FFFE}', "\\ufffe")
+            .replace('\u{FFFF}', "\\uffff"),
+    )
 }
 
-fn message_attributes(
-    conversation_id: &str,
-    event_id: Option<&str>,
-) -> Vec<(String, MessageAttributeValue)> {
+/// The event's message attributes, each a value SQS accepts by construction.
+fn message_attributes(event: &crate::event::CloseEvent) -> Vec<(String, MessageAttributeValue)> {
     let mut attributes = vec![(
         queue::CONVERSATION_ID.to_owned(),
-        queue::string_attribute(conversation_id),
+        queue::string_attribute(event.conversation.id.as_attribute()),
     )];
-    if let Some(id) = event_id {
-        attributes.push((queue::EVENT_ID.to_owned(), queue::string_attribute(id)));
+    if let Some(id) = &event.event_id {
+        attributes.push((
+            queue::EVENT_ID.to_owned(),
+            queue::string_attribute(id.as_attribute()),
+        ));
     }
     attributes
 }
@@ -422,6 +463,8 @@ mod tests {
         assert!(matches_any(&accepted, "current-token"));
         assert!(matches_any(&accepted, "previous-token"));
         assert!(!matches_any(&accepted, "current-toke"));
+        assert!(!matches_any(&accepted, "current-token-and-more"));
+        assert!(!matches_any(&accepted, &"x".repeat(10_000)));
         assert!(!matches_any(&accepted, ""));
         assert!(!matches_any(&[], "x"));
     }
@@ -429,7 +472,7 @@ mod tests {
     #[test]
     fn body_escapes_what_sqs_refuses() {
         let body = "{\"t\":\"a\u{FFFF}b\u{FFFE}\"}";
-        let safe = sqs_safe_body(body.as_bytes());
+        let safe = sqs_safe_body(body.as_bytes()).unwrap().into_string();
         assert_eq!(safe, "{\"t\":\"a\\uffffb\\ufffe\"}");
         let a: serde_json::Value = serde_json::from_str(body).unwrap();
         let b: serde_json::Value = serde_json::from_str(&safe).unwrap();

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
 use tokio::sync::Mutex;
 
 use crate::aws::{SecretStore, PREVIOUS_STAGE};
@@ -123,11 +124,18 @@ impl WebhookTokens {
 }
 
 pub(super) fn matches_any(accepted: &[SecretString], presented: &str) -> bool {
-    // Compare against every token without stopping early, so timing does not
-    // tell which one matched.
-    accepted.iter().fold(false, |found, t| {
-        found | bool::from(t.expose_secret().as_bytes().ct_eq(presented.as_bytes()))
-    })
+    // Digests, not the tokens: equal lengths, so the comparison cannot stop
+    // at a length mismatch and tell a caller how long a token is. Every
+    // token is compared, without stopping at a match, so timing does not
+    // tell which one matched either.
+    let presented = Sha256::digest(presented.as_bytes());
+    accepted
+        .iter()
+        .fold(Choice::from(0), |found, t| {
+            let digest = Sha256::digest(t.expose_secret().as_bytes());
+            found | digest.as_slice().ct_eq(presented.as_slice())
+        })
+        .into()
 }
 
 async fn read_tokens(store: &SecretStore, secret_id: &str) -> Result<TokenSet, TokenError> {

@@ -43,6 +43,8 @@ const MAX_REDIRECTS: usize = 5;
 pub(crate) enum DownloadError {
     #[error("not on a WitiOp media host")]
     HostNotAllowed,
+    #[error("its address carries a user name or password")]
+    Credentials,
     #[error("a redirect left the WitiOp media hosts")]
     RedirectNotAllowed,
     #[error("too many redirects")]
@@ -83,7 +85,15 @@ fn allowed(media: &MediaAccess, url: &Url) -> bool {
         "http" => url.host_str().is_some_and(is_loopback_host),
         _ => false,
     };
-    scheme_ok && url.username().is_empty() && hosts.iter().any(|h| h.matches(url))
+    scheme_ok && !has_userinfo(url) && hosts.iter().any(|h| h.matches(url))
+}
+
+/// Whether `url` names a user or a password. Such a URL is never fetched:
+/// reqwest turns its userinfo into a Basic `Authorization` header, which
+/// would travel beside the API token's Bearer one (two `Authorization`
+/// headers), and whoever wrote the URL chose which credentials go where.
+fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
 }
 
 /// What a comment says of attachment `a` of message `m`, decided before
@@ -97,8 +107,13 @@ pub(crate) fn fate(
     if !policy.add_attachments || media.hosts.is_none() {
         return AttachmentFate::Linked;
     }
-    let on_media_host = Url::parse(&attachment.url).is_ok_and(|u| allowed(media, &u));
-    if !on_media_host {
+    let Ok(url) = Url::parse(&attachment.url) else {
+        return AttachmentFate::NotFetched(DownloadError::HostNotAllowed.to_string());
+    };
+    if has_userinfo(&url) {
+        return AttachmentFate::NotFetched(DownloadError::Credentials.to_string());
+    }
+    if !allowed(media, &url) {
         return AttachmentFate::NotFetched(DownloadError::HostNotAllowed.to_string());
     }
     if attachment.size.is_some_and(|s| s > max_bytes) {
@@ -350,6 +365,11 @@ mod tests {
         assert!(!ok("https://media.witiop.example.attacker.example/a"));
         assert!(!ok("https://attacker.example/media.witiop.example"));
         assert!(!ok("https://user@media.witiop.example/a"));
+        assert!(!ok("https://user:secret@media.witiop.example/a"));
+        assert!(
+            !ok("https://:secret@media.witiop.example/a"),
+            "a password without a user name"
+        );
         assert!(ok("http://127.0.0.1:9100/a"));
         assert!(!ok("http://127.0.0.1:9101/a"));
         assert!(!ok("http://169.254.169.254/latest/meta-data/"));
@@ -357,6 +377,39 @@ mod tests {
             &MediaAccess::default(),
             &Url::parse("https://media.witiop.example/a").unwrap()
         ));
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_linked_never_fetched() {
+        let m = media(r#"["media.witiop.example"]"#);
+        let policy = CasePolicy {
+            add_attachments: true,
+            ..CasePolicy::default()
+        };
+        let fate_of = |url: &str| {
+            let a = Attachment {
+                url: url.to_owned(),
+                file_name: None,
+                content_type: None,
+                size: None,
+            };
+            fate(&policy, &m, DEFAULT_MAX_FILE_BYTES, &a)
+        };
+        assert_eq!(
+            fate_of("https://media.witiop.example/a.pdf"),
+            AttachmentFate::Linked
+        );
+        for url in [
+            "https://user:secret@media.witiop.example/a.pdf",
+            "https://:secret@media.witiop.example/a.pdf",
+            "https://user@media.witiop.example/a.pdf",
+        ] {
+            assert_eq!(
+                fate_of(url),
+                AttachmentFate::NotFetched("its address carries a user name or password".into()),
+                "{url}"
+            );
+        }
     }
 
     #[test]

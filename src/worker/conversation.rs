@@ -61,7 +61,7 @@ pub(crate) async fn process_conversation(
         if found.agent_user.is_none() {
             tracing::warn!(
                 conversation_id = %conversation.id,
-                agent_email = conversation.agent.email,
+                agent = crate::telemetry::pseudonym(&conversation.agent.email),
                 "no active Salesforce user has the agent's e-mail: the Case goes to the default owner"
             );
         }

@@ -8,7 +8,7 @@ use super::batch::Disposition;
 use super::error::RecordError;
 use super::Worker;
 use crate::event::CloseEvent;
-use crate::queue::{self, string_attribute};
+use crate::queue::{self, string_attribute, DeduplicationId, GroupId, SqsText};
 use crate::text::truncate_chars;
 
 /// SQS attribute values are bounded by the message size; advice is short.
@@ -24,44 +24,42 @@ impl Worker {
         error: &RecordError,
     ) -> Disposition {
         let message_id = message.message_id.as_deref().unwrap_or("");
+        // Read back from SQS, the attribute is text SQS already accepted.
         let conversation_id = event
-            .map(|e| e.conversation.id.to_string())
+            .map(|e| e.conversation.id.as_attribute().clone())
             .or_else(|| {
                 message
                     .message_attributes
                     .get(queue::CONVERSATION_ID)
-                    .and_then(|a| a.string_value.clone())
-            })
-            .unwrap_or_default();
+                    .and_then(|a| a.string_value.as_deref())
+                    .and_then(|v| SqsText::parse(v).ok())
+            });
         let advice = error.advice();
+        // Salesforce's words may hold anything: what SQS would refuse is
+        // replaced rather than losing the parking over it.
+        let note = SqsText::lossy(&truncate_chars(&advice, MAX_ADVICE_CHARS));
+        let original = SqsText::parse(message_id).unwrap_or_else(|_| SqsText::lossy("unknown"));
         let mut request = self
             .sqs
             .send_message()
             .queue_url(&self.dlq_url)
             .message_body(message.body.clone().unwrap_or_default())
-            .message_attributes(queue::ERROR_CODE, string_attribute(&error.code()))
             .message_attributes(
-                queue::ERROR_MESSAGE,
-                string_attribute(&truncate_chars(&advice, MAX_ADVICE_CHARS)),
+                queue::ERROR_CODE,
+                string_attribute(&SqsText::lossy(&error.code())),
             )
+            .message_attributes(queue::ERROR_MESSAGE, string_attribute(&note))
             .message_attributes(
                 queue::FAILED_AT,
-                string_attribute(&chrono::Utc::now().to_rfc3339()),
+                string_attribute(&SqsText::lossy(&chrono::Utc::now().to_rfc3339())),
             )
-            .message_attributes(
-                queue::ORIGINAL_MESSAGE_ID,
-                string_attribute(if message_id.is_empty() {
-                    "unknown"
-                } else {
-                    message_id
-                }),
-            );
-        if !conversation_id.is_empty() {
-            request = request
-                .message_attributes(queue::CONVERSATION_ID, string_attribute(&conversation_id));
+            .message_attributes(queue::ORIGINAL_MESSAGE_ID, string_attribute(&original));
+        if let Some(id) = &conversation_id {
+            request = request.message_attributes(queue::CONVERSATION_ID, string_attribute(id));
         }
-        if let Some(id) = event.and_then(|e| e.event_id.as_deref()) {
-            request = request.message_attributes(queue::EVENT_ID, string_attribute(id));
+        if let Some(id) = event.and_then(|e| e.event_id.as_ref()) {
+            request =
+                request.message_attributes(queue::EVENT_ID, string_attribute(id.as_attribute()));
         }
         if self.dlq_url.ends_with(".fifo") {
             // The customer's group is kept, so a redrive restores its order.
@@ -71,17 +69,17 @@ impl Worker {
             let group = message
                 .attributes
                 .get("MessageGroupId")
-                .cloned()
-                .or_else(|| event.map(|e| queue::message_group_id(&e.conversation.customer.number)))
-                .unwrap_or_else(|| "unparsed".to_owned());
-            request = request.message_group_id(group).message_deduplication_id(
-                if message_id.is_empty() {
-                    queue::deduplication_id_of(message.body.as_deref().unwrap_or(""))
-                } else {
-                    message_id.to_owned()
-                },
-            );
+                .and_then(|g| GroupId::parse(g).ok())
+                .or_else(|| event.map(|e| GroupId::for_customer(&e.conversation.customer.number)))
+                .unwrap_or_else(GroupId::unparsed);
+            let deduplication = DeduplicationId::parse(message_id).unwrap_or_else(|_| {
+                DeduplicationId::of_body(message.body.as_deref().unwrap_or(""))
+            });
+            request = request
+                .message_group_id(group.into_string())
+                .message_deduplication_id(deduplication.into_string());
         }
+        let conversation_id = conversation_id.as_ref().map_or("", SqsText::as_str);
         match request.send().await {
             Ok(_) => {
                 tracing::error!(

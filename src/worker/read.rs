@@ -73,7 +73,7 @@ impl Worker {
         let (contact, matching) = choose_contact(&job.number, &candidates);
         if matching > 1 {
             tracing::warn!(
-                customer_number = job.number.display(),
+                customer = crate::telemetry::pseudonym(&job.number.display()),
                 chosen = contact.as_deref().unwrap_or(""),
                 candidates = matching,
                 "several Contacts have the customer's number; the oldest is used"
@@ -157,7 +157,7 @@ fn agent_user(users: &[UserRow], agent_email: &str) -> Option<String> {
         .collect();
     if matches.len() > 1 {
         tracing::warn!(
-            agent_email,
+            agent = crate::telemetry::pseudonym(agent_email),
             chosen = matches[0].id,
             candidates = matches.len(),
             "several active users share the agent's e-mail; the oldest is used"

@@ -2,6 +2,8 @@
 //! against moto (SQS, Secrets Manager) and the local Salesforce over HTTP.
 //!
 //! - [`webhook`]: the webhook handler, its answers and what it queues.
+//! - [`edges`]: what crosses a trust boundary: hostile identifiers, the
+//!   heartbeat, deduplication, attachment URLs, `instance_url`, refusals.
 //! - [`worker`]: conversations to Cases, real-org rules, attachments.
 //! - [`health`]: which failures fail the worker's invocation.
 //! - [`resilience`]: FIFO ordering, backoff, parking and redrive, revocation.
@@ -12,6 +14,7 @@
 //! - [`properties`]: property tests (`PROPTEST_CASES` raises the count).
 
 mod browser;
+mod edges;
 mod health;
 mod helpers;
 mod links;

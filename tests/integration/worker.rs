@@ -734,14 +734,14 @@ async fn a_huge_display_name_still_makes_a_case() {
 /// A stand-in for a web server: serves `/media/8f2c/invoice.pdf` to the
 /// holder of the media token, redirects `/media/moved.pdf` to `redirect_to`,
 /// 404 for anything else; counts every request and every token it saw.
-struct MediaServer {
-    url: String,
-    host: String,
+pub(crate) struct MediaServer {
+    pub(crate) url: String,
+    pub(crate) host: String,
     requests: Arc<std::sync::atomic::AtomicUsize>,
     tokens_seen: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-async fn media_server(bytes: Vec<u8>, redirect_to: Option<String>) -> MediaServer {
+pub(crate) async fn media_server(bytes: Vec<u8>, redirect_to: Option<String>) -> MediaServer {
     use axum::routing::get;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let requests = Arc::new(AtomicUsize::new(0));
@@ -788,15 +788,15 @@ async fn media_server(bytes: Vec<u8>, redirect_to: Option<String>) -> MediaServe
 }
 
 impl MediaServer {
-    fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.requests.load(std::sync::atomic::Ordering::SeqCst)
     }
-    fn tokens_seen(&self) -> usize {
+    pub(crate) fn tokens_seen(&self) -> usize {
         self.tokens_seen.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
-fn media_access(hosts: &[&str]) -> witiop_salesforce::worker::MediaAccess {
+pub(crate) fn media_access(hosts: &[&str]) -> witiop_salesforce::worker::MediaAccess {
     witiop_salesforce::worker::MediaAccess {
         api_token: Some(secrecy::SecretString::from("media-token")),
         hosts: Some(

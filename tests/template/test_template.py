@@ -64,7 +64,7 @@ SALESFORCE_ERROR_CODES = {
 WEBHOOK, WORKER, LINKS = "webhook", "worker", "links"
 # The metrics without a label, by the one function that emits each.
 UNLABELLED = {
-    WEBHOOK: ["webhook_requests", "conversations_queued", "events_ignored"],
+    WEBHOOK: ["witiop_closes_received", "conversations_queued", "events_ignored"],
     WORKER: [
         "cases_created", "comments_created", "attachments_uploaded", "case_lag_seconds",
         "conversations_retried", "conversations_backed_off", "salesforce_api_calls",
@@ -499,7 +499,7 @@ REQUIRED_ALARMS = {
         "salesforce_errors", WORKER, code="REQUEST_LIMIT_EXCEEDED"
     ),
     "Salesforce API usage over 80%": custom("salesforce_api_usage_ratio", WORKER),
-    "heartbeat": custom("webhook_requests", WEBHOOK),
+    "heartbeat": custom("witiop_closes_received", WEBHOOK),
     "case lag": custom("case_lag_seconds", WORKER),
     "links Salesforce calls": custom("links_salesforce_calls", LINKS),
     "worker failures other than the expected waits": custom(
