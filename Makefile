@@ -15,7 +15,7 @@ LOCAL_AWS := AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1 \
 	AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server
 
-.PHONY: local local-salesforce test fuzz lint validate build deploy bench soak soak-long dlq redrive clean
+.PHONY: local local-salesforce test fuzz lint validate build deploy bench soak soak-long dlq dlq-delete redrive reconcile clean
 
 $(VENV)/.ready: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -114,15 +114,25 @@ resume:
 check-salesforce:
 	@$(OPS)/check-salesforce $(ARGS)
 
-## dlq: list the dead-letter queue with reasons (long polls; says when it did not see everything); deletes nothing.
-## With a Rust toolchain: DLQ_URL=... cargo run --bin ops -- dlq
+## dlq: list the dead-letter queue with reasons and message ids (long polls; says when it did not see
+## everything); deletes nothing.
 dlq:
 	@$(OPS)/dlq
 
-## redrive: move the dead-letter queue back with an SQS move task, printing its progress.
-## With a Rust toolchain: DLQ_URL=... QUEUE_URL=... cargo run --bin ops -- redrive
+## dlq-delete: ID=<message id> (from make dlq): show that one parked conversation, then delete it for
+## good; says so when it is not there, and never deletes anything else.
+dlq-delete:
+	@$(OPS)/dlq-delete "$(ID)"
+
+## redrive: move the parked conversations back to the queue one by one, printing what it moved, skipped
+## and left; REASON=<reason> (as make dlq shows it) moves only those parked for that reason.
 redrive:
-	@$(OPS)/redrive
+	@REASON="$(REASON)" $(OPS)/redrive
+
+## reconcile: SINCE=24h (7d, 2026-11-26T03:00:00Z; UNTIL= too): the conversations the webhook accepted
+## that have no Case in Salesforce, from the webhook's log; exit status 1 when any.
+reconcile:
+	@SINCE="$(SINCE)" UNTIL="$(UNTIL)" $(OPS)/reconcile
 
 ## build: release arm64 Lambda binaries (target/lambda/{webhook,worker,links}/bootstrap).
 build: $(BUILD_VENV)/.ready
