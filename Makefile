@@ -42,11 +42,11 @@ local: $(VENV)/.ready
 local-salesforce:
 	cargo run --quiet -p local-salesforce -- 8900
 
-## test: unit, integration (moto + local Salesforce) and conformance tests.
+## test: unit, integration (moto + local Salesforce), conformance and operator-script tests.
 test: $(VENV)/.ready
 	$(LOCAL_AWS) cargo test --workspace --no-fail-fast
 	cargo build --quiet -p local-salesforce
-	$(VENV)/bin/pytest -q tests/conformance tests/template
+	$(VENV)/bin/pytest -q tests/conformance tests/template tests/ops_scripts
 
 ## soak: the fault soak, 2,000 conversations as in CI (SOAK_EVENTS=N for another size).
 SOAK_EVENTS ?= 2000
@@ -85,7 +85,8 @@ validate: $(SAM_VENV)/.ready
 
 ## Operator commands: the AWS CLI, curl and python3 only (no Rust toolchain), against the stack STACK in
 ## AWS_REGION with your shell's AWS credentials (AWS_PROFILE, SSO...). Both default to samconfig.toml's.
-## Any stack output can be given instead: QUEUE_URL, DLQ_URL, WEBHOOK_URL, WITIOP_SECRET_ID, SALESFORCE_SECRET_ID.
+## Any stack output can be given instead: QUEUE_URL, DLQ_URL, WEBHOOK_URL, WITIOP_SECRET_ID, SALESFORCE_SECRET_ID,
+## WEBHOOK_FUNCTION_NAME.
 STACK ?=
 OPS := STACK="$(STACK)" AWS_REGION="$(AWS_REGION)" sh ops
 .PHONY: outputs smoke status pause resume check-salesforce
