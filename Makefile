@@ -15,7 +15,7 @@ LOCAL_AWS := AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1 \
 	AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL=http://127.0.0.1:4566 \
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server
 
-.PHONY: workspace local local-salesforce test fuzz lint validate build deploy bench soak soak-long dlq redrive clean
+.PHONY: workspace local local-salesforce test fuzz lint validate build deploy bench soak soak-long dlq dlq-delete redrive reconcile clean
 
 $(VENV)/.ready: requirements-dev.txt
 	@echo "Setting up $(VENV) (moto, cfn-lint, the SAM CLI, pytest) from requirements-dev.txt..."
@@ -49,14 +49,14 @@ local: $(VENV)/.ready
 local-salesforce:
 	cargo run -p local-salesforce -- 8900
 
-## test: unit, integration (moto + local Salesforce), conformance, template and documentation tests.
+## test: unit, integration (moto + local Salesforce), operator-script, conformance, template and documentation tests.
 test: $(VENV)/.ready
 	@echo "Building every crate and test once, with one feature set (as the soak does)..."
 	$(WORKSPACE_BUILD)
 	@echo "Running the Rust tests (unit, integration against moto and the local Salesforce, properties)..."
 	$(LOCAL_AWS) cargo test --workspace --no-fail-fast
-	@echo "Running the conformance and template tests..."
-	$(VENV)/bin/pytest -q tests/conformance tests/template tests/docs
+	@echo "Running the conformance, template, operator-script and documentation tests..."
+	$(VENV)/bin/pytest -q tests/conformance tests/template tests/ops_scripts tests/docs
 
 ## soak: the fault soak, 2,000 conversations as in CI (SOAK_EVENTS=N for another size).
 SOAK_EVENTS ?= 2000
@@ -95,7 +95,8 @@ validate: $(VENV)/.ready
 
 ## Operator commands: the AWS CLI, curl and python3 only (no Rust toolchain), against the stack STACK in
 ## AWS_REGION with your shell's AWS credentials (AWS_PROFILE, SSO...). Both default to samconfig.toml's.
-## Any stack output can be given instead: QUEUE_URL, DLQ_URL, WEBHOOK_URL, WITIOP_SECRET_ID, SALESFORCE_SECRET_ID.
+## Any stack output can be given instead: QUEUE_URL, DLQ_URL, WEBHOOK_URL, WITIOP_SECRET_ID, SALESFORCE_SECRET_ID,
+## WEBHOOK_FUNCTION_NAME.
 STACK ?=
 OPS := STACK="$(STACK)" AWS_REGION="$(AWS_REGION)" sh ops
 .PHONY: outputs smoke status pause resume check-salesforce rollback
@@ -129,15 +130,25 @@ rollback:
 check-salesforce:
 	@$(OPS)/check-salesforce $(ARGS)
 
-## dlq: list the dead-letter queue with reasons (long polls; says when it did not see everything); deletes nothing.
-## With a Rust toolchain: DLQ_URL=... cargo run --bin ops -- dlq
+## dlq: list the dead-letter queue with reasons and message ids (long polls; says when it did not see
+## everything); deletes nothing.
 dlq:
 	@$(OPS)/dlq
 
-## redrive: move the dead-letter queue back with an SQS move task, printing its progress.
-## With a Rust toolchain: DLQ_URL=... QUEUE_URL=... cargo run --bin ops -- redrive
+## dlq-delete: ID=<message id> (from make dlq): show that one parked conversation, then delete it for
+## good; says so when it is not there, and never deletes anything else.
+dlq-delete:
+	@$(OPS)/dlq-delete "$(ID)"
+
+## redrive: move the parked conversations back to the queue one by one, printing what it moved, skipped
+## and left; REASON=<reason> (as make dlq shows it) moves only those parked for that reason.
 redrive:
-	@$(OPS)/redrive
+	@REASON="$(REASON)" $(OPS)/redrive
+
+## reconcile: SINCE=24h (7d, 2026-11-26T03:00:00Z; UNTIL= too): the conversations the webhook accepted
+## that have no Case in Salesforce, from the webhook's log; exit status 1 when any.
+reconcile:
+	@SINCE="$(SINCE)" UNTIL="$(UNTIL)" $(OPS)/reconcile
 
 ## build: release arm64 Lambda binaries (target/lambda/{webhook,worker,links}/bootstrap).
 build: $(VENV)/.build-ready

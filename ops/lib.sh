@@ -11,7 +11,7 @@
 #
 # Each stack output a script needs can be given instead, and then the stack
 # is not read for it: QUEUE_URL, DLQ_URL, WEBHOOK_URL, WITIOP_SECRET_ID,
-# SALESFORCE_SECRET_ID. AWS_ENDPOINT_URL (a local emulator) is passed to
+# SALESFORCE_SECRET_ID, WEBHOOK_FUNCTION_NAME. AWS_ENDPOINT_URL (a local emulator) is passed to
 # every AWS CLI call as --endpoint-url: the AWS CLI v1 ignores the variable
 # for SQS and would otherwise reach AWS itself.
 

@@ -5,36 +5,19 @@ Each subcommand reads an AWS CLI answer (a file or stdin) and prints plain
 text for the shell or for the operator. Secrets are read from files that the
 scripts keep in a private temporary folder; a secret is written only into a
 curl configuration on stdout (piped to `curl -K -`, never on a command line)
-or, for `webhook-url`, printed because the operator asked for it.
+or, for `webhook-url`, printed because the operator asked for it. The
+dead-letter queue's subcommands live in parked.py.
 """
 
+import datetime
 import json
-import os
 import re
 import sys
 import time
 import urllib.parse
 from ipaddress import ip_address
 
-# The SQS message attributes the worker writes when it parks a conversation
-# (src/queue.rs).
-CONVERSATION_ID = "conversation_id"
-ERROR_CODE = "error_code"
-ERROR_MESSAGE = "error_message"
-FAILED_AT = "failed_at"
-
-# Error codes meaning "this endpoint does not offer StartMessageMoveTask":
-# only these (and an emulator's bare 500/501, see `move-unsupported`) lead to
-# moving messages one by one.
-UNSUPPORTED = {
-    "UnsupportedOperation",
-    "AWS.SimpleQueueService.UnsupportedOperation",
-    "InvalidAction",
-    "UnknownOperation",
-    "UnknownOperationException",
-    "NotImplemented",
-}
-
+import parked
 
 def fail(message, code=1):
     print(f"error: {message}", file=sys.stderr)
@@ -264,6 +247,33 @@ def cmd_rollback_plan(alias_path, versions_path):
     print(f"back {current} {older[-1]}" if older else f"first {current} -")
 
 
+def epoch_ms(text):
+    """Milliseconds since the epoch of a time the operator wrote: a span back
+    from now (`90m`, `24h`, `7d`) or an ISO 8601 date or time (`2026-11-26`,
+    `2026-11-26T03:00`, `2026-11-26T03:00:00+01:00`; UTC unless it says)."""
+    text = (text or "").strip()
+    m = re.fullmatch(r"(\d+)\s*([mhd])", text)
+    if m:
+        seconds = int(m.group(1)) * {"m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        return int((time.time() - seconds) * 1000)
+    try:
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp() * 1000)
+
+
+def cmd_epoch_ms(text, name):
+    ms = epoch_ms(text)
+    if ms is None:
+        fail(f"{name}={text!r} is not a time: write e.g. {name}=24h, {name}=7d,"
+             f" {name}=2026-11-26 or {name}=2026-11-26T03:00:00Z", 2)
+    print(ms)
+
+
+# --- webhook ------------------------------------------------------------------
 
 
 def webhook_token(path):
@@ -318,172 +328,6 @@ def cmd_smoke_result(status, body_path):
     sys.exit(1)
 
 
-# --- dead-letter queue --------------------------------------------------------
-
-
-def message_attr(m, name):
-    return ((m.get("MessageAttributes") or {}).get(name) or {}).get("StringValue", "")
-
-
-def parked(m):
-    """What the operator needs of one parked message (as src/ops.rs reads it)."""
-    system = m.get("Attributes") or {}
-    failed_at = message_attr(m, FAILED_AT)
-    if not failed_at and system.get("SentTimestamp"):
-        sent = int(system["SentTimestamp"]) / 1000
-        failed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sent))
-    return {
-        "message_id": m.get("MessageId", ""),
-        "conversation_id": message_attr(m, CONVERSATION_ID) or "?",
-        "error_code": message_attr(m, ERROR_CODE) or "max_receive_count",
-        "error_message": message_attr(m, ERROR_MESSAGE)
-        or "failed on every delivery: read the worker's log for this conversation id",
-        "failed_at": failed_at,
-        "receive_count": system.get("ApproximateReceiveCount", "?"),
-        "group": system.get("MessageGroupId", ""),
-    }
-
-
-def cmd_dlq_take(batch_path, seen_path, handles_path):
-    """Adds a receive's new messages to `seen_path` (JSON lines) and their
-    receipt handles to `handles_path`; prints "<received> <new> <total seen>"."""
-    messages = load(batch_path).get("Messages") or []
-    seen = {}
-    if os.path.exists(seen_path):
-        for line in open(seen_path, encoding="utf-8"):
-            p = json.loads(line)
-            seen[p["message_id"]] = p
-    new = 0
-    with open(seen_path, "a", encoding="utf-8") as out, open(handles_path, "a", encoding="utf-8") as h:
-        for m in messages:
-            h.write(m["ReceiptHandle"] + "\n")
-            p = parked(m)
-            if p["message_id"] not in seen:
-                seen[p["message_id"]] = p
-                out.write(json.dumps(p) + "\n")
-                new += 1
-    print(f"{len(messages)} {new} {len(seen)}")
-
-
-def cmd_dlq_report(seen_path, waiting, in_flight, stop_reason):
-    items = []
-    if os.path.exists(seen_path):
-        items = [json.loads(line) for line in open(seen_path, encoding="utf-8")]
-    items.sort(key=lambda p: (p["failed_at"], p["message_id"]))
-    waiting, in_flight = int(waiting), int(in_flight)
-    print(f"{len(items)} conversation(s) seen in the dead-letter queue")
-    for p in items:
-        group = f" | customer group {p['group']}" if p["group"] else ""
-        print(f"- conversation {p['conversation_id']} | {p['error_code']} | failed at "
-              f"{p['failed_at']} | received {p['receive_count']}x{group}")
-        print(f"  {p['error_message']}")
-    reported = waiting + in_flight
-    print()
-    print(f"SQS reported {waiting} waiting + {in_flight} in flight = {reported} when the listing started.")
-    if len(items) >= reported and not stop_reason:
-        print("Everything was seen.")
-        return
-    missing = max(reported - len(items), 0)
-    print(f"NOT everything was seen: {len(items)} seen, about {missing} not.")
-    if stop_reason:
-        print(f"  The listing stopped early: {stop_reason}.")
-    if in_flight:
-        print(f"  {in_flight} were in flight: hidden by another reader (another listing, a redrive")
-        print("  in progress) for up to their visibility timeout; run `make dlq` again later.")
-    print("  In a FIFO queue a customer's later messages cannot be read while earlier ones of the")
-    print("  same customer are hidden: more than 10 parked for one customer show only the first 10.")
-    print("  The counts are approximate and lag by up to a minute. Nothing was deleted.")
-
-
-def cmd_visibility_batches(handles_path, queue_url, out_dir):
-    """change-message-visibility-batch inputs (10 entries each) making every
-    received message visible again; prints their paths."""
-    handles = [h for h in open(handles_path, encoding="utf-8").read().split("\n") if h]
-    for n, start in enumerate(range(0, len(handles), 10)):
-        entries = [
-            {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-            for i, h in enumerate(handles[start:start + 10])
-        ]
-        path = os.path.join(out_dir, f"visible-{n}.json")
-        json.dump({"QueueUrl": queue_url, "Entries": entries}, open(path, "w", encoding="utf-8"))
-        print(path)
-
-
-# --- redrive ------------------------------------------------------------------
-
-
-def cmd_error_code(path):
-    """The error code of an AWS CLI failure ("500" when the answer had none)."""
-    text = open(path, encoding="utf-8", errors="replace").read()
-    m = re.search(r"An error occurred \(([^)]*)\)", text)
-    if m:
-        print(m.group(1))
-    elif "Invalid choice" in text or "invalid choice" in text:
-        print("CliUnknownCommand")
-    else:
-        print("unknown")
-
-
-def cmd_move_unsupported(code):
-    """Exit 0 when StartMessageMoveTask is truly unavailable at this endpoint:
-    the service says the operation is unsupported or unknown; the AWS CLI is
-    too old to know it; or an emulator answered a bare HTTP 500/501 with no
-    AWS error code (moto answers StartMessageMoveTask that way: it does not
-    implement it). AccessDenied, throttling and every other code: exit 1."""
-    sys.exit(0 if code in UNSUPPORTED or code in ("500", "501", "CliUnknownCommand") else 1)
-
-
-def cmd_move_progress(path, handle):
-    """One line for the running task of `handle` (or the newest task):
-    "<status> <moved> <to move> <failure reason>"."""
-    tasks = load(path).get("Results") or []
-    mine = [t for t in tasks if handle and t.get("TaskHandle") == handle] or tasks[:1]
-    if not mine:
-        print("UNKNOWN 0 ? ")
-        return
-    t = mine[0]
-    print(f"{t.get('Status', 'UNKNOWN')} {t.get('ApproximateNumberOfMessagesMoved', 0)} "
-          f"{t.get('ApproximateNumberOfMessagesToMove', '?')} {t.get('FailureReason', '')}".rstrip())
-
-
-def cmd_now_ms():
-    print(int(time.time() * 1000))
-
-
-def cmd_move_plan(batch_path, queue_url, out_dir, since_ms, skipped_path):
-    """For each received DLQ message parked before `since_ms` (the redrive's
-    start): `<n>.send.json` (send-message input: body and attributes
-    unchanged; on a FIFO queue the same message group and the DLQ message's
-    id as deduplication id, as src/ops.rs does), `<n>.handle`, `<n>.label`.
-    A message parked since (its cause not fixed) is left: its receipt handle
-    goes to `skipped_path`. Prints "<received> <to move>"."""
-    messages = load(batch_path).get("Messages") or []
-    fifo = queue_url.endswith(".fifo")
-    n = 0
-    for m in messages:
-        sent = int((m.get("Attributes") or {}).get("SentTimestamp") or 0)
-        if sent > int(since_ms):
-            with open(skipped_path, "a", encoding="utf-8") as skipped:
-                skipped.write(m["ReceiptHandle"] + "\n")
-            continue
-        request = {"QueueUrl": queue_url, "MessageBody": m.get("Body", "")}
-        attributes = {}
-        for name, v in (m.get("MessageAttributes") or {}).items():
-            attributes[name] = {k: v[k] for k in ("DataType", "StringValue", "BinaryValue") if k in v}
-        if attributes:
-            request["MessageAttributes"] = attributes
-        if fifo:
-            request["MessageGroupId"] = (m.get("Attributes") or {}).get("MessageGroupId") or "redriven"
-            request["MessageDeduplicationId"] = m["MessageId"]
-        base = os.path.join(out_dir, str(n))
-        json.dump(request, open(base + ".send.json", "w", encoding="utf-8"))
-        open(base + ".handle", "w", encoding="utf-8").write(m["ReceiptHandle"])
-        open(base + ".label", "w", encoding="utf-8").write(
-            f"conversation {message_attr(m, CONVERSATION_ID) or '?'} (message {m['MessageId']})")
-        n += 1
-    print(f"{len(messages)} {n}")
-
-
 COMMANDS = {
     "output": cmd_output,
     "outputs": cmd_outputs,
@@ -505,14 +349,8 @@ COMMANDS = {
     "smoke-body": cmd_smoke_body,
     "smoke-curl": cmd_smoke_curl,
     "smoke-result": cmd_smoke_result,
-    "dlq-take": cmd_dlq_take,
-    "dlq-report": cmd_dlq_report,
-    "visibility-batches": cmd_visibility_batches,
-    "error-code": cmd_error_code,
-    "move-unsupported": cmd_move_unsupported,
-    "move-progress": cmd_move_progress,
-    "now-ms": cmd_now_ms,
-    "move-plan": cmd_move_plan,
+    "epoch-ms": cmd_epoch_ms,
+    **parked.COMMANDS,
 }
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@
 //! - [`config`]: environment variables and secret values as typed settings.
 //! - [`aws`]: SDK configuration and Secrets Manager access.
 //! - [`deadline`]: the time a record has left, which bounds every call it makes.
-//! - [`queue`]: the SQS message attributes both functions and `ops` share.
+//! - [`queue`]: the SQS message attributes both functions and the operator
+//!   scripts of `ops/` share.
 //! - [`webhook`]: request → auth → validation → SQS → explicit response.
 //! - [`case`]: the domain: what a conversation becomes in Salesforce (pure).
 //! - [`phone`]: customer numbers, normalised and matched with libphonenumber.
@@ -21,7 +22,6 @@
 //! - [`settings`]: the secrets re-read by warm instances (worker and links).
 //! - [`worker`]: SQS batch → one conversation each → Salesforce; exactly-once argument.
 //! - [`links`]: the agent's signed link to the Case (the `links` function).
-//! - [`ops`]: dead-letter queue listing and redrive, for operators.
 //! - [`telemetry`]: JSON logging and metrics set-up.
 //! - [`startup`]: what each function does once per cold start.
 
@@ -31,7 +31,6 @@ pub mod config;
 pub mod deadline;
 pub mod event;
 pub mod links;
-pub mod ops;
 pub(crate) mod phone;
 pub(crate) mod queue;
 pub mod salesforce;

@@ -1,6 +1,8 @@
-//! The SQS message attributes the functions and the operator tools share:
+//! The SQS message attributes the functions and the operator commands share:
 //! written by the webhook and by the worker's dead-letter parking, read back
-//! by `ops`. One definition each, so a renamed attribute cannot go unread.
+//! by the scripts of `ops/` (`make dlq`, `dlq-delete`, `redrive REASON=`).
+//! One definition each here; the scripts' copies are held to these by the
+//! test below, so a renamed attribute cannot go unread.
 //!
 //! Every value that goes into an attribute, a message group id or a
 //! deduplication id is a type here that is valid when made: SQS refuses a
@@ -337,5 +339,23 @@ mod tests {
             canonical_json(&c),
             "array order is content"
         );
+    }
+
+    /// The operator scripts run without a Rust toolchain, so they carry the
+    /// attribute names themselves (`ops/parked.py`): the same, or this fails.
+    #[test]
+    fn the_operator_scripts_read_the_attributes_written_here() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ops/parked.py");
+        let script = std::fs::read_to_string(path).expect("ops/parked.py");
+        for (python, value) in [
+            ("CONVERSATION_ID", super::CONVERSATION_ID),
+            ("ERROR_CODE", super::ERROR_CODE),
+            ("ERROR_MESSAGE", super::ERROR_MESSAGE),
+            ("FAILED_AT", super::FAILED_AT),
+            ("ORIGINAL_MESSAGE_ID", super::ORIGINAL_MESSAGE_ID),
+        ] {
+            let line = format!("{python} = \"{value}\"\n");
+            assert!(script.contains(&line), "ops/parked.py lacks {line:?}");
+        }
     }
 }

@@ -13,7 +13,10 @@
 //!   cargo-lambda put the binaries (`CARGO_TARGET_DIR` honoured).
 //! - [`report`]: the long soak's section of `docs/benchmarks.md`, which the
 //!   bench carries over.
+//! - [`operator`]: the operator commands of `ops/` run on loopback, as the
+//!   tests run them.
 
+pub mod operator;
 pub mod pipeline;
 pub mod report;
 

@@ -32,7 +32,8 @@ use crate::salesforce::records::{case_files_query, FileRow};
 use crate::salesforce::SalesforceClient;
 
 /// Largest file downloaded, unless `MAX_ATTACHMENT_BYTES` says otherwise:
-/// ten records at once fit in Lambda's default 512 MB of `/tmp`.
+/// ten records at once fit in the worker's 1,024 MB of `/tmp` (the
+/// template's `EphemeralStorage`; Lambda's default is 512 MB).
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_REDIRECTS: usize = 5;

@@ -1,5 +1,7 @@
 //! Parking: a record that can never succeed goes to the DLQ at once, body
-//! intact, with its reason in message attributes that `ops` reads back.
+//! intact, with its reason in message attributes (`crate::queue`) that the
+//! operator commands read back: `make dlq` lists them, `make redrive
+//! REASON=<error_code>` moves back only the conversations parked for it.
 
 use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::error::DisplayErrorContext;

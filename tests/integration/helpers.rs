@@ -290,3 +290,25 @@ pub async fn poll(worker: &Worker, moto: &Moto, queue: &str) -> (usize, Vec<Stri
     .unwrap();
     (messages.len(), failed)
 }
+
+impl Stack {
+    /// `sh ops/<script>` on this stack's queues, as an operator runs it
+    /// (the AWS CLI against this moto), with `env` added.
+    pub async fn operator(&self, script: &str, env: &[(&str, &str)]) -> proof::operator::Run {
+        operator_on(&self.moto, &self.queue, &self.dlq, script, env).await
+    }
+}
+
+/// `sh ops/<script>` on the queues `queue` and `dlq` of `moto`.
+pub async fn operator_on(
+    moto: &Moto,
+    queue: &str,
+    dlq: &str,
+    script: &str,
+    env: &[(&str, &str)],
+) -> proof::operator::Run {
+    let home = proof::operator::Scratch::new();
+    let mut all = vec![("QUEUE_URL", queue), ("DLQ_URL", dlq), ("DLQ_WAIT", "1")];
+    all.extend_from_slice(env);
+    proof::operator::ops(&moto.endpoint, &home.0, script, &[], &all).await
+}

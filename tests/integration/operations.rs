@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use crate::helpers::{bearing, event_file, salesforce_secret, sample_event, Stack, WITIOP};
+use crate::helpers::{
+    bearing, event_file, operator_on, salesforce_secret, sample_event, Stack, WITIOP,
+};
 use serde_json::json;
 use witiop_salesforce::aws::SecretStore;
-use witiop_salesforce::ops::{list_dead_letters, redrive, Redrive};
 use witiop_salesforce::webhook::{handle_webhook, WebhookTokens};
 
 const SF_SECRET: &str = "salesforce";
@@ -71,10 +72,9 @@ impl Stack {
             .unwrap();
     }
 
-    async fn parked(&self) -> Vec<witiop_salesforce::ops::Parked> {
-        list_dead_letters(&self.moto.sqs(), &self.dlq)
-            .await
-            .unwrap()
+    /// How many conversations are parked (waiting or in flight).
+    async fn parked(&self) -> u64 {
+        self.moto.depth(&self.dlq).await.unwrap()
     }
 }
 
@@ -97,7 +97,7 @@ async fn an_expired_password_waits_in_the_queue_without_locking_the_user_out() {
         "the batch stopped at the first refused login"
     );
     // Nothing is parked: the conversations wait for the fix.
-    assert!(o.parked().await.is_empty());
+    assert_eq!(o.parked().await, 0);
     // Deliveries within the minute do not try the refused password again.
     o.release_all().await;
     o.poll_once().await;
@@ -119,7 +119,7 @@ async fn an_expired_password_waits_in_the_queue_without_locking_the_user_out() {
     // Redelivering or redriving adds nothing.
     o.send(&conversation(2)).await;
     o.poll_once().await;
-    assert_eq!(o.redrive_again().await, 0);
+    o.redrive_finds_nothing().await;
     assert_eq!(o.cases_with(2), 1);
     assert_eq!(o.sf.records("CaseComment").len(), 12);
 }
@@ -139,26 +139,28 @@ async fn a_parked_conversation_is_listed_with_its_reason_and_redriven_once() {
     o.poll_once().await;
     o.release_all().await;
     o.poll_once().await;
-    let parked = o.parked().await;
-    assert_eq!(parked.len(), 1, "{parked:?}");
-    assert_eq!(parked[0].conversation_id, "5");
-    assert_eq!(parked[0].error_code, "configuration");
-    // Listing deleted nothing.
-    assert_eq!(o.parked().await.len(), 1);
+    // `make dlq` lists it with its reason, and deletes nothing.
+    o.operator("dlq", &[]).await.succeeds().says(&[
+        "1 conversation(s) seen in the dead-letter queue",
+        "- conversation 5 | configuration |",
+        "Everything was seen.",
+    ]);
+    assert_eq!(o.parked().await, 1);
     // The admin turns audit fields off and redrives.
     o.put_settings(&salesforce_secret(&o.sf.url, json!({})))
         .await;
-    let how = redrive(&o.moto.sqs(), &o.dlq, &o.queue).await.unwrap();
-    assert_eq!(
-        how,
-        Redrive::Copied { moved: 1 },
-        "moto has no StartMessageMoveTask: the copy path runs"
-    );
+    o.operator("redrive", &[("REASON", "configuration")])
+        .await
+        .succeeds()
+        .says(&[
+            "moved conversation 5 (configuration,",
+            "Done: 1 moved back (parked for configuration)",
+        ]);
     o.poll_once().await;
     o.release_all().await;
     o.poll_once().await;
     assert_eq!(o.cases_with(5), 1);
-    assert_eq!(o.redrive_again().await, 0);
+    o.redrive_finds_nothing().await;
 }
 
 impl Stack {
@@ -167,14 +169,12 @@ impl Stack {
         tokio::time::sleep(Duration::from_millis(1_100)).await;
     }
 
-    async fn redrive_again(&self) -> usize {
-        match redrive(&self.moto.sqs(), &self.dlq, &self.queue)
+    /// `make redrive` again: nothing is left to move.
+    async fn redrive_finds_nothing(&self) {
+        self.operator("redrive", &[])
             .await
-            .unwrap()
-        {
-            Redrive::Copied { moved } => moved,
-            Redrive::MoveTask { .. } => unreachable!("moto"),
-        }
+            .succeeds()
+            .says(&["Nothing to redrive"]);
     }
 }
 
@@ -200,7 +200,7 @@ async fn moving_from_the_password_flow_to_client_credentials_needs_no_redeploy()
         1,
         "the refused login made the worker re-read the secret"
     );
-    assert!(o.parked().await.is_empty());
+    assert_eq!(o.parked().await, 0);
 }
 
 #[tokio::test]
@@ -229,9 +229,14 @@ async fn messages_that_exhaust_max_receive_count_are_listed_too() {
         .send()
         .await
         .unwrap();
-    let parked = list_dead_letters(&sqs, &dlq).await.unwrap();
-    assert_eq!(parked.len(), 1);
-    assert_eq!(parked[0].error_code, "max_receive_count");
+    operator_on(&o.moto, &queue, &dlq, "dlq", &[])
+        .await
+        .succeeds()
+        .says(&[
+            "1 conversation(s) seen in the dead-letter queue",
+            "| max_receive_count |",
+            "failed on every delivery",
+        ]);
 }
 
 /// The token a rotation makes current (`None`: the first, no rotation),

@@ -10,7 +10,6 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use local_salesforce::Fault;
 use serde_json::{json, Value};
 use witiop_salesforce::aws::SecretStore;
-use witiop_salesforce::ops::{redrive, Redrive};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
 
 const TOKEN: &str = "fifo-webhook-token-1";
@@ -216,12 +215,10 @@ async fn parking_and_redrive_keep_the_customers_group() {
     s.send_in_group(&poison, "393331234567").await;
     let (_, failed) = s.poll().await;
     assert!(failed.is_empty(), "parked, not retried");
-    let sqs = s.moto.sqs();
-    let outcome = redrive(&sqs, &s.dlq, &s.queue).await.unwrap();
-    assert!(
-        matches!(outcome, Redrive::Copied { moved: 1 }),
-        "{outcome:?}"
-    );
+    s.operator("redrive", &[])
+        .await
+        .succeeds()
+        .says(&["Done: 1 moved back"]);
     let back = s.moto.receive(&s.queue).await.unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!(group(&back[0]), "393331234567");
