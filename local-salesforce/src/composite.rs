@@ -3,7 +3,10 @@
 //! `allOrNone` they roll back together. Each subrequest carries only its own
 //! `httpHeaders`.
 
+mod graph;
 mod refs;
+
+pub(crate) use graph::graph;
 
 use std::collections::HashMap;
 
@@ -235,22 +238,33 @@ fn execute_sub(
         }
         _ => not_found(),
     };
+    let object = segs.get(1).copied().unwrap_or("");
+    let headers = created_location(status, api, object, &body);
+    (status, body, headers)
+}
+
+/// A created record's result carries its location ("Composite Subrequest
+/// Result", REST API Developer Guide, whose example shows
+/// `"Location": "/services/data/vXX.X/sobjects/Account/001…"`); other
+/// results carry no header.
+fn created_location(
+    status: StatusCode,
+    api: &str,
+    object: &str,
+    body: &Value,
+) -> Map<String, Value> {
     let mut headers = Map::new();
-    // A created record's result carries its location ("Composite Subrequest
-    // Result", REST API Developer Guide, whose example shows
-    // `"Location": "/services/data/vXX.X/sobjects/Account/001…"`).
     if status == StatusCode::CREATED {
-        if let (Some(object), Some(id)) = (
-            segs.get(1).and_then(|o| object_name(o)),
-            body.get("id").and_then(Value::as_str),
-        ) {
+        if let (Some(object), Some(id)) =
+            (object_name(object), body.get("id").and_then(Value::as_str))
+        {
             headers.insert(
                 "Location".into(),
                 json!(format!("/services/data/v{api}/sobjects/{object}/{id}")),
             );
         }
     }
-    (status, body, headers)
+    headers
 }
 
 fn percent_decode(s: &str) -> String {

@@ -2,8 +2,8 @@
 //!
 //! It implements exactly the resources the integration uses (OAuth token,
 //! query, sObject create/update/upsert, sObject Collections, Composite,
-//! ContentVersion upload), and the reads `make check-salesforce` makes of
-//! an org's set-up (versions, sObject Describe, the setup objects, limits),
+//! Composite Graph, ContentVersion upload), and the reads `make
+//! check-salesforce` makes of an org's set-up (versions, sObject Describe, the setup objects, limits),
 //! with the status codes, error bodies, limits and
 //! audit-field rules of the real API, so that a request passing here would
 //! pass against a real org. A control surface under `/__control/` seeds data,
@@ -37,7 +37,25 @@
 //! - `composite`: Composite: its limits, the checks of the whole request
 //!   (inherited headers), per-subrequest headers, the `allOrNone`
 //!   transaction and `Location` headers; `composite/refs.rs` resolves
-//!   `@{reference}` in the url and in every string of the body.
+//!   `@{reference}` in the url and in every string of the body, `[n]`
+//!   indexing an sObject Collections result too.
+//! - `composite/graph.rs`: Composite Graph (API 50.0+), run through the
+//!   same operations as the direct routes (field rules, audit fields,
+//!   duplicate and assignment rules, `@{` read in every body string). What
+//!   it models: the `graphs`/`graphResponse`/`isSuccessful` shapes and a
+//!   200 whatever the graphs did; each graph committed or rolled back on
+//!   its own (a failed graph's node keeps its error, the others answer
+//!   `PROCESSING_HALTED`); references only to earlier nodes of the same
+//!   graph; one API call. `composite/graph/check.rs` refuses the whole
+//!   request (400) for a node other than sObject create, read, update,
+//!   upsert and read by External ID (no query, no sObject Collections;
+//!   DELETE and POST by External ID are documented but not modelled, so
+//!   refused too), and for the limits: 75 graphs, 500 nodes per graph
+//!   and per request, depth 15 (nodes on a chain of references), 15
+//!   different nodes (API version, method, object); after 14 failed
+//!   graphs the rest answer `PROCESSING_HALTED` unrun. Neither a node's
+//!   `httpHeaders` nor the request's own headers have any effect
+//!   (undocumented), so assignment and duplicate rules always run.
 //! - `control`: the `/__control/` surface.
 //! - `org`: the records and their rules, with `org/schema.rs` (objects,
 //!   fields, ids, audit fields), `org/validate.rs` (field checks on save:

@@ -226,6 +226,48 @@ pub(crate) fn run_retrieve(s: &Inner, object: &str, id: &str, api: &str) -> (Sta
     }
 }
 
+/// `GET sobjects/{Type}/{field}/{value}`: the record whose External ID
+/// holds `value`, shaped as `GET sobjects/{Type}/{id}` answers ("Get a
+/// Record Using an External ID", REST API Developer Guide,
+/// https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/using_resources_retrieve_with_externalid.htm);
+/// 404 when none does. Several matches answer 300 with their urls as the
+/// upsert does: the page shows one match only, and a client cannot count
+/// on reading a record it did not name uniquely.
+pub(crate) fn run_retrieve_by_external_id(
+    s: &Inner,
+    object: &str,
+    field: &str,
+    value: &str,
+    api: &str,
+) -> (StatusCode, Value) {
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
+        )
+    };
+    let Some((name, _, _)) = s.org.fields_of(object) else {
+        return not_found();
+    };
+    let Some(ext) = s.org.external_id_field(name, field) else {
+        return (
+            StatusCode::NOT_FOUND,
+            json!([{"errorCode": "NOT_FOUND", "message": format!("Provided external ID field does not exist or is not accessible: {field}")}]),
+        );
+    };
+    match s.org.matching_external_id(name, &ext, value).as_slice() {
+        [] => not_found(),
+        [one] => run_retrieve(s, name, one, api),
+        many => (
+            StatusCode::MULTIPLE_CHOICES,
+            json!(many
+                .iter()
+                .map(|id| format!("/services/data/v{api}/sobjects/{name}/{id}"))
+                .collect::<Vec<_>>()),
+        ),
+    }
+}
+
 /// sObject Collections create. Inside a Composite, `composite_all_or_none`
 /// is the Composite's own flag: when true it overrides the collection's
 /// ("allOrNone Parameters in Composite and Collections Requests", REST API

@@ -550,12 +550,7 @@ impl Org {
                 &[],
             )));
         };
-        let Some((_, ext)) = self
-            .external_ids
-            .iter()
-            .find(|(o, f)| o == name && f.eq_ignore_ascii_case(field))
-            .cloned()
-        else {
+        let Some(ext) = self.external_id_field(name, field) else {
             return Err(UpsertError::Save(SaveError::new(
                 "NOT_FOUND",
                 format!("Provided external ID field does not exist or is not accessible: {field}"),
@@ -589,20 +584,7 @@ impl Org {
             }
             body.remove(&key);
         }
-        let matches: Vec<String> = self
-            .records
-            .get(name)
-            .map(|t| {
-                t.iter()
-                    .filter(|(_, r)| {
-                        r.get(&ext)
-                            .and_then(Value::as_str)
-                            .is_some_and(|v| v.eq_ignore_ascii_case(value))
-                    })
-                    .map(|(id, _)| id.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let matches = self.matching_external_id(name, &ext, value);
         match matches.as_slice() {
             [] => {
                 body.insert(ext.clone(), json!(value));
@@ -616,6 +598,40 @@ impl Org {
                 .map_err(UpsertError::Save),
             many => Err(UpsertError::Multiple(many.to_vec())),
         }
+    }
+}
+
+impl Org {
+    /// The External ID field of `object` named `field` (in any case), by
+    /// its own name.
+    pub(crate) fn external_id_field(&self, object: &str, field: &str) -> Option<String> {
+        self.external_ids
+            .iter()
+            .find(|(o, f)| o == object && f.eq_ignore_ascii_case(field))
+            .map(|(_, f)| f.clone())
+    }
+
+    /// Ids of the `object` records whose External ID `field` holds `value`
+    /// (case-insensitive, as the Unique attribute compares).
+    pub(crate) fn matching_external_id(
+        &self,
+        object: &str,
+        field: &str,
+        value: &str,
+    ) -> Vec<String> {
+        self.records
+            .get(object)
+            .map(|t| {
+                t.iter()
+                    .filter(|(_, r)| {
+                        r.get(field)
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| v.eq_ignore_ascii_case(value))
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 

@@ -47,6 +47,10 @@ pub(crate) fn router(state: Shared) -> Router {
             "/services/data/{version}/composite",
             post(composite::composite),
         )
+        .route(
+            "/services/data/{version}/composite/graph",
+            post(composite::graph),
+        )
         .route("/services/data/{version}/search", get(search))
         .route("/services/data/{version}/limits", get(limits))
         .route("/__control/users", post(control::user))

@@ -1,5 +1,6 @@
 //! Composite: subrequest headers, references anywhere in a body, nested
-//! collections, Location headers and reads.
+//! collections and references into their results, Location headers and
+//! reads.
 
 mod common;
 
@@ -202,4 +203,46 @@ async fn created_records_carry_their_location_and_can_be_read() {
     let r = org.get(&format!("sobjects/Contact/{id}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(code(&r.body), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn references_index_into_an_sobject_collections_result() {
+    let org = Org::start().await;
+    // A collection answers an array of save results: `[n]` indexes it
+    // ("Composite Subrequest": "The [] operator indexes a JSON collection
+    // in the response").
+    let cases = json!({"allOrNone": true, "records": [
+        {"attributes": {"type": "Case"}, "Subject": "first"},
+        {"attributes": {"type": "Case"}, "Subject": "second"},
+    ]});
+    let res = org
+        .composite_results(
+            true,
+            json!([
+                sub_post("coll", "composite/sobjects", cases.clone()),
+                sub_create(
+                    "m",
+                    "CaseComment",
+                    json!({"ParentId": "@{coll[1].id}", "CommentBody": "on the second"})
+                ),
+                sub("GET", "sobjects/Case/@{coll[0].id}", "g"),
+            ]),
+        )
+        .await;
+    assert_eq!(res[1]["httpStatusCode"], 201, "{}", res[1]);
+    let second = res[0]["body"][1]["id"].as_str().unwrap();
+    assert_eq!(org.sf.records("CaseComment")[0]["ParentId"], second);
+    assert_eq!(res[2]["body"]["Subject"], "first");
+
+    // An index past the end names nothing.
+    let res = org
+        .composite_results(
+            false,
+            json!([
+                sub_post("coll", "composite/sobjects", cases),
+                sub("GET", "sobjects/Case/@{coll[2].id}", "g"),
+            ]),
+        )
+        .await;
+    assert_eq!(code(&res[1]["body"]), "PROCESSING_HALTED");
 }

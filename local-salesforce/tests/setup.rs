@@ -74,6 +74,29 @@ async fn rules_are_listed_active_or_not() {
     assert_eq!(active(&org, assignment).await, 1);
     assert_eq!(active(&org, duplicate).await, 1);
 
+    // The reads a client makes to learn whether the org would re-assign a
+    // Case or hold up a Contact, field for field.
+    let r = org
+        .query("SELECT Id, Name, Active, SobjectType FROM AssignmentRule WHERE SobjectType = 'Case' AND Active = true")
+        .await;
+    let rule = &records(&r.body)[0];
+    assert_eq!(rule["Active"], true);
+    assert_eq!(rule["SobjectType"], "Case");
+    assert!(rule["Id"].as_str().unwrap().starts_with("01Q"));
+    let r = org
+        .query("SELECT Id, DeveloperName, MasterLabel, IsActive, SobjectType, SobjectSubtype, Language, NamespacePrefix FROM DuplicateRule WHERE SobjectType = 'Contact' AND IsActive = true")
+        .await;
+    let rule = &records(&r.body)[0];
+    assert_eq!(rule["DeveloperName"], "Standard_Contact_Duplicate_Rule");
+    assert_eq!(rule["IsActive"], true);
+    assert!(rule["NamespacePrefix"].is_null());
+    assert!(rule["Id"].as_str().unwrap().starts_with("0Bm"));
+    // Switched off again, they read inactive.
+    org.sf.set_case_assignment_rule(None);
+    org.sf.set_contact_duplicate_rule(false);
+    assert_eq!(active(&org, assignment).await, 0);
+    assert_eq!(active(&org, duplicate).await, 0);
+
     // Strict as everywhere: an unknown column is refused.
     let r = org.query("SELECT Id, Nope FROM DuplicateRule").await;
     assert_eq!(code(&r.body), "INVALID_FIELD");

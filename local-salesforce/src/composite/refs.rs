@@ -1,11 +1,17 @@
 //! `@{reference.path}` references inside a Composite.
 //!
-//! "Composite Subrequest" (REST API Developer Guide): "You can reference the
-//! referenceId in either the body or URL of a subrequest", with `.` for a
-//! field and `[n]` for an element. Salesforce substitutes them wherever they
-//! appear, inside any string of the body, nested or mid-text, so a string a
-//! person wrote that happens to contain `@{…}` is read as a reference. There
-//! is no documented escape. Outside a Composite nothing reads them.
+//! "Composite Subrequest" (REST API Developer Guide, "Composite Request
+//! Body",
+//! https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/requests_composite.htm):
+//! "You can reference the referenceId in either the body or URL of a
+//! subrequest", with `.` for a field and `[n]` for an element ("The []
+//! operator indexes a JSON collection in the response", so `@{coll[0].id}`
+//! names the first save result of an sObject Collections subrequest, whose
+//! answer is an array). Salesforce substitutes them wherever they appear,
+//! inside any string of the body, nested or mid-text, so a string a person
+//! wrote that happens to contain `@{…}` is read as a reference. There is no
+//! documented escape. Outside a Composite nothing reads them; Composite
+//! Graph nodes read them the same way, within their own graph.
 
 use std::collections::HashMap;
 

@@ -95,8 +95,10 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
         // (sforce_api_objects_permissionsetassignment.htm: AssigneeId,
         // PermissionSetId), "AssignmentRule"
         // (sforce_api_objects_assignmentrule.htm: Name, SobjectType,
-        // Active), "DuplicateRule" (sforce_api_objects_duplicaterule.htm:
-        // DeveloperName, MasterLabel, SobjectType, IsActive).
+        // Active), "DuplicateRule"
+        // (https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_duplicaterule.htm:
+        // DeveloperName, MasterLabel, SobjectType, SobjectSubtype,
+        // IsActive, Language, NamespacePrefix).
         "profile" => ("Profile", "00e", vec![f("Name", Text(255), false, false)]),
         "permissionset" => (
             "PermissionSet",
@@ -133,7 +135,10 @@ pub(super) fn schema(object: &str) -> Option<(&'static str, &'static str, Vec<Fi
                 f("DeveloperName", Text(80), false, false),
                 f("MasterLabel", Text(80), false, false),
                 f("SobjectType", Picklist(40), false, false),
+                f("SobjectSubtype", Picklist(255), false, false),
                 f("IsActive", Bool, false, false),
+                f("Language", Picklist(40), false, false),
+                f("NamespacePrefix", Text(15), false, false),
             ],
         ),
         "contact" => (

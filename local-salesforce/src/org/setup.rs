@@ -114,7 +114,9 @@ impl Org {
                 "Id": id18("0BmWt0000000001"),
                 "DeveloperName": "Standard_Contact_Duplicate_Rule",
                 "MasterLabel": "Standard Contact Duplicate Rule",
-                "SobjectType": "Contact", "IsActive": self.contact_duplicate_rule,
+                "SobjectType": "Contact", "SobjectSubtype": "None",
+                "IsActive": self.contact_duplicate_rule,
+                "Language": "en_US", "NamespacePrefix": null,
             }))],
             _ => return None,
         };

@@ -117,6 +117,20 @@ impl Org {
         r.body["compositeResponse"].clone()
     }
 
+    /// A Composite Graph request of `graphs` (each `{"graphId",
+    /// "compositeRequest"}`).
+    pub async fn graph(&self, graphs: Value) -> Reply {
+        self.post("composite/graph", json!({ "graphs": graphs }))
+            .await
+    }
+
+    /// A Composite Graph's `graphs` answer, the request having succeeded.
+    pub async fn graph_results(&self, graphs: Value) -> Vec<Value> {
+        let r = self.graph(graphs).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["graphs"].as_array().unwrap().clone()
+    }
+
     /// Logs `username` in with the password flow; the token endpoint's answer.
     pub async fn password_login(&self, username: &str, password: &str) -> (StatusCode, Value) {
         password_login(&self.http, &self.sf.url, username, password).await
@@ -174,6 +188,11 @@ fn with_body(mut sub: Value, body: Value) -> Value {
 pub fn with_headers(mut sub: Value, headers: Value) -> Value {
     sub["httpHeaders"] = headers;
     sub
+}
+
+/// A graph of a Composite Graph request.
+pub fn graph_of(id: &str, nodes: Value) -> Value {
+    json!({"graphId": id, "compositeRequest": nodes})
 }
 
 /// `/services/data/vXX.X/` + `path`, as a subrequest's url.
