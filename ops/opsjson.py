@@ -226,6 +226,13 @@ def cmd_list(path, key, prefix=""):
             print(item)
 
 
+def cmd_error_code(path):
+    """The error code of an AWS CLI failure ("unknown" when the answer had none)."""
+    text = open(path, encoding="utf-8", errors="replace").read()
+    m = re.search(r"An error occurred \(([^)]*)\)", text)
+    print(m.group(1) if m else "unknown")
+
+
 def cmd_rollback_plan(alias_path, versions_path):
     """What `make rollback` does to an alias, as `action current target`:
     `shift` when part of the traffic goes to a newer version (all of it back
@@ -345,6 +352,7 @@ COMMANDS = {
     "resources-of-type": cmd_resources_of_type,
     "list": cmd_list,
     "rollback-plan": cmd_rollback_plan,
+    "error-code": cmd_error_code,
     "webhook-url": cmd_webhook_url,
     "smoke-body": cmd_smoke_body,
     "smoke-curl": cmd_smoke_curl,

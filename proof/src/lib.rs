@@ -67,6 +67,9 @@ pub fn root() -> PathBuf {
 pub struct Moto {
     pub endpoint: String,
     pub sdk: aws_config::SdkConfig,
+    /// The credentials of this account, for a process started against it
+    /// (empty on a server of its own: the default dummy credentials).
+    account: Vec<(&'static str, String)>,
     _child: Option<Child>,
 }
 
@@ -126,6 +129,7 @@ impl Moto {
         Ok(Self {
             endpoint,
             sdk,
+            account: Vec::new(),
             _child: Some(child),
         })
     }
@@ -167,10 +171,15 @@ impl Moto {
             let end = answer[start..].find('<').context("AssumeRole answer")? + start;
             Ok(answer[start..end].to_owned())
         };
+        let account = vec![
+            ("AWS_ACCESS_KEY_ID", field("AccessKeyId")?),
+            ("AWS_SECRET_ACCESS_KEY", field("SecretAccessKey")?),
+            ("AWS_SESSION_TOKEN", field("SessionToken")?),
+        ];
         let credentials = aws_sdk_sqs::config::Credentials::new(
-            field("AccessKeyId")?,
-            field("SecretAccessKey")?,
-            Some(field("SessionToken")?),
+            account[0].1.clone(),
+            account[1].1.clone(),
+            Some(account[2].1.clone()),
             None,
             "moto-account",
         );
@@ -183,8 +192,14 @@ impl Moto {
         Ok(Self {
             endpoint,
             sdk,
+            account,
             _child: None,
         })
+    }
+
+    /// Environment variables that put a process in this account.
+    pub fn account_env(&self) -> &[(&'static str, String)] {
+        &self.account
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {

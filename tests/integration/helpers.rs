@@ -308,7 +308,10 @@ pub async fn operator_on(
     env: &[(&str, &str)],
 ) -> proof::operator::Run {
     let home = proof::operator::Scratch::new();
+    let account = moto.account_env();
     let mut all = vec![("QUEUE_URL", queue), ("DLQ_URL", dlq), ("DLQ_WAIT", "1")];
+    // The operator's credentials are this test's account's.
+    all.extend(account.iter().map(|(k, v)| (*k, v.as_str())));
     all.extend_from_slice(env);
     proof::operator::ops(&moto.endpoint, &home.0, script, &[], &all).await
 }
