@@ -8,8 +8,11 @@
 //!
 //! # Where each rule lives
 //!
-//! - [`plan_case_writes`] (this file): owner fallback, audit-field authorship,
-//!   Origin, External ID, which comments an existing Case still lacks.
+//! - [`plan_case_writes`] (this file): audit-field authorship, Origin,
+//!   External ID, which comments an existing Case still lacks.
+//! - [`owner`]: which of the users the read found owns a new Case: the
+//!   agent's, else the default owner, else the API user.
+//! - [`media`]: which attachment is downloaded, which only linked, and why.
 //! - [`fields`]: Subject `<number> [<conversation id>]` and Description.
 //! - [`contact`]: which existing Contact is the customer's; naming a new one.
 //! - [`comments`]: one comment per message, order, headers, attachment lines,
@@ -21,6 +24,8 @@ pub mod comments;
 pub mod contact;
 pub mod extra;
 pub mod fields;
+pub mod media;
+pub mod owner;
 
 use serde_json::{json, Map, Value};
 
@@ -28,6 +33,7 @@ pub use comments::{missing_comments, plan_comments, AttachmentFate, Authors, Com
 pub use contact::{choose_contact, new_contact, ContactCandidate};
 pub use extra::{CaseFieldRules, LeftOut};
 pub use fields::{description, salesforce_datetime, subject};
+pub use owner::{CaseOwner, OrgUser};
 
 use crate::config::{CasePolicy, ContactOwner};
 use crate::event::Conversation;
@@ -160,11 +166,9 @@ pub fn plan_case_writes(
     Ok(CaseWrites { case, comments })
 }
 
-/// The owner of a new Case: the agent's User, else the configured default
-/// owner; with neither the Case stays with the API user, which the worker
-/// logs as a warning.
-fn case_owner(found: &Found) -> Option<&String> {
-    found.agent_user.as_ref().or(found.default_owner.as_ref())
+/// The owner of a new Case ([`owner`]).
+fn case_owner(found: &Found) -> CaseOwner<'_> {
+    CaseOwner::choose(found.agent_user.as_deref(), found.default_owner.as_deref())
 }
 
 /// A new Contact: named after the customer, under `contact_account_id` when
@@ -182,7 +186,7 @@ fn contact_to_create(
         contact["AccountId"] = json!(account);
     }
     if policy.contact_owner == ContactOwner::CaseOwner {
-        if let Some(owner) = case_owner(found) {
+        if let Some(owner) = case_owner(found).id() {
             contact["OwnerId"] = json!(owner);
         }
     }
@@ -205,7 +209,7 @@ pub fn case_fields(
     if let Some(origin) = &policy.case_origin {
         fields.insert("Origin".into(), json!(origin));
     }
-    if let Some(owner) = case_owner(found) {
+    if let Some(owner) = case_owner(found).id() {
         fields.insert("OwnerId".into(), json!(owner));
     }
     if let Some(field) = &policy.case_external_id_field {

@@ -45,7 +45,8 @@ impl ConversationReads<'_> {
             data_path,
             USERS,
             // Only Standard users may own a Case or author as the agent: a
-            // portal or Chatter user can share the agent's e-mail.
+            // portal or Chatter user can share the agent's e-mail. Oldest
+            // first: `crate::case::owner` picks the first that matches.
             &format!("SELECT Id, Email, Username FROM User WHERE IsActive = true AND UserType = 'Standard' AND {user_filter} ORDER BY CreatedDate, Id LIMIT 50"),
         )];
         let variants: Vec<String> = self
@@ -118,6 +119,16 @@ pub struct UserRow {
     pub email: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
+}
+
+impl From<UserRow> for crate::case::OrgUser {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            username: row.username,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

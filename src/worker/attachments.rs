@@ -25,8 +25,9 @@ use tokio::io::AsyncWriteExt;
 use super::error::RecordError;
 use super::settings::MediaAccess;
 use super::Worker;
-use crate::case::{self, AttachmentFate};
-use crate::config::{is_loopback_host, CasePolicy};
+use crate::case;
+use crate::case::media::{self, MediaPolicy, Refusal};
+use crate::config::CasePolicy;
 use crate::event::{Attachment, CloseEvent};
 use crate::salesforce::records::{case_files_query, FileRow};
 use crate::salesforce::SalesforceClient;
@@ -42,16 +43,12 @@ const MAX_REDIRECTS: usize = 5;
 /// into a comment or a log line, so it names no URL and no credential.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DownloadError {
-    #[error("not on a WitiOp media host")]
-    HostNotAllowed,
-    #[error("its address carries a user name or password")]
-    Credentials,
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("a redirect left the WitiOp media hosts")]
     RedirectNotAllowed,
     #[error("too many redirects")]
     TooManyRedirects,
-    #[error("larger than the {} MB limit", .0 / (1024 * 1024))]
-    TooLarge(u64),
     #[error("download failed: {0}")]
     Request(#[source] reqwest::Error),
     #[error("WitiOp answered HTTP {0}")]
@@ -76,51 +73,17 @@ pub fn download_client() -> reqwest::Client {
         .expect("the TLS backend initialises")
 }
 
-/// Whether `url` may be fetched with the API token.
-fn allowed(media: &MediaAccess, url: &Url) -> bool {
-    let Some(hosts) = &media.hosts else {
-        return false;
-    };
-    let scheme_ok = match url.scheme() {
-        "https" => true,
-        "http" => url.host_str().is_some_and(is_loopback_host),
-        _ => false,
-    };
-    scheme_ok && !has_userinfo(url) && hosts.iter().any(|h| h.matches(url))
-}
-
-/// Whether `url` names a user or a password. Such a URL is never fetched:
-/// reqwest turns its userinfo into a Basic `Authorization` header, which
-/// would travel beside the API token's Bearer one (two `Authorization`
-/// headers), and whoever wrote the URL chose which credentials go where.
-fn has_userinfo(url: &Url) -> bool {
-    !url.username().is_empty() || url.password().is_some()
-}
-
-/// What a comment says of attachment `a` of message `m`, decided before
-/// anything is written or downloaded.
-pub(crate) fn fate(
+/// What decides each attachment's fate under these settings.
+pub(crate) fn media_policy<'a>(
     policy: &CasePolicy,
-    media: &MediaAccess,
+    media: &'a MediaAccess,
     max_bytes: u64,
-    attachment: &Attachment,
-) -> AttachmentFate {
-    if !policy.add_attachments || media.hosts.is_none() {
-        return AttachmentFate::Linked;
+) -> MediaPolicy<'a> {
+    MediaPolicy {
+        add_attachments: policy.add_attachments,
+        hosts: media.hosts.as_deref(),
+        max_bytes,
     }
-    let Ok(url) = Url::parse(&attachment.url) else {
-        return AttachmentFate::NotFetched(DownloadError::HostNotAllowed.to_string());
-    };
-    if has_userinfo(&url) {
-        return AttachmentFate::NotFetched(DownloadError::Credentials.to_string());
-    }
-    if !allowed(media, &url) {
-        return AttachmentFate::NotFetched(DownloadError::HostNotAllowed.to_string());
-    }
-    if attachment.size.is_some_and(|s| s > max_bytes) {
-        return AttachmentFate::NotFetched(DownloadError::TooLarge(max_bytes).to_string());
-    }
-    AttachmentFate::Linked
 }
 
 /// The host of a URL, for logs: never its path or query (signed URLs).
@@ -168,14 +131,11 @@ impl Worker {
         case_id: &str,
         case_is_new: bool,
     ) -> Result<usize, RecordError> {
+        let rules = media_policy(policy, media, self.max_file_bytes);
         let mut wanted = Vec::new();
         for (m, message) in event.conversation.messages.iter().enumerate() {
             for (a, attachment) in message.attachments.iter().enumerate() {
-                if policy.add_attachments
-                    && media.hosts.is_some()
-                    && fate(policy, media, self.max_file_bytes, attachment)
-                        == AttachmentFate::Linked
-                {
+                if media::is_downloaded(&rules, attachment) {
                     wanted.push((file_key(event, m, a), m, a, attachment));
                 }
             }
@@ -251,12 +211,13 @@ impl Worker {
         a: usize,
     ) -> Result<SpoolFile, DownloadError> {
         let max = self.max_file_bytes;
-        let mut url = Url::parse(&attachment.url).map_err(|_| DownloadError::HostNotAllowed)?;
+        let mut url = Url::parse(&attachment.url)
+            .map_err(|_| DownloadError::Refused(Refusal::HostNotAllowed))?;
         let mut hops = 0;
         let response = loop {
-            if !allowed(media, &url) {
+            if !media::allowed(media.hosts.as_deref(), &url) {
                 return Err(if hops == 0 {
-                    DownloadError::HostNotAllowed
+                    DownloadError::Refused(Refusal::HostNotAllowed)
                 } else {
                     DownloadError::RedirectNotAllowed
                 });
@@ -292,7 +253,7 @@ impl Worker {
             return Err(DownloadError::Status(status.as_u16()));
         }
         if response.content_length().is_some_and(|l| l > max) {
-            return Err(DownloadError::TooLarge(max));
+            return Err(DownloadError::Refused(Refusal::TooLarge(max)));
         }
         let content_type = attachment
             .content_type
@@ -320,7 +281,7 @@ impl Worker {
             let chunk = chunk.map_err(|e| DownloadError::Interrupted(e.without_url()))?;
             spool.length += chunk.len() as u64;
             if spool.length > max {
-                return Err(DownloadError::TooLarge(max));
+                return Err(DownloadError::Refused(Refusal::TooLarge(max)));
             }
             file.write_all(&chunk).await?;
         }
@@ -338,80 +299,6 @@ fn next_spool_number() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::WitiopSecret;
-
-    fn media(hosts: &str) -> MediaAccess {
-        let secret = WitiopSecret::parse(
-            "w",
-            &format!(r#"{{"webhook_token":"0123456789abcdef","media_hosts":{hosts}}}"#),
-        )
-        .unwrap();
-        MediaAccess::from_secret(&secret)
-    }
-
-    #[test]
-    fn only_listed_hosts_over_https_are_fetched() {
-        let m = media(r#"["media.witiop.example", "127.0.0.1:9100"]"#);
-        let ok = |u: &str| allowed(&m, &Url::parse(u).unwrap());
-        assert!(ok("https://media.witiop.example/a.pdf?sig=x"));
-        assert!(ok("https://MEDIA.witiop.example:443/a.pdf"));
-        assert!(
-            !ok("http://media.witiop.example/a.pdf"),
-            "no plain http off loopback"
-        );
-        assert!(
-            !ok("https://media.witiop.example:8443/a.pdf"),
-            "another port"
-        );
-        assert!(!ok("https://media.witiop.example.attacker.example/a"));
-        assert!(!ok("https://attacker.example/media.witiop.example"));
-        assert!(!ok("https://user@media.witiop.example/a"));
-        assert!(!ok("https://user:secret@media.witiop.example/a"));
-        assert!(
-            !ok("https://:secret@media.witiop.example/a"),
-            "a password without a user name"
-        );
-        assert!(ok("http://127.0.0.1:9100/a"));
-        assert!(!ok("http://127.0.0.1:9101/a"));
-        assert!(!ok("http://169.254.169.254/latest/meta-data/"));
-        assert!(!allowed(
-            &MediaAccess::default(),
-            &Url::parse("https://media.witiop.example/a").unwrap()
-        ));
-    }
-
-    #[test]
-    fn a_url_with_credentials_is_linked_never_fetched() {
-        let m = media(r#"["media.witiop.example"]"#);
-        let policy = CasePolicy {
-            add_attachments: true,
-            ..CasePolicy::default()
-        };
-        let fate_of = |url: &str| {
-            let a = Attachment {
-                url: url.to_owned(),
-                file_name: None,
-                content_type: None,
-                size: None,
-            };
-            fate(&policy, &m, DEFAULT_MAX_FILE_BYTES, &a)
-        };
-        assert_eq!(
-            fate_of("https://media.witiop.example/a.pdf"),
-            AttachmentFate::Linked
-        );
-        for url in [
-            "https://user:secret@media.witiop.example/a.pdf",
-            "https://:secret@media.witiop.example/a.pdf",
-            "https://user@media.witiop.example/a.pdf",
-        ] {
-            assert_eq!(
-                fate_of(url),
-                AttachmentFate::NotFetched("its address carries a user name or password".into()),
-                "{url}"
-            );
-        }
-    }
 
     #[test]
     fn logs_name_the_host_only() {

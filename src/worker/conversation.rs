@@ -68,13 +68,9 @@ pub(crate) async fn process_conversation(
 
         // What each comment says of its files is decided before anything is
         // written or downloaded; files are copied after the comments.
+        let rules = attachments::media_policy(policy, media, worker.max_file_bytes);
         let fate = |m: usize, a: usize| {
-            attachments::fate(
-                policy,
-                media,
-                worker.max_file_bytes,
-                &conversation.messages[m].attachments[a],
-            )
+            case::media::fate(&rules, &conversation.messages[m].attachments[a])
         };
         let writes = case::plan_case_writes(conversation, &job.number, &found, policy, &fate)?;
 

@@ -3,6 +3,7 @@
 use super::conversation::Job;
 use super::error::RecordError;
 use super::Worker;
+use crate::case::owner::{self, OrgUser};
 use crate::case::{choose_contact, ContactCandidate, ExistingCase, Found};
 use crate::config::CasePolicy;
 use crate::salesforce::records::{self, CaseKey, CaseRow, CommentRow, ConversationReads, UserRow};
@@ -37,11 +38,23 @@ impl Worker {
             .await?;
         let by_ref = |r: &str| answers.iter().find(|a| a.reference_id == r);
 
-        let users: Vec<UserRow> = by_ref(records::USERS)
-            .map(SubResponse::records)
+        let users: Vec<OrgUser> = by_ref(records::USERS)
+            .map(SubResponse::records::<UserRow>)
             .transpose()?
-            .unwrap_or_default();
-        let agent_user = agent_user(&users, &conversation.agent.email);
+            .unwrap_or_default()
+            .into_iter()
+            .map(OrgUser::from)
+            .collect();
+        let agent = owner::agent_user(&users, &conversation.agent.email);
+        if agent.candidates > 1 {
+            tracing::warn!(
+                agent = crate::telemetry::pseudonym(&conversation.agent.email),
+                chosen = agent.chosen.map_or("", |u| u.id.as_str()),
+                candidates = agent.candidates,
+                "several active users share the agent's e-mail; the oldest is used"
+            );
+        }
+        let agent_user = agent.chosen.map(|u| u.id.clone());
         self.remember_users(&uncached, &users);
         let default_owner = self.cached_user(&policy.default_owner_username);
         if policy.default_owner_username.is_some() && default_owner.is_none() {
@@ -124,15 +137,10 @@ impl Worker {
         wanted
     }
 
-    fn remember_users(&self, wanted: &[String], users: &[UserRow]) {
+    fn remember_users(&self, wanted: &[String], users: &[OrgUser]) {
         let mut cache = self.users.lock().expect("user cache");
         for name in wanted {
-            let found = users.iter().find(|u| {
-                u.username
-                    .as_deref()
-                    .is_some_and(|n| n.to_lowercase() == *name)
-            });
-            if let Some(user) = found {
+            if let Some(user) = owner::user_named(users, name) {
                 cache.insert(name.clone(), user.id.clone());
             }
         }
@@ -142,26 +150,4 @@ impl Worker {
         let name = name.as_ref()?.to_lowercase();
         self.users.lock().expect("user cache").get(&name).cloned()
     }
-}
-
-/// The agent's User: the oldest active one with the agent's e-mail.
-fn agent_user(users: &[UserRow], agent_email: &str) -> Option<String> {
-    let email = agent_email.to_lowercase();
-    let matches: Vec<&UserRow> = users
-        .iter()
-        .filter(|u| {
-            u.email
-                .as_deref()
-                .is_some_and(|e| e.to_lowercase() == email)
-        })
-        .collect();
-    if matches.len() > 1 {
-        tracing::warn!(
-            agent = crate::telemetry::pseudonym(agent_email),
-            chosen = matches[0].id,
-            candidates = matches.len(),
-            "several active users share the agent's e-mail; the oldest is used"
-        );
-    }
-    matches.first().map(|u| u.id.clone())
 }
