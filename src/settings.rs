@@ -22,6 +22,23 @@ pub struct SettingsSource {
     pub interval: Duration,
 }
 
+impl SettingsSource {
+    /// A Salesforce client for `connection` whose token is shared through
+    /// this source's store, so the store and its ids are given once.
+    pub fn salesforce_client(
+        &self,
+        http: reqwest::Client,
+        connection: SalesforceConnection,
+    ) -> SalesforceClient {
+        SalesforceClient::new(
+            http,
+            Arc::new(connection),
+            self.store.clone(),
+            self.token_secret_id.clone(),
+        )
+    }
+}
+
 /// Which versions of the WitiOp secret a re-read wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WitiopStages {
@@ -99,13 +116,9 @@ impl Refresher {
             return current.clone();
         }
         Arc::new(
-            SalesforceClient::new(
-                current.http().clone(),
-                Arc::new(connection),
-                self.source.store.clone(),
-                self.source.token_secret_id.clone(),
-            )
-            .with_retry(current.retry_policy()),
+            self.source
+                .salesforce_client(current.http().clone(), connection)
+                .with_retry(current.retry_policy()),
         )
     }
 }

@@ -28,7 +28,10 @@ use witiop_salesforce::links::Links;
 use witiop_salesforce::salesforce::{client::http_client, SalesforceClient};
 use witiop_salesforce::settings::SettingsSource;
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
-use witiop_salesforce::worker::{RetrySchedule, Worker};
+use witiop_salesforce::worker::{
+    BatchConfig, ExchangeSettings, MediaAccess, RetrySchedule, Worker, WorkerSettings,
+    DEFAULT_MAX_FILE_BYTES,
+};
 
 const MOTO_PORT: u16 = 4566;
 const WEBHOOK_PORT: u16 = 9000;
@@ -131,21 +134,25 @@ async fn main() -> anyhow::Result<()> {
             interval: Duration::from_secs(60),
         }),
     );
-    let worker: &'static Worker = Box::leak(Box::new(
-        Worker::new(
+    let worker: &'static Worker = Box::leak(Box::new(Worker::new(WorkerSettings {
+        salesforce: ExchangeSettings {
             client,
-            settings.policy,
-            aws_sdk_sqs::Client::new(&sdk),
-            dlq_url.clone(),
-            witiop_salesforce::worker::MediaAccess::default(),
-            4,
-        )
-        .with_retry_schedule(RetrySchedule {
-            queue_url: Some(queue_url.clone()),
-            base: Duration::from_secs(5),
-            cap: Duration::from_secs(60),
-        }),
-    ));
+            policy: settings.policy,
+            media: MediaAccess::default(),
+            source: None,
+        },
+        batch: BatchConfig {
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            dlq_url: dlq_url.clone(),
+            concurrency: 4,
+            retry: RetrySchedule {
+                queue_url: Some(queue_url.clone()),
+                base: Duration::from_secs(5),
+                cap: Duration::from_secs(60),
+            },
+        },
+        max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+    })));
     // One HTTP API, two routes, as in the template.
     let app = axum::Router::new()
         .route(WEBHOOK_PATH, any(serve_webhook))

@@ -24,7 +24,6 @@ use tokio::io::AsyncWriteExt;
 
 use super::error::RecordError;
 use super::settings::MediaAccess;
-use super::Worker;
 use crate::case;
 use crate::case::media::{self, MediaPolicy, Refusal};
 use crate::config::CasePolicy;
@@ -118,19 +117,48 @@ impl Drop for SpoolFile {
     }
 }
 
-impl Worker {
+/// What copying files needs, kept per cold start.
+pub struct Files {
+    /// For attachment downloads: follows no redirect by itself.
+    http: reqwest::Client,
+    /// Largest attachment downloaded.
+    pub(crate) max_file_bytes: u64,
+    /// Where attachments wait between download and upload.
+    spool_dir: PathBuf,
+}
+
+/// The files of one conversation, and the Case they go to.
+pub(crate) struct Upload<'a> {
+    pub sf: &'a SalesforceClient,
+    pub policy: &'a CasePolicy,
+    pub media: &'a MediaAccess,
+    pub event: &'a CloseEvent,
+    pub case_id: &'a str,
+    /// A Case created by this run has no files yet: no need to ask.
+    pub case_is_new: bool,
+}
+
+impl Files {
+    pub fn new(max_file_bytes: u64) -> Self {
+        Self {
+            http: download_client(),
+            max_file_bytes,
+            spool_dir: std::env::temp_dir(),
+        }
+    }
+
     /// Uploads the files the Case lacks; returns how many were uploaded.
     /// A Salesforce failure fails the record (the next delivery resumes);
     /// a file that cannot be fetched is logged and skipped.
-    pub(crate) async fn upload_attachments(
-        &self,
-        sf: &SalesforceClient,
-        policy: &CasePolicy,
-        media: &MediaAccess,
-        event: &CloseEvent,
-        case_id: &str,
-        case_is_new: bool,
-    ) -> Result<usize, RecordError> {
+    pub(crate) async fn upload(&self, job: &Upload<'_>) -> Result<usize, RecordError> {
+        let Upload {
+            sf,
+            policy,
+            media,
+            event,
+            case_id,
+            case_is_new,
+        } = *job;
         let rules = media_policy(policy, media, self.max_file_bytes);
         let mut wanted = Vec::new();
         for (m, message) in event.conversation.messages.iter().enumerate() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::error::DisplayErrorContext;
 
-use super::Worker;
+use super::batch::BatchConfig;
 pub use crate::salesforce::error::Wait;
 
 /// SQS refuses to hide a message more than 12 hours after it was received;
@@ -60,7 +60,7 @@ impl RetrySchedule {
     }
 }
 
-impl Worker {
+impl BatchConfig {
     /// A record held back behind its customer's failed conversation. On a
     /// FIFO queue it is made visible again at once: SQS delivers none of the
     /// group while the head is hidden, so the group waits exactly the head's

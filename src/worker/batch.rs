@@ -9,8 +9,10 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use tracing::Instrument;
 
+use super::backoff::RetrySchedule;
 use super::conversation::{process_conversation, CaseOutcome, Job};
 use super::error::RecordError;
+use super::exchange::Exchange;
 use super::health::BatchOutcome;
 use super::settings::Reload;
 use super::Worker;
@@ -21,6 +23,18 @@ use crate::salesforce::ErrorClass;
 
 /// Time kept back from the invocation's deadline to report results.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// What a batch needs: the queues and how many records run at once.
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    pub sqs: aws_sdk_sqs::Client,
+    /// Where a record that can never succeed is parked.
+    pub dlq_url: String,
+    /// Records of one batch processed at the same time (at least one).
+    pub concurrency: usize,
+    /// How long a record that failed for a transient reason stays hidden.
+    pub retry: RetrySchedule,
+}
 
 /// What becomes of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +119,7 @@ pub async fn process_batch(worker: &Worker, event: SqsEvent, deadline: Instant) 
                         // A customer's messages are processed in order: once
                         // one is left for later, so are the ones after it
                         // (Lambda's rule for FIFO partial batch responses).
-                        worker.hold_back(&record.message).await;
+                        worker.batch.hold_back(&record.message).await;
                         out.push((id, Disposition::RetryLater));
                         continue;
                     }
@@ -123,7 +137,7 @@ pub async fn process_batch(worker: &Worker, event: SqsEvent, deadline: Instant) 
                 out
             }
         })
-        .buffer_unordered(worker.concurrency)
+        .buffer_unordered(worker.batch.concurrency)
         .collect()
         .await;
 
@@ -220,6 +234,7 @@ async fn process_record(
         }
         Err(e) => {
             return worker
+                .batch
                 .park(message, None, &RecordError::InvalidEvent(e))
                 .await
         }
@@ -233,7 +248,7 @@ async fn process_record(
             outcome = "deferred",
             "Salesforce refused earlier in this batch (API allowance or credentials)"
         );
-        worker.back_off(message, wait).await;
+        worker.batch.back_off(message, wait).await;
         return Disposition::RetryLater;
     }
     // Every call the record makes ends by then, so that a record that runs
@@ -243,20 +258,25 @@ async fn process_record(
     let run = async {
         let attempt = || async {
             let left = work_deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, process_conversation(worker, &job)).await {
+            match tokio::time::timeout(
+                left,
+                process_conversation(&worker.salesforce, &worker.files, &job),
+            )
+            .await
+            {
                 Ok(r) => r,
                 Err(_) => Err(RecordError::OutOfTime),
             }
         };
         // The secrets are re-read on a timer, so an admin's fix reaches
         // warm workers without a redeploy.
-        worker.reload_settings().await;
+        worker.salesforce.reload_settings().await;
         match attempt().await {
             // A refused login or a configuration failure may mean the secret
             // was fixed since it was last read.
             Err(e)
                 if e.may_be_fixed_by_settings()
-                    && worker.reload_settings().await == Reload::Changed =>
+                    && worker.salesforce.reload_settings().await == Reload::Changed =>
             {
                 attempt().await
             }
@@ -268,11 +288,12 @@ async fn process_record(
     let latency_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(outcome) => {
-            report_success(worker, &job, message_id, &outcome, calls, latency_ms);
+            let cost = Cost { calls, latency_ms };
+            report_success(&worker.salesforce, &job, message_id, &outcome, cost);
             Disposition::Done
         }
         Err(e) => match e.class() {
-            ErrorClass::Permanent => worker.park(message, Some(&job.event), &e).await,
+            ErrorClass::Permanent => worker.batch.park(message, Some(&job.event), &e).await,
             class => {
                 let wait = e.wait();
                 // The allowance is spent or the credentials refused: calling
@@ -299,7 +320,7 @@ async fn process_record(
                 // transient failure: left to the queue's visibility timeout,
                 // a hanging Salesforce would spend one delivery per timeout
                 // and park the conversation within hours.
-                worker.back_off(message, wait).await;
+                worker.batch.back_off(message, wait).await;
                 if unexpected {
                     Disposition::Unexpected
                 } else {
@@ -310,17 +331,24 @@ async fn process_record(
     }
 }
 
+/// What a record's run cost: Salesforce calls and time.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    calls: u64,
+    latency_ms: u64,
+}
+
 fn report_success(
-    worker: &Worker,
+    exchange: &Exchange,
     job: &Job,
     message_id: &str,
     o: &CaseOutcome,
-    calls: u64,
-    latency_ms: u64,
+    Cost { calls, latency_ms }: Cost,
 ) {
     // The org's allowance as Salesforce last reported it (Sforce-Limit-Info).
-    let usage = worker
-        .salesforce()
+    let usage = exchange
+        .active()
+        .client
         .api_usage()
         .map(|(used, max)| format!("{used}/{max}"));
     let lag_s = job.event.conversation.closed_at.map(|t| {

@@ -1,10 +1,11 @@
 //! One conversation: read what exists, plan, write what is missing, upload
 //! the files.
 
-use super::attachments;
+use super::attachments::{self, Files, Upload};
 use super::error::RecordError;
+use super::exchange::Exchange;
+use super::read::read_state;
 use super::write::{write_comments, write_new_case};
-use super::Worker;
 use crate::case::{self, CasePlan, CommentDraft};
 use crate::event::CloseEvent;
 use crate::phone::{CustomerKey, CustomerNumber};
@@ -47,16 +48,18 @@ pub struct CaseOutcome {
 
 /// Turns one close event into its Case (see the module's exactly-once notes).
 pub(crate) async fn process_conversation(
-    worker: &Worker,
+    exchange: &Exchange,
+    files: &Files,
     job: &Job,
 ) -> Result<CaseOutcome, RecordError> {
-    let active = worker.active();
+    // One snapshot of the settings for the whole conversation.
+    let active = exchange.active();
     let (sf, policy, media) = (&*active.client, &*active.policy, &*active.media);
     let conversation = &job.event.conversation;
     let mut raced = false;
     let case_field_rules = active.case_field_rules().await?;
     loop {
-        let mut found = worker.read_state(sf, policy, job).await?;
+        let mut found = read_state(sf, policy, &exchange.users, job).await?;
         found.case_field_rules = case_field_rules.clone();
         if found.agent_user.is_none() {
             tracing::warn!(
@@ -68,7 +71,7 @@ pub(crate) async fn process_conversation(
 
         // What each comment says of its files is decided before anything is
         // written or downloaded; files are copied after the comments.
-        let rules = attachments::media_policy(policy, media, worker.max_file_bytes);
+        let rules = attachments::media_policy(policy, media, files.max_file_bytes);
         let fate = |m: usize, a: usize| {
             case::media::fate(&rules, &conversation.messages[m].attachments[a])
         };
@@ -131,15 +134,15 @@ pub(crate) async fn process_conversation(
             outcome.comments_created += written;
             remaining = &remaining[written..];
         }
-        outcome.attachments_uploaded = worker
-            .upload_attachments(
+        outcome.attachments_uploaded = files
+            .upload(&Upload {
                 sf,
                 policy,
                 media,
-                &job.event,
-                &outcome.case_id,
-                outcome.case_created,
-            )
+                event: &job.event,
+                case_id: &outcome.case_id,
+                case_is_new: outcome.case_created,
+            })
             .await?;
         return Ok(outcome);
     }

@@ -8,7 +8,7 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 
 use super::batch::Disposition;
 use super::error::RecordError;
-use super::Worker;
+use super::BatchConfig;
 use crate::event::CloseEvent;
 use crate::queue::{self, string_attribute, DeduplicationId, GroupId, SqsText};
 use crate::text::truncate_chars;
@@ -16,7 +16,7 @@ use crate::text::truncate_chars;
 /// SQS attribute values are bounded by the message size; advice is short.
 const MAX_ADVICE_CHARS: usize = 1000;
 
-impl Worker {
+impl BatchConfig {
     /// Sends `message` to the DLQ with the reason; if even that fails, it
     /// stays in the queue for another attempt.
     pub(crate) async fn park(

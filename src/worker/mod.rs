@@ -64,166 +64,108 @@ mod batch;
 mod conversation;
 mod dead_letter;
 mod error;
+mod exchange;
 mod health;
 mod read;
 mod settings;
 mod write;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
-
 pub use crate::settings::SettingsSource;
+pub use attachments::{Files, DEFAULT_MAX_FILE_BYTES};
 pub use backoff::RetrySchedule;
-pub use batch::{handle_batch, process_batch, Disposition};
+pub use batch::{handle_batch, process_batch, BatchConfig, Disposition};
 pub use conversation::CaseOutcome;
 pub use error::RecordError;
+pub use exchange::{Exchange, ExchangeSettings};
 pub use health::{BatchFailed, BatchOutcome};
 pub use settings::MediaAccess;
 
-use crate::case::CaseFieldRules;
-use crate::config::CasePolicy;
-use crate::salesforce::{SalesforceClient, SalesforceError};
-use crate::settings::Refresher;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The Salesforce client and the Case policy in force: both come from the
-/// Salesforce secret and are replaced together when it changes.
-pub(crate) struct Active {
-    pub(crate) client: Arc<SalesforceClient>,
-    pub(crate) policy: Arc<CasePolicy>,
-    pub(crate) media: Arc<MediaAccess>,
-    /// What the org's describe says of Case's fields, read once for these
-    /// settings when `case_fields` are configured.
-    case_rules: tokio::sync::OnceCell<Arc<CaseFieldRules>>,
-}
+use crate::config::{CasePolicy, WorkerEnv};
+use crate::salesforce::SalesforceClient;
 
-impl Active {
-    pub(crate) fn new(
-        client: Arc<SalesforceClient>,
-        policy: Arc<CasePolicy>,
-        media: Arc<MediaAccess>,
-    ) -> Self {
-        Self {
-            client,
-            policy,
-            media,
-            case_rules: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// The describe of Case, for checking `case_fields` values: one call
-    /// per cold start or change of settings, none without `case_fields`.
-    pub(crate) async fn case_field_rules(
-        &self,
-    ) -> Result<Option<Arc<CaseFieldRules>>, SalesforceError> {
-        if self.policy.case_fields.is_empty() {
-            return Ok(None);
-        }
-        let rules = self
-            .case_rules
-            .get_or_try_init(|| async {
-                let describe = self.client.describe("Case").await?;
-                CaseFieldRules::from_describe(&describe)
-                    .map(Arc::new)
-                    .ok_or_else(|| {
-                        SalesforceError::Incomplete("the describe of Case lists no fields".into())
-                    })
-            })
-            .await?;
-        Ok(Some(rules.clone()))
-    }
-}
-
-/// What the worker needs, built once per cold start.
+/// What the worker needs, built once per cold start, in the three parts a
+/// batch uses: its queues, the Salesforce exchange, and the file copies.
 pub struct Worker {
-    active: RwLock<Arc<Active>>,
-    settings_source: Option<Refresher>,
-    pub sqs: aws_sdk_sqs::Client,
-    pub dlq_url: String,
-    /// For attachment downloads: follows no redirect by itself.
-    http: reqwest::Client,
-    /// Largest attachment downloaded.
+    batch: BatchConfig,
+    salesforce: Exchange,
+    files: Files,
+}
+
+/// What a worker is built from.
+pub struct WorkerSettings {
+    /// The Salesforce client, Case policy and media access in force, and
+    /// where they are re-read from.
+    pub salesforce: ExchangeSettings,
+    /// The queues and how a batch runs.
+    pub batch: BatchConfig,
+    /// Largest attachment downloaded ([`DEFAULT_MAX_FILE_BYTES`]).
     pub max_file_bytes: u64,
-    /// Records of one batch processed at the same time.
-    pub concurrency: usize,
-    /// Where attachments wait between download and upload.
-    pub spool_dir: PathBuf,
-    /// How long a record that failed for a transient reason stays hidden.
-    pub retry: RetrySchedule,
-    /// Usernames → active user id, per cold start. Only users found are
-    /// kept: one created after a failure is found on the next attempt.
-    users: Mutex<HashMap<String, String>>,
+}
+
+impl WorkerSettings {
+    /// The Lambda's settings: its environment and the secrets read at cold
+    /// start, re-read every `SETTINGS_REFRESH_SECONDS`.
+    pub fn from_env(env: WorkerEnv, start: crate::startup::Salesforce) -> Self {
+        let ids = env.secrets;
+        let source = SettingsSource {
+            store: start.store,
+            secret_id: ids.salesforce,
+            witiop_secret_id: Some(ids.witiop),
+            token_secret_id: ids.salesforce_token,
+            interval: Duration::from_secs(env.settings_refresh_seconds),
+        };
+        Self {
+            salesforce: ExchangeSettings {
+                client: Arc::new(source.salesforce_client(start.http, start.settings.connection)),
+                policy: start.settings.policy,
+                media: MediaAccess::from_secret(&start.witiop),
+                source: Some(source),
+            },
+            batch: BatchConfig {
+                sqs: aws_sdk_sqs::Client::new(&start.sdk),
+                dlq_url: env.dlq_url,
+                concurrency: env.record_concurrency,
+                retry: RetrySchedule {
+                    queue_url: env.queue_url,
+                    base: Duration::from_secs(env.retry_base_seconds),
+                    cap: Duration::from_secs(env.retry_cap_seconds),
+                },
+            },
+            max_file_bytes: env.max_attachment_bytes,
+        }
+    }
 }
 
 impl Worker {
-    pub fn new(
-        salesforce: Arc<SalesforceClient>,
-        policy: CasePolicy,
-        sqs: aws_sdk_sqs::Client,
-        dlq_url: String,
-        media: MediaAccess,
-        concurrency: usize,
-    ) -> Self {
-        if policy.add_attachments && media.hosts.is_none() {
-            settings::warn_no_media_hosts();
-        }
+    pub fn new(settings: WorkerSettings) -> Self {
+        let WorkerSettings {
+            salesforce,
+            mut batch,
+            max_file_bytes,
+        } = settings;
+        batch.concurrency = batch.concurrency.max(1);
         Self {
-            active: RwLock::new(Arc::new(Active::new(
-                salesforce,
-                Arc::new(policy),
-                Arc::new(media),
-            ))),
-            settings_source: None,
-            sqs,
-            dlq_url,
-            http: attachments::download_client(),
-            max_file_bytes: attachments::DEFAULT_MAX_FILE_BYTES,
-            concurrency: concurrency.max(1),
-            spool_dir: std::env::temp_dir(),
-            retry: RetrySchedule::default(),
-            users: Mutex::new(HashMap::new()),
+            batch,
+            salesforce: Exchange::new(salesforce),
+            files: Files::new(max_file_bytes),
         }
-    }
-
-    /// Caps the size of a downloaded attachment.
-    pub fn with_max_file_bytes(mut self, max: u64) -> Self {
-        self.max_file_bytes = max;
-        self
-    }
-
-    /// Backs off records that failed for a transient reason.
-    pub fn with_retry_schedule(mut self, retry: RetrySchedule) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Enables re-reading the Salesforce secret after a refused login.
-    pub fn with_settings_source(mut self, source: SettingsSource) -> Self {
-        self.settings_source = Some(Refresher::new(source));
-        self
     }
 
     /// The Salesforce client in force.
     pub fn salesforce(&self) -> Arc<SalesforceClient> {
-        self.active().client.clone()
+        self.salesforce.active().client.clone()
     }
 
     /// The Case policy in force.
     pub fn policy(&self) -> Arc<CasePolicy> {
-        self.active().policy.clone()
+        self.salesforce.active().policy.clone()
     }
 
     /// Replaces the media settings (tests and local runs).
     pub fn set_media(&self, media: MediaAccess) {
-        let current = self.active();
-        *self.active.write().expect("settings lock") = Arc::new(Active::new(
-            current.client.clone(),
-            current.policy.clone(),
-            Arc::new(media),
-        ));
-    }
-
-    fn active(&self) -> Arc<Active> {
-        self.active.read().expect("settings lock").clone()
+        self.salesforce.set_media(media);
     }
 }

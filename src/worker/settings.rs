@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{Active, Worker};
+use super::exchange::{Active, Exchange};
 use crate::config::{MediaHost, WitiopSecret};
 use crate::settings::WitiopStages;
 
@@ -55,11 +55,11 @@ pub(crate) enum Reload {
     Unchanged,
 }
 
-impl Worker {
+impl Exchange {
     /// Re-reads the secrets (at most once per interval) and puts new
     /// settings in force when they changed.
     pub(crate) async fn reload_settings(&self) -> Reload {
-        let Some(refresher) = &self.settings_source else {
+        let Some(refresher) = &self.refresher else {
             return Reload::Unchanged;
         };
         if !refresher.due() {
@@ -82,7 +82,7 @@ impl Worker {
         if next.media.hosts.is_none() && next.policy.add_attachments {
             warn_no_media_hosts();
         }
-        *self.active.write().expect("settings lock") = Arc::new(next);
+        self.replace(next);
         tracing::info!("the secrets changed; new settings in force");
         Reload::Changed
     }

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use witiop_salesforce::config::WebhookEnv;
 use witiop_salesforce::links::{LinkLimits, Links, THROTTLE};
 use witiop_salesforce::webhook::{handle_webhook, Webhook, WebhookTokens};
-use witiop_salesforce::worker::{MediaAccess, Worker};
+use witiop_salesforce::worker::Worker;
 
 const TOKENS: &str = "salesforce-token";
 const KEY: &str = "a-link-key-for-the-browser-test-0123456789";
@@ -340,14 +340,7 @@ async fn stack() -> Stack {
     let sf = LocalSalesforce::start(0).await.unwrap();
     sf.seed_example_users();
     let secret = salesforce_secret(&sf.url, json!({}));
-    let worker = Worker::new(
-        Arc::new(salesforce_client(&moto, &secret, TOKENS)),
-        crate::helpers::case_policy(&secret),
-        moto.sqs(),
-        dlq,
-        MediaAccess::default(),
-        4,
-    );
+    let worker = crate::helpers::worker(&moto, &secret, &dlq, 4);
     // The page's refresh finds the Case the worker makes after the first
     // opening as soon as the throttle allows, not after the negative cache.
     let links = Arc::new(

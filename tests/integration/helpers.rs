@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::salesforce::SalesforceClient;
 use witiop_salesforce::webhook::{Webhook, WebhookTokens};
-use witiop_salesforce::worker::{MediaAccess, RetrySchedule, SettingsSource, Worker};
+use witiop_salesforce::worker::{
+    BatchConfig, ExchangeSettings, MediaAccess, RetrySchedule, SettingsSource, Worker,
+    WorkerSettings, DEFAULT_MAX_FILE_BYTES,
+};
 
 #[allow(unused_imports)]
 pub use proof::{free_port, Moto};
@@ -109,14 +112,31 @@ pub fn salesforce_client(moto: &Moto, secret: &Value, token_secret: &str) -> Sal
 /// A worker on the local Salesforce of `secret`, parking into `dlq`, with
 /// its own client sharing the token cache [`TOKENS`] and no media access.
 pub fn worker(moto: &Moto, secret: &Value, dlq: &str, concurrency: usize) -> Worker {
-    Worker::new(
-        Arc::new(salesforce_client(moto, secret, TOKENS)),
-        case_policy(secret),
-        moto.sqs(),
-        dlq.to_owned(),
-        MediaAccess::default(),
-        concurrency,
-    )
+    Worker::new(worker_settings(moto, secret, dlq, concurrency))
+}
+
+/// The settings of [`worker`]: no backoff, no re-read of the secrets.
+pub fn worker_settings(
+    moto: &Moto,
+    secret: &Value,
+    dlq: &str,
+    concurrency: usize,
+) -> WorkerSettings {
+    WorkerSettings {
+        salesforce: ExchangeSettings {
+            client: Arc::new(salesforce_client(moto, secret, TOKENS)),
+            policy: case_policy(secret),
+            media: MediaAccess::default(),
+            source: None,
+        },
+        batch: BatchConfig {
+            sqs: moto.sqs(),
+            dlq_url: dlq.to_owned(),
+            concurrency,
+            retry: RetrySchedule::default(),
+        },
+        max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+    }
 }
 
 /// moto holding an empty token cache, and the local Salesforce (no users
@@ -237,17 +257,17 @@ impl StackBuilder {
         };
         (self.before_users)(&sf);
         let users = sf.seed_example_users();
-        let mut worker = worker(&moto, &secret, &dlq, self.concurrency);
+        let mut settings = worker_settings(&moto, &secret, &dlq, self.concurrency);
         if let Some((base, cap)) = self.retry {
-            worker = worker.with_retry_schedule(RetrySchedule {
+            settings.batch.retry = RetrySchedule {
                 queue_url: Some(queue.clone()),
                 base,
                 cap,
-            });
+            };
         }
         if let Some(id) = self.settings_secret {
             moto.secret(id, &secret.to_string()).await.unwrap();
-            worker = worker.with_settings_source(SettingsSource {
+            settings.salesforce.source = Some(SettingsSource {
                 store: SecretStore::new(&moto.sdk),
                 secret_id: id.into(),
                 witiop_secret_id: None,
@@ -255,6 +275,7 @@ impl StackBuilder {
                 interval: Duration::ZERO,
             });
         }
+        let worker = Worker::new(settings);
         Stack {
             moto,
             sf,

@@ -12,7 +12,9 @@ use witiop_salesforce::aws::SecretStore;
 use witiop_salesforce::config::SalesforceSettings;
 use witiop_salesforce::salesforce::client::http_client;
 use witiop_salesforce::salesforce::SalesforceClient;
-use witiop_salesforce::worker::Worker;
+use witiop_salesforce::worker::{
+    BatchConfig, ExchangeSettings, RetrySchedule, Worker, WorkerSettings, DEFAULT_MAX_FILE_BYTES,
+};
 
 pub const WEBHOOK_TOKEN: &str = "bench-webhook-token-0123456789";
 /// The worker's default records in flight per instance (`RECORD_CONCURRENCY`).
@@ -80,14 +82,21 @@ pub async fn stack(add_attachments: bool) -> anyhow::Result<Stack> {
         SecretStore::new(&moto.sdk),
         "salesforce-token".into(),
     );
-    let worker = Worker::new(
-        Arc::new(client),
-        settings.policy,
-        moto.sqs(),
-        dlq,
-        media_access(),
-        CONCURRENCY,
-    );
+    let worker = Worker::new(WorkerSettings {
+        salesforce: ExchangeSettings {
+            client: Arc::new(client),
+            policy: settings.policy,
+            media: media_access(),
+            source: None,
+        },
+        batch: BatchConfig {
+            sqs: moto.sqs(),
+            dlq_url: dlq,
+            concurrency: CONCURRENCY,
+            retry: RetrySchedule::default(),
+        },
+        max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+    });
     // Warm the token, then count from zero.
     worker
         .salesforce()
