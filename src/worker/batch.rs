@@ -343,8 +343,9 @@ fn report_success(
     job: &Job,
     message_id: &str,
     o: &CaseOutcome,
-    Cost { calls, latency_ms }: Cost,
+    cost: Cost,
 ) {
+    let Cost { calls, latency_ms } = cost;
     // The org's allowance as Salesforce last reported it (Sforce-Limit-Info).
     let usage = exchange
         .active()
