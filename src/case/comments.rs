@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::fields::{salesforce_datetime, utc_text};
-use crate::event::{Attachment, Conversation, Message, Sender};
+use crate::event::{Attachment, AttachmentUrl, Conversation, Message, Sender};
 use crate::phone::CustomerNumber;
 use crate::text::truncate_bytes;
 
@@ -191,12 +191,8 @@ pub(crate) fn attachment_line(a: &Attachment, fate: &AttachmentFate) -> String {
 }
 
 /// The last path segment of a URL, the name a file gets when WitiOp gives none.
-pub fn file_name_from_url(url: &str) -> String {
-    reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.path_segments()?.next_back().map(str::to_owned))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "attachment".to_owned())
+pub fn file_name_from_url(url: &AttachmentUrl) -> String {
+    url.last_segment().unwrap_or("attachment").to_owned()
 }
 
 /// One body, or several when the text does not fit: each part repeats the

@@ -158,7 +158,7 @@ pub struct Message {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
-    pub url: String,
+    pub url: AttachmentUrl,
     pub file_name: Option<String>,
     pub content_type: Option<String>,
     pub size: Option<u64>,
@@ -453,19 +453,60 @@ fn parse_message(value: &Value, path: &str) -> Result<Message, InvalidEvent> {
     })
 }
 
+/// An attachment's absolute `http(s)` URL, parsed once when the event is
+/// read. The text WitiOp sent is kept beside it: comments show the link as
+/// sent (a re-delivery must write the very same body, and [`Url`]'s own
+/// rendering normalises it), while every decision reads the parsed [`Url`].
+///
+/// [`Url`]: reqwest::Url
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentUrl {
+    url: reqwest::Url,
+    as_sent: String,
+}
+
+impl AttachmentUrl {
+    /// An absolute `http` or `https` URL, trimmed.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let url = reqwest::Url::parse(text).ok()?;
+        matches!(url.scheme(), "http" | "https").then(|| Self {
+            url,
+            as_sent: text.to_owned(),
+        })
+    }
+
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    /// The link as WitiOp sent it.
+    pub fn as_str(&self) -> &str {
+        &self.as_sent
+    }
+
+    /// The last segment of the path, if any: a file's name when none is given.
+    pub fn last_segment(&self) -> Option<&str> {
+        self.url
+            .path_segments()?
+            .next_back()
+            .filter(|s| !s.is_empty())
+    }
+}
+
+impl std::fmt::Display for AttachmentUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_sent)
+    }
+}
+
 fn parse_attachment(value: &Value, path: &str) -> Result<Attachment, InvalidEvent> {
     let obj = object(value, path)?;
     let url = required_str(obj, path, "url")?.trim();
     bounded(url, MAX_URL_CHARS, &format!("{path}.url"))?;
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => {
-            return Err(InvalidEvent::new(
-                format!("{path}.url"),
-                "must be an absolute http(s) URL",
-            ))
-        }
-    }
+    let url = AttachmentUrl::parse(url).ok_or_else(|| {
+        InvalidEvent::new(format!("{path}.url"), "must be an absolute http(s) URL")
+    })?;
     let size = match obj.get("size") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.is_u64() => n.as_u64(),
@@ -481,7 +522,7 @@ fn parse_attachment(value: &Value, path: &str) -> Result<Attachment, InvalidEven
         bounded(name, MAX_FILE_NAME_CHARS, &format!("{path}.file_name"))?;
     }
     Ok(Attachment {
-        url: url.to_owned(),
+        url,
         file_name,
         content_type: optional_nonblank(obj, path, "content_type")?,
         size,
