@@ -233,6 +233,25 @@ def cmd_error_code(path):
     print(m.group(1) if m else "unknown")
 
 
+def cmd_live_published(alias_path, versions_path):
+    """When the version the alias serves was published, in epoch seconds
+    (Lambda's `LastModified`, e.g. `2026-12-04T23:58:47.123+0000`); 0 when
+    unknown, so that the function counts as part of no release."""
+    current = load(alias_path).get("FunctionVersion", "")
+    for v in load(versions_path).get("Versions") or []:
+        if v.get("Version") == current:
+            text = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", v.get("LastModified") or "")
+            try:
+                t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                break
+            if t.tzinfo is None:
+                t = t.replace(tzinfo=datetime.timezone.utc)
+            print(int(t.timestamp()))
+            return
+    print(0)
+
+
 def cmd_rollback_plan(alias_path, versions_path):
     """What `make rollback` does to an alias, as `action current target`:
     `shift` when part of the traffic goes to a newer version (all of it back
@@ -352,6 +371,7 @@ COMMANDS = {
     "resources-of-type": cmd_resources_of_type,
     "list": cmd_list,
     "rollback-plan": cmd_rollback_plan,
+    "live-published": cmd_live_published,
     "error-code": cmd_error_code,
     "webhook-url": cmd_webhook_url,
     "smoke-body": cmd_smoke_body,
