@@ -201,36 +201,6 @@ fn shown_url(url: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod shown_url_tests {
-    use super::shown_url;
-
-    #[test]
-    fn credentials_in_a_link_are_never_shown() {
-        for (url, shown) in [
-            (
-                "https://u:p@media.example/a.pdf",
-                "https://media.example/a.pdf",
-            ),
-            (
-                "https://u@media.example/a.pdf",
-                "https://media.example/a.pdf",
-            ),
-            (
-                "https://:p@media.example/a.pdf",
-                "https://media.example/a.pdf",
-            ),
-            (
-                "https://media.example/a.pdf?x=1",
-                "https://media.example/a.pdf?x=1",
-            ),
-            ("not a url", "not a url"),
-        ] {
-            assert_eq!(shown_url(url), shown, "{url}");
-        }
-    }
-}
-
 /// The last path segment of a URL, the name a file gets when WitiOp gives none.
 pub fn file_name_from_url(url: &str) -> String {
     reqwest::Url::parse(url)
@@ -330,4 +300,34 @@ pub fn split_text(text: &str, max_bytes: usize) -> Vec<&str> {
         out.push(rest);
     }
     out
+}
+
+#[cfg(test)]
+mod shown_url_tests {
+    use super::shown_url;
+
+    #[test]
+    fn credentials_in_a_link_are_never_shown() {
+        for (url, shown) in [
+            (
+                "https://u:p@media.example/a.pdf",
+                "https://media.example/a.pdf",
+            ),
+            (
+                "https://u@media.example/a.pdf",
+                "https://media.example/a.pdf",
+            ),
+            (
+                "https://:p@media.example/a.pdf",
+                "https://media.example/a.pdf",
+            ),
+            (
+                "https://media.example/a.pdf?x=1",
+                "https://media.example/a.pdf?x=1",
+            ),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(shown_url(url), shown, "{url}");
+        }
+    }
 }
