@@ -199,9 +199,11 @@ def cmd_oldest(path):
 
 
 def cmd_mappings(path):
-    """One line per SQS trigger: UUID, State, function name."""
+    """One line per SQS trigger: UUID, State, function name (and `:alias`
+    when the trigger calls one: arn:aws:lambda:REGION:ACCOUNT:function:NAME[:ALIAS])."""
     for m in load(path).get("EventSourceMappings") or []:
-        function = (m.get("FunctionArn") or "").rsplit(":", 1)[-1]
+        parts = (m.get("FunctionArn") or "").split(":")
+        function = ":".join(parts[6:8]) if len(parts) >= 7 else ""
         print(f"{m.get('UUID')} {m.get('State')} {function or '?'}")
 
 
