@@ -264,6 +264,12 @@ def test_cloudwatch_may_publish_to_both_topics(template):
     assert allowed == {TOPIC, BACKSTOP}, f"CloudWatch may publish only to {sorted(allowed)}"
 
 
+def test_each_topic_has_a_policy_of_its_own(template):
+    """One broken policy must not close both paths to the pager."""
+    for name, policy in resources(template, "AWS::SNS::TopicPolicy").items():
+        assert len(props(policy)["Topics"]) == 1, f"{name} governs more than one topic"
+
+
 def principals(statement, kind):
     principal = statement.get("Principal", {})
     return as_list(principal.get(kind, [])) if isinstance(principal, dict) else []
