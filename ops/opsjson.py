@@ -199,9 +199,11 @@ def cmd_oldest(path):
 
 
 def cmd_mappings(path):
-    """One line per SQS trigger: UUID, State, function name."""
+    """One line per SQS trigger: UUID, State, function name (and `:alias`
+    when the trigger calls one: arn:aws:lambda:REGION:ACCOUNT:function:NAME[:ALIAS])."""
     for m in load(path).get("EventSourceMappings") or []:
-        function = (m.get("FunctionArn") or "").rsplit(":", 1)[-1]
+        parts = (m.get("FunctionArn") or "").split(":")
+        function = ":".join(parts[6:8]) if len(parts) >= 7 else ""
         print(f"{m.get('UUID')} {m.get('State')} {function or '?'}")
 
 
@@ -231,6 +233,25 @@ def cmd_error_code(path):
     text = open(path, encoding="utf-8", errors="replace").read()
     m = re.search(r"An error occurred \(([^)]*)\)", text)
     print(m.group(1) if m else "unknown")
+
+
+def cmd_live_published(alias_path, versions_path):
+    """When the version the alias serves was published, in epoch seconds
+    (Lambda's `LastModified`, e.g. `2026-12-04T23:58:47.123+0000`); 0 when
+    unknown, so that the function counts as part of no release."""
+    current = load(alias_path).get("FunctionVersion", "")
+    for v in load(versions_path).get("Versions") or []:
+        if v.get("Version") == current:
+            text = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", v.get("LastModified") or "")
+            try:
+                t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                break
+            if t.tzinfo is None:
+                t = t.replace(tzinfo=datetime.timezone.utc)
+            print(int(t.timestamp()))
+            return
+    print(0)
 
 
 def cmd_rollback_plan(alias_path, versions_path):
@@ -352,6 +373,7 @@ COMMANDS = {
     "resources-of-type": cmd_resources_of_type,
     "list": cmd_list,
     "rollback-plan": cmd_rollback_plan,
+    "live-published": cmd_live_published,
     "error-code": cmd_error_code,
     "webhook-url": cmd_webhook_url,
     "smoke-body": cmd_smoke_body,

@@ -14,98 +14,14 @@
 //! private HOME and a proxy on a closed loopback port, so that nothing can
 //! reach beyond 127.0.0.1 even by mistake.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use proof::operator::{aws_cli, run, Run};
 use proof::Moto;
 use serde_json::Value;
 
 const STACK: &str = "witiop-rollback";
 const FUNCTIONS: [&str; 3] = ["WebhookFunction", "WorkerFunction", "LinksFunction"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The AWS CLI of the project's virtualenv, else the one on PATH.
-fn aws_cli() -> String {
-    let venv = root().join(".venv/bin/aws");
-    if venv.exists() {
-        venv.display().to_string()
-    } else {
-        "aws".to_owned()
-    }
-}
-
-/// What a command printed and how it ended.
-struct Run {
-    ok: bool,
-    out: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ok={}\n{}", self.ok, self.out)
-    }
-}
-
-impl Run {
-    #[track_caller]
-    fn says(&self, expected: &[&str]) -> &Self {
-        for e in expected {
-            assert!(self.out.contains(e), "{e} in {self:?}");
-        }
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.out).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-}
-
-/// A command with only loopback in reach.
-fn command(program: &str, endpoint: &str, home: &Path) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(program);
-    let path = format!(
-        "{}:{}",
-        root().join(".venv/bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    c.env_clear()
-        .current_dir(root())
-        .env("PATH", path)
-        .env("HOME", home)
-        .env("TMPDIR", home)
-        .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.join("no-aws-credentials"),
-        )
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_CLI", aws_cli());
-    for proxy in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
-        c.env(proxy, "http://127.0.0.1:9");
-    }
-    for no_proxy in ["NO_PROXY", "no_proxy"] {
-        c.env(no_proxy, "127.0.0.1,localhost");
-    }
-    c
-}
-
-async fn run(mut c: tokio::process::Command) -> Run {
-    let out = c.output().await.expect("the command starts");
-    Run {
-        ok: out.status.success(),
-        out: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
-}
 
 /// The functions as the real stack has them, named by CloudFormation.
 const STACK_TEMPLATE: &str = r#"
@@ -157,7 +73,7 @@ impl Ops {
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let home = std::env::temp_dir().join(format!("ops-rollback-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&home).unwrap();
-        let moto = Moto::start()
+        let moto = Moto::isolated()
             .await
             .expect("moto_server must be installed (make test creates .venv with it)");
         let o = Self { moto, home };
@@ -177,9 +93,18 @@ impl Ops {
         o
     }
 
+    /// `program` with only loopback in reach, acting in this test's account.
+    fn command(&self, program: &str) -> tokio::process::Command {
+        let mut c = proof::operator::command(program, &self.moto.endpoint, &self.home);
+        for (k, v) in self.moto.account_env() {
+            c.env(k, v);
+        }
+        c
+    }
+
     /// The AWS CLI against moto (set-up and checks), its answer as JSON.
     async fn aws(&self, args: &[&str]) -> Run {
-        let mut c = command(&aws_cli(), &self.moto.endpoint, &self.home);
+        let mut c = self.command(&aws_cli());
         c.args([
             "--endpoint-url",
             &self.moto.endpoint,
@@ -194,7 +119,7 @@ impl Ops {
 
     /// `sh ops/rollback` on the stack.
     async fn rollback(&self) -> Run {
-        let mut c = command("sh", &self.moto.endpoint, &self.home);
+        let mut c = self.command("sh");
         c.arg("ops/rollback").env("STACK", STACK);
         run(c).await
     }
@@ -293,7 +218,7 @@ impl Ops {
 fn the_script_is_posix_shell() {
     let out = std::process::Command::new("sh")
         .arg("-n")
-        .arg(root().join("ops/rollback"))
+        .arg(proof::root().join("ops/rollback"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -326,6 +251,30 @@ async fn each_live_alias_steps_back_to_the_version_before() {
         &format!("{worker}: live serves version 1, the first published"),
     ]);
     assert_eq!(o.version_of(&webhook).await, "1");
+    assert_eq!(o.version_of(&worker).await, "1");
+}
+
+#[tokio::test]
+async fn a_function_the_last_release_left_alone_stays_where_it_is() {
+    let o = Ops::start().await;
+    let webhook = o.release("WebhookFunction", 2).await;
+    // A later deploy that changed only the worker: SAM published no new
+    // webhook version, so the webhook's version before is an older release.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let worker = o.release("WorkerFunction", 2).await;
+
+    let mut c = o.command("sh");
+    c.arg("ops/rollback")
+        .env("STACK", STACK)
+        .env("ROLLBACK_RELEASE_WINDOW", "1");
+    let run = run(c).await;
+    assert!(run.ok, "{run:?}");
+    run.says(&[
+        &format!("{worker}: live 2 -> 1"),
+        &format!("{webhook}: live serves version 2, which the last release did not change"),
+        "Rolled back 1 function(s)",
+    ]);
+    assert_eq!(o.version_of(&webhook).await, "2");
     assert_eq!(o.version_of(&worker).await, "1");
 }
 

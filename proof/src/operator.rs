@@ -127,6 +127,12 @@ impl Run {
         self
     }
 
+    /// The output read as JSON (a command run with `--output json`).
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.out).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+
     /// None of `unexpected` is in the output.
     #[track_caller]
     pub fn never_says(&self, unexpected: &[&str]) -> &Self {

@@ -179,14 +179,25 @@ pub(crate) fn attachment_line(a: &Attachment, fate: &AttachmentFate) -> String {
         .file_name
         .clone()
         .unwrap_or_else(|| file_name_from_url(&a.url));
+    let url = shown_url(&a.url);
     match fate {
-        AttachmentFate::Linked => format!("{ATTACHMENT_MARK}{name}: {}", a.url),
+        AttachmentFate::Linked => format!("{ATTACHMENT_MARK}{name}: {url}"),
         AttachmentFate::NotFetched(reason) => {
-            format!(
-                "{ATTACHMENT_MARK}{name} is not copied to Salesforce ({reason}): {}",
-                a.url
-            )
+            format!("{ATTACHMENT_MARK}{name} is not copied to Salesforce ({reason}): {url}")
         }
+    }
+}
+
+/// The URL as everyone who can see the Case may read it: a user name or
+/// password in it (never used to fetch) is left out.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -285,4 +296,34 @@ pub fn split_text(text: &str, max_bytes: usize) -> Vec<&str> {
         out.push(rest);
     }
     out
+}
+
+#[cfg(test)]
+mod shown_url_tests {
+    use super::shown_url;
+
+    #[test]
+    fn credentials_in_a_link_are_never_shown() {
+        for (url, shown) in [
+            (
+                "https://u:p@media.example/a.pdf",
+                "https://media.example/a.pdf",
+            ),
+            (
+                "https://u@media.example/a.pdf",
+                "https://media.example/a.pdf",
+            ),
+            (
+                "https://:p@media.example/a.pdf",
+                "https://media.example/a.pdf",
+            ),
+            (
+                "https://media.example/a.pdf?x=1",
+                "https://media.example/a.pdf?x=1",
+            ),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(shown_url(url), shown, "{url}");
+        }
+    }
 }

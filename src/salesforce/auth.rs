@@ -77,6 +77,15 @@ pub(crate) struct Refusal {
 /// user out ("Login attempts" lockout of the user's password policy).
 pub(crate) const REFUSAL_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// A refusal shared through the token cache holds every instance back this
+/// many times [`REFUSAL_MEMORY`] (10 minutes as deployed): the cache may be
+/// rewritten only about that often (see `record_refusal`), and a shared
+/// refusal that went stale sooner would let every instance try the refused
+/// password on its own, once a minute each. Corrected credentials are
+/// tried at once whatever the cache says (the refusal names the secrets
+/// it was for).
+const SHARED_REFUSAL_FACTOR: u32 = 10;
+
 impl Refusal {
     /// The same refusal as `other`, whenever each happened.
     fn same_as(&self, other: &Refusal) -> bool {
@@ -230,7 +239,10 @@ impl SalesforceClient {
         }
         // Whoever can write the cache must not be able to send the token,
         // and every transcript after it, elsewhere: a fresh login instead.
-        let instance_url = match accepted_instance_url(&stored.instance_url) {
+        let instance_url = match accepted_instance_url(
+            &stored.instance_url,
+            &self.connection.login_url,
+        ) {
             Ok(url) => url,
             Err(e) => {
                 tracing::warn!(reason = %e, "the cached Salesforce instance_url is refused; logging in afresh");
@@ -243,18 +255,26 @@ impl SalesforceClient {
         }))
     }
 
-    /// A refusal of these very credentials, here or by another instance,
-    /// younger than [`REFUSAL_MEMORY`].
+    /// A refusal of these very credentials: this instance's own, younger
+    /// than [`REFUSAL_MEMORY`], or one shared through the cache, younger
+    /// than [`SHARED_REFUSAL_FACTOR`] times that.
     async fn recent_refusal(&self) -> Result<Option<Refusal>, SalesforceError> {
         let secrets = self.secrets_digest();
         let memory = self.refusal_memory.as_millis() as u64;
-        let fresh = |r: &Refusal| r.secrets == secrets && now_ms().saturating_sub(r.at_ms) < memory;
+        let fresh = |r: &Refusal, memory: u64| {
+            r.secrets == secrets && now_ms().saturating_sub(r.at_ms) < memory
+        };
         if let Some(r) = self.refusal.lock().expect("refusal lock").clone() {
-            if fresh(&r) {
+            if fresh(&r, memory) {
                 return Ok(Some(r));
             }
         }
-        Ok(self.read_cache().await?.refused.filter(fresh))
+        let shared = memory * u64::from(SHARED_REFUSAL_FACTOR);
+        Ok(self
+            .read_cache()
+            .await?
+            .refused
+            .filter(|r| fresh(r, shared)))
     }
 
     async fn login_and_store(&self) -> Result<Session, SalesforceError> {
@@ -265,9 +285,8 @@ impl SalesforceClient {
                 login_url: self.connection.login_url.clone(),
                 error: r.error,
                 description: format!(
-                    "{} (refused {ago} s ago with these credentials; not retried for {} s so that the API user is not locked out)",
+                    "{} (refused {ago} s ago with these credentials; not retried for a while so that the API user is not locked out)",
                     r.description,
-                    self.refusal_memory.as_secs()
                 ),
                 status: r.status,
             });
@@ -309,7 +328,9 @@ impl SalesforceClient {
     }
 
     /// Shares a refusal through the token cache, unless the cache already
-    /// records this very refusal of these credentials. Each write is a new
+    /// records this very refusal of these credentials from less than
+    /// [`SHARED_REFUSAL_FACTOR`] × [`REFUSAL_MEMORY`] ago (then it is
+    /// renewed, so that it keeps holding every instance back). Each write is a new
     /// version of the secret; AWS asks for no more than one every 10
     /// minutes, as versions younger than 24 hours are never removed and
     /// more would reach the quota for secret versions
@@ -325,7 +346,11 @@ impl SalesforceClient {
             Ok(cached)
                 if cached.access_token.is_empty()
                     && cached.credentials == credentials
-                    && cached.refused.as_ref().is_some_and(|r| r.same_as(&refusal)) =>
+                    && cached.refused.as_ref().is_some_and(|r| {
+                        r.same_as(&refusal)
+                            && refusal.at_ms.saturating_sub(r.at_ms)
+                                < (REFUSAL_MEMORY * SHARED_REFUSAL_FACTOR).as_millis() as u64
+                    }) =>
             {
                 return;
             }
@@ -447,7 +472,7 @@ impl SalesforceClient {
         // The token would travel to every data call's host: only a
         // Salesforce one (or this machine, for local runs). A login URL that
         // answers otherwise is not Salesforce's, which someone must fix.
-        let instance_url = accepted_instance_url(&ok.instance_url).map_err(|e| {
+        let instance_url = accepted_instance_url(&ok.instance_url, &s.login_url).map_err(|e| {
             failed(
                 status.as_u16(),
                 "instance_url refused".into(),

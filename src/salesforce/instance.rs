@@ -35,9 +35,11 @@ pub enum InstanceUrlError {
 }
 
 /// `url` as a base URL for data calls, when it is an `https` origin on a
-/// Salesforce My Domain host, or `http(s)` on this machine (local runs):
-/// returned without a trailing `/`.
-pub fn accepted_instance_url(url: &str) -> Result<String, InstanceUrlError> {
+/// Salesforce My Domain host, or `http(s)` on this machine when the login
+/// URL is on this machine too (local runs; a deployed stack logs in to
+/// Salesforce, so a cache naming loopback there is refused): returned
+/// without a trailing `/`.
+pub fn accepted_instance_url(url: &str, login_url: &str) -> Result<String, InstanceUrlError> {
     let parsed = Url::parse(url.trim()).map_err(|_| InstanceUrlError::NotAUrl)?;
     let bare = parsed.username().is_empty()
         && parsed.password().is_none()
@@ -48,7 +50,11 @@ pub fn accepted_instance_url(url: &str) -> Result<String, InstanceUrlError> {
         return Err(InstanceUrlError::NotAnOrigin);
     }
     let host = parsed.host_str().ok_or(InstanceUrlError::NotAnOrigin)?;
-    let loopback = crate::config::is_loopback_host(host);
+    let local_run = Url::parse(login_url.trim())
+        .ok()
+        .and_then(|l| l.host_str().map(crate::config::is_loopback_host))
+        .unwrap_or(false);
+    let loopback = local_run && crate::config::is_loopback_host(host);
     let ok = match parsed.scheme() {
         "https" => loopback || (parsed.port().is_none() && is_my_domain_host(host)),
         "http" => loopback,
@@ -80,6 +86,8 @@ fn is_my_domain_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LOCAL: &str = "http://127.0.0.1:8900";
 
     #[test]
     fn only_my_domain_hosts_and_this_machine_are_accepted() {
@@ -114,7 +122,17 @@ mod tests {
             ("http://[::1]:9000", "http://[::1]:9000"),
         ];
         for (url, base) in accepted {
-            assert_eq!(accepted_instance_url(url).as_deref(), Ok(base), "{url}");
+            assert_eq!(
+                accepted_instance_url(url, LOCAL).as_deref(),
+                Ok(base),
+                "{url}"
+            );
+            if !url.to_ascii_lowercase().contains("salesforce.com") {
+                assert!(
+                    accepted_instance_url(url, "https://login.salesforce.com").is_err(),
+                    "{url}: loopback only for a local login"
+                );
+            }
         }
         let refused = [
             "https://attacker.example",
@@ -137,10 +155,10 @@ mod tests {
             "",
         ];
         for url in refused {
-            assert!(accepted_instance_url(url).is_err(), "{url}");
+            assert!(accepted_instance_url(url, LOCAL).is_err(), "{url}");
         }
         assert_eq!(
-            accepted_instance_url("https://attacker.example"),
+            accepted_instance_url("https://attacker.example", LOCAL),
             Err(InstanceUrlError::NotSalesforce("attacker.example".into()))
         );
     }

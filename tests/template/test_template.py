@@ -264,6 +264,12 @@ def test_cloudwatch_may_publish_to_both_topics(template):
     assert allowed == {TOPIC, BACKSTOP}, f"CloudWatch may publish only to {sorted(allowed)}"
 
 
+def test_each_topic_has_a_policy_of_its_own(template):
+    """One broken policy must not close both paths to the pager."""
+    for name, policy in resources(template, "AWS::SNS::TopicPolicy").items():
+        assert len(props(policy)["Topics"]) == 1, f"{name} governs more than one topic"
+
+
 def principals(statement, kind):
     principal = statement.get("Principal", {})
     return as_list(principal.get(kind, [])) if isinstance(principal, dict) else []
@@ -557,21 +563,22 @@ def test_api_usage_alarms_at_80_percent(template):
     assert props(alarm)["Threshold"] == 0.8, name
 
 
-def test_the_stuck_trigger_alarm_waits_30_minutes_and_ignores_blocked_groups(template):
+def test_the_stuck_trigger_alarm_waits_30_minutes_and_sees_a_polling_trigger(template):
     name, alarm = alarm_named(template, "stuck trigger")
     p = props(alarm)
     read = {(m[1]) for m in alarm_metrics(alarm) if refers_to(m[2].get("QueueName"), QUEUE)}
     assert read == {
         "ApproximateNumberOfMessagesVisible",
         "NumberOfMessagesReceived",
-        "ApproximateNumberOfMessagesNotVisible",
-    }, f"{name}: visible, received, and in flight (a backing-off record blocks its group)"
+        "NumberOfEmptyReceives",
+    }, f"{name}: visible, received, and empty receives (a polling trigger makes them)"
     periods = {q["MetricStat"]["Period"] for q in p["Metrics"] if "MetricStat" in q}
     assert len(periods) == 1
     assert p["DatapointsToAlarm"] == p["EvaluationPeriods"], f"{name}: every period of the window"
     assert periods.pop() * p["DatapointsToAlarm"] == 1800, f"{name}: 30 minutes"
     (expression,) = [q["Expression"] for q in p["Metrics"] if "Expression" in q]
-    assert "received" in expression and "inFlight" in expression, expression
+    assert "received" in expression and "emptyReceives" in expression, expression
+    assert "NotVisible" not in str(p["Metrics"]), "a record backing off for hours must not hide it"
 
 
 def test_the_worker_errors_alarm_no_longer_speaks_of_outages_as_failures(template):
@@ -680,10 +687,14 @@ def test_the_webhook_goes_out_gradually_and_its_alarms_roll_it_back(template):
     assert preference.get("Enabled", True) is True
     alarms = {
         what: alarm_named(template, what)[0]
-        for what in ("webhook errors", "API Gateway 5xx", "webhook rejections: invalid_event")
+        for what in ("webhook errors", "webhook rejections: invalid_event")
     }
     for what, name in alarms.items():
         assert any(refers_to(a, name) for a in preference["Alarms"]), f"{what} ({name}) rolls back"
+    # The whole API's 5xx include the links route's throttling: no verdict
+    # on the webhook.
+    api_5xx = alarm_named(template, "API Gateway 5xx")[0]
+    assert not any(refers_to(a, api_5xx) for a in preference["Alarms"])
     # The canary must outlast the slowest of these alarms' decisions.
     minutes = int(re.search(r"(\d+)Minutes?$", preference["Type"]).group(1))
     for name in alarms.values():
