@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::fields::{salesforce_datetime, utc_text};
+use super::ids::UserId;
 use crate::event::{Attachment, AttachmentUrl, Conversation, Message, Sender};
 use crate::phone::CustomerNumber;
 use crate::text::truncate_bytes;
@@ -18,14 +19,20 @@ const PART_LABEL_MAX_BYTES: usize = 20;
 /// because an attachment's fate (uploaded or not) may differ between attempts.
 const ATTACHMENT_MARK: &str = "\n📎 ";
 
-/// Who the comments are posted as, when audit fields are on.
+/// Who the comments are posted as.
 #[derive(Debug, Clone, Default)]
-pub struct Authors {
-    pub set_audit_fields: bool,
-    /// The agent's active User, if any.
-    pub agent_user_id: Option<String>,
-    /// The `customer_comment_username` User.
-    pub customer_user_id: Option<String>,
+pub enum Authors {
+    /// The API user, each comment's header naming its author.
+    #[default]
+    ApiUser,
+    /// Through audit fields, dated when each message was sent.
+    AuditFields {
+        /// The agent's active User; without one the agent's comments are
+        /// the API user's, their header naming the agent.
+        agent_user_id: Option<UserId>,
+        /// The `customer_comment_username` User.
+        customer_user_id: UserId,
+    },
 }
 
 /// What the comment says of one attachment. Comments are written before
@@ -43,7 +50,7 @@ pub enum AttachmentFate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentDraft {
     pub body: String,
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
     pub created_date: Option<String>,
 }
 
@@ -85,22 +92,22 @@ pub fn plan_comments(
 ) -> Vec<CommentDraft> {
     let mut out = Vec::new();
     for (index, message) in ordered_messages(conversation) {
-        let (created_by, header_needed) = match (authors.set_audit_fields, message.sender) {
-            (true, Sender::Agent) => (
-                authors.agent_user_id.clone(),
-                authors.agent_user_id.is_none(),
-            ),
-            (true, Sender::Customer) => (
-                authors.customer_user_id.clone(),
-                authors.customer_user_id.is_none(),
-            ),
-            // System messages are posted as the API user, so they say who wrote them.
-            (true, Sender::System) => (None, true),
-            (false, _) => (None, true),
+        let (created_by, created_date) = match authors {
+            Authors::ApiUser => (None, None),
+            Authors::AuditFields {
+                agent_user_id,
+                customer_user_id,
+            } => {
+                let by = match message.sender {
+                    Sender::Agent => agent_user_id.clone(),
+                    Sender::Customer => Some(customer_user_id.clone()),
+                    // Posted as the API user, so they say who wrote them.
+                    Sender::System => None,
+                };
+                (by, Some(salesforce_datetime(message.sent_at)))
+            }
         };
-        let created_date = authors
-            .set_audit_fields
-            .then(|| salesforce_datetime(message.sent_at));
+        let header_needed = created_by.is_none();
         let header = header_needed.then(|| header(conversation, number, message));
         let text = message.text.clone().unwrap_or_default();
         let attachments: String = message
@@ -179,25 +186,12 @@ pub(crate) fn attachment_line(a: &Attachment, fate: &AttachmentFate) -> String {
         .file_name
         .clone()
         .unwrap_or_else(|| file_name_from_url(&a.url));
-    let url = shown_url(&a.url);
+    let url = a.url.shown();
     match fate {
         AttachmentFate::Linked => format!("{ATTACHMENT_MARK}{name}: {url}"),
         AttachmentFate::NotFetched(reason) => {
             format!("{ATTACHMENT_MARK}{name} is not copied to Salesforce ({reason}): {url}")
         }
-    }
-}
-
-/// The URL as everyone who can see the Case may read it: a user name or
-/// password in it (never used to fetch) is left out.
-fn shown_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -296,34 +290,4 @@ pub fn split_text(text: &str, max_bytes: usize) -> Vec<&str> {
         out.push(rest);
     }
     out
-}
-
-#[cfg(test)]
-mod shown_url_tests {
-    use super::shown_url;
-
-    #[test]
-    fn credentials_in_a_link_are_never_shown() {
-        for (url, shown) in [
-            (
-                "https://u:p@media.example/a.pdf",
-                "https://media.example/a.pdf",
-            ),
-            (
-                "https://u@media.example/a.pdf",
-                "https://media.example/a.pdf",
-            ),
-            (
-                "https://:p@media.example/a.pdf",
-                "https://media.example/a.pdf",
-            ),
-            (
-                "https://media.example/a.pdf?x=1",
-                "https://media.example/a.pdf?x=1",
-            ),
-            ("not a url", "not a url"),
-        ] {
-            assert_eq!(shown_url(url), shown, "{url}");
-        }
-    }
 }

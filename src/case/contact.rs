@@ -17,7 +17,7 @@ const PHONE_MAX: usize = 40;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContactCandidate {
-    pub id: String,
+    pub id: super::ContactId,
     #[serde(default)]
     pub phone: Option<String>,
     #[serde(default)]
@@ -31,7 +31,7 @@ pub struct ContactCandidate {
 pub fn choose_contact(
     number: &CustomerNumber,
     candidates: &[ContactCandidate],
-) -> (Option<String>, usize) {
+) -> (Option<super::ContactId>, usize) {
     let mut seen = HashSet::new();
     let matching: Vec<&ContactCandidate> = candidates
         .iter()

@@ -13,8 +13,14 @@ const DESCRIPTION_MAX: usize = 32_000;
 
 /// `<number> [<conversation id>]`, the number in E.164 when it parses.
 pub fn subject(conversation: &Conversation, number: &CustomerNumber) -> String {
+    subject_of(number, conversation.id.as_str())
+}
+
+/// The same from the two values alone: the links function finds a Case by
+/// it, so both must build it here, truncation included.
+pub fn subject_of(number: &CustomerNumber, conversation_id: &str) -> String {
     let number = number.display();
-    truncate_utf16(&format!("{number} [{}]", conversation.id), SUBJECT_MAX).to_owned()
+    truncate_utf16(&format!("{number} [{conversation_id}]"), SUBJECT_MAX).to_owned()
 }
 
 /// The profiling at close and the conversation's times.

@@ -24,6 +24,7 @@ pub mod comments;
 pub mod contact;
 pub mod extra;
 pub mod fields;
+pub mod ids;
 pub mod media;
 pub mod owner;
 
@@ -33,9 +34,10 @@ pub use comments::{missing_comments, plan_comments, AttachmentFate, Authors, Com
 pub use contact::{choose_contact, new_contact, ContactCandidate};
 pub use extra::{CaseFieldRules, LeftOut};
 pub use fields::{description, salesforce_datetime, subject};
+pub use ids::{CaseId, ContactId, UserId};
 pub use owner::{CaseOwner, OrgUser};
 
-use crate::config::{CasePolicy, ContactOwner};
+use crate::config::{Authorship, CasePolicy, ContactOwner};
 use crate::event::Conversation;
 use crate::phone::CustomerNumber;
 
@@ -43,13 +45,13 @@ use crate::phone::CustomerNumber;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Found {
     /// The agent's active User.
-    pub agent_user: Option<String>,
+    pub agent_user: Option<UserId>,
     /// The `default_owner_username` User.
-    pub default_owner: Option<String>,
+    pub default_owner: Option<UserId>,
     /// The `customer_comment_username` User (looked up with audit fields only).
-    pub customer_user: Option<String>,
+    pub customer_user: Option<UserId>,
     /// The customer's Contact.
-    pub contact: Option<String>,
+    pub contact: Option<ContactId>,
     /// The conversation's Case, when an earlier run created it.
     pub case: Option<ExistingCase>,
     /// The bodies of that Case's comments.
@@ -62,14 +64,14 @@ pub struct Found {
 /// A Case that already exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExistingCase {
-    pub id: String,
+    pub id: CaseId,
     pub case_number: Option<String>,
 }
 
 /// The Contact a new Case points to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContactPlan {
-    Existing(String),
+    Existing(ContactId),
     /// Created in the same atomic write as its Case, so that a repeat finds
     /// the Case (and its ContactId) rather than making a second Contact.
     Create(Value),
@@ -107,36 +109,47 @@ pub enum PlanError {
     CustomerUserMissing(String),
 }
 
-/// The writes that turn `conversation` into its Case (see the module doc).
+/// A conversation with what is derived from it once: the customer's number
+/// and the Case's Subject (also the Case's key without an External ID field,
+/// so the reads and the writes must agree on it to the byte).
+#[derive(Debug, Clone, Copy)]
+pub struct Closing<'a> {
+    pub conversation: &'a Conversation,
+    pub number: &'a CustomerNumber,
+    pub subject: &'a str,
+}
+
+/// The writes that turn a conversation into its Case (see the module doc).
 /// `fate(message index, attachment index)` says what became of each file.
 pub fn plan_case_writes(
-    conversation: &Conversation,
-    number: &CustomerNumber,
+    closing: Closing<'_>,
     found: &Found,
     policy: &CasePolicy,
     fate: &dyn Fn(usize, usize) -> AttachmentFate,
 ) -> Result<CaseWrites, PlanError> {
-    if policy.set_audit_fields && found.customer_user.is_none() {
-        // Posting the customer's words as the API user would misattribute
-        // them for good: wait until the user exists.
-        return Err(PlanError::CustomerUserMissing(
-            policy
-                .customer_comment_username
+    let Closing {
+        conversation,
+        number,
+        ..
+    } = closing;
+    let authors = match &policy.authorship {
+        Authorship::ApiUser => Authors::ApiUser,
+        Authorship::AuditFields { customer_username } => Authors::AuditFields {
+            agent_user_id: found.agent_user.clone(),
+            // Posting the customer's words as the API user would
+            // misattribute them for good: wait until the user exists.
+            customer_user_id: found
+                .customer_user
                 .clone()
-                .unwrap_or_else(|| "(unset)".to_owned()),
-        ));
-    }
-    let authors = Authors {
-        set_audit_fields: policy.set_audit_fields,
-        agent_user_id: found.agent_user.clone(),
-        customer_user_id: found.customer_user.clone(),
+                .ok_or_else(|| PlanError::CustomerUserMissing(customer_username.clone()))?,
+        },
     };
     let planned = plan_comments(conversation, number, &authors, fate);
     let comments = missing_comments(planned, &found.comments);
     let case = match &found.case {
         Some(existing) => CasePlan::Existing(existing.clone()),
         None => {
-            let mut fields = case_fields(conversation, number, found, policy);
+            let mut fields = case_fields(closing, found, policy);
             let mut left_out = Vec::new();
             if !policy.case_fields.is_empty() {
                 let rules = found
@@ -194,14 +207,14 @@ fn contact_to_create(
 }
 
 /// The new Case's fields, `ContactId` aside.
-pub fn case_fields(
-    conversation: &Conversation,
-    number: &CustomerNumber,
-    found: &Found,
-    policy: &CasePolicy,
-) -> Map<String, Value> {
+pub fn case_fields(closing: Closing<'_>, found: &Found, policy: &CasePolicy) -> Map<String, Value> {
+    let Closing {
+        conversation,
+        number,
+        subject,
+    } = closing;
     let mut fields = Map::new();
-    fields.insert("Subject".into(), json!(subject(conversation, number)));
+    fields.insert("Subject".into(), json!(subject));
     fields.insert(
         "Description".into(),
         json!(description(conversation, number)),
@@ -217,7 +230,7 @@ pub fn case_fields(
         // is Unique, so a second insert answers DUPLICATE_VALUE.
         fields.insert(field.clone(), json!(conversation.id.as_str()));
     }
-    if policy.set_audit_fields {
+    if policy.authorship.audit_fields() {
         // The Case dates from the conversation's opening, like its first comment.
         if let Some(t) = conversation.opened_at {
             fields.insert("CreatedDate".into(), json!(salesforce_datetime(t)));

@@ -9,7 +9,7 @@
 /// A user the read found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgUser {
-    pub id: String,
+    pub id: super::UserId,
     pub email: Option<String>,
     pub username: Option<String>,
 }

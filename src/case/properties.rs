@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::comments::{attachment_line, ordered_messages, split_text, COMMENT_MAX_BYTES};
 use super::*;
-use crate::config::CasePolicy;
+use crate::config::{Authorship, CasePolicy};
 use crate::event::Conversation;
 use crate::phone::CustomerNumber;
 use crate::text::utf16_len;
@@ -117,16 +117,21 @@ proptest! {
     fn every_planned_write_fits_and_nothing_is_lost(c in conversation(), audit in any::<bool>()) {
         let number = num(&c);
         let policy = CasePolicy {
-            set_audit_fields: audit,
-            customer_comment_username: audit.then(|| "customer@acme.example".to_owned()),
+            authorship: if audit {
+                Authorship::AuditFields { customer_username: "customer@acme.example".into() }
+            } else {
+                Authorship::ApiUser
+            },
             ..policy()
         };
         let found = Found {
             agent_user: Some("005AGENT".into()),
-            customer_user: audit.then(|| "005CUSTOMER".to_owned()),
+            customer_user: audit.then(|| "005CUSTOMER".into()),
             ..Found::default()
         };
-        let writes = plan_case_writes(&c, &number, &found, &policy, &linked).unwrap();
+        let subject = subject(&c, &number);
+        let closing = Closing { conversation: &c, number: &number, subject: &subject };
+        let writes = plan_case_writes(closing, &found, &policy, &linked).unwrap();
         let CasePlan::Create(new_case) = &writes.case else { unreachable!() };
         let ContactPlan::Create(contact) = &new_case.contact else { unreachable!() };
         let len = |v: &Value| utf16_len(v.as_str().unwrap_or(""));

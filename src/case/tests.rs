@@ -3,7 +3,7 @@
 use super::comments::{split_text, COMMENT_MAX_BYTES};
 use super::contact::split_name;
 use super::*;
-use crate::config::CasePolicy;
+use crate::config::{Authorship, CasePolicy};
 use crate::event::{parse_body, ParsedBody};
 
 fn sample() -> Conversation {
@@ -96,10 +96,9 @@ fn comments_with_and_without_audit_fields() {
         .iter()
         .all(|p| p.created_by.is_none() && p.created_date.is_none()));
 
-    let authors = Authors {
-        set_audit_fields: true,
+    let authors = Authors::AuditFields {
         agent_user_id: Some("005A".into()),
-        customer_user_id: Some("005C".into()),
+        customer_user_id: "005C".into(),
     };
     let audited = plan_comments(&c, &num(&c), &authors, &linked);
     assert_eq!(audited[0].body, "Hello, I was charged twice");
@@ -118,9 +117,9 @@ fn comments_with_and_without_audit_fields() {
         "📎 invoice.pdf: https://app.witiop.example/media/8f2c/invoice.pdf"
     );
 
-    let no_agent_user = Authors {
+    let no_agent_user = Authors::AuditFields {
         agent_user_id: None,
-        ..authors
+        customer_user_id: "005C".into(),
     };
     let c2 = plan_comments(&c, &num(&c), &no_agent_user, &linked);
     assert!(c2[1]
@@ -214,7 +213,14 @@ fn policy() -> CasePolicy {
 
 fn plan(found: &Found, policy: &CasePolicy) -> Result<CaseWrites, PlanError> {
     let c = sample();
-    plan_case_writes(&c, &num(&c), found, policy, &linked)
+    let number = num(&c);
+    let subject = subject(&c, &number);
+    let closing = Closing {
+        conversation: &c,
+        number: &number,
+        subject: &subject,
+    };
+    plan_case_writes(closing, found, policy, &linked)
 }
 
 fn new_case(writes: &CaseWrites) -> &NewCase {
@@ -233,8 +239,8 @@ fn owner_falls_back_from_agent_to_default_to_api_user() {
     ];
     for (agent, default, expected) in cases {
         let found = Found {
-            agent_user: agent.map(str::to_owned),
-            default_owner: default.map(str::to_owned),
+            agent_user: agent.map(UserId::from),
+            default_owner: default.map(UserId::from),
             ..Found::default()
         };
         let writes = plan(&found, &policy()).unwrap();
@@ -293,8 +299,8 @@ fn a_new_contact_is_owned_like_its_case_and_filed_under_the_account() {
     ];
     for (agent, default, owner, account, expected_owner, expected_account) in cases {
         let found = Found {
-            agent_user: agent.map(str::to_owned),
-            default_owner: default.map(str::to_owned),
+            agent_user: agent.map(UserId::from),
+            default_owner: default.map(UserId::from),
             ..Found::default()
         };
         let policy = CasePolicy {
@@ -362,8 +368,9 @@ fn case_fields_follow_the_policy() {
     assert_eq!(case.fields["WitiOp_Conversation_Id__c"], "1793");
 
     let audited = CasePolicy {
-        set_audit_fields: true,
-        customer_comment_username: Some("customer@acme.example".into()),
+        authorship: Authorship::AuditFields {
+            customer_username: "customer@acme.example".into(),
+        },
         ..policy()
     };
     let found = Found {
@@ -380,8 +387,9 @@ fn case_fields_follow_the_policy() {
 #[test]
 fn audit_fields_need_the_customer_user() {
     let audited = CasePolicy {
-        set_audit_fields: true,
-        customer_comment_username: Some("customer@acme.example".into()),
+        authorship: Authorship::AuditFields {
+            customer_username: "customer@acme.example".into(),
+        },
         ..policy()
     };
     assert_eq!(
@@ -446,9 +454,6 @@ fn the_customers_contact_is_chosen_by_number_oldest_first() {
         candidate("003C", Some("0039 333 1234567"), None),
         candidate("003B", None, Some("333-123-4567")),
     ];
-    assert_eq!(
-        choose_contact(&num(&c), &rows),
-        (Some("003B".to_owned()), 2)
-    );
+    assert_eq!(choose_contact(&num(&c), &rows), (Some("003B".into()), 2));
     assert_eq!(choose_contact(&num(&c), &rows[..1]), (None, 0));
 }

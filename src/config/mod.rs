@@ -153,7 +153,7 @@ pub(crate) use case_fields::case_fields_for_tests;
 pub use case_fields::{CaseField, CaseFieldValue, Piece, Placeholder};
 pub use private_key::{PrivateKey, PrivateKeyError};
 pub use salesforce::{
-    is_secure_base_url, AuthFlow, CasePolicy, ContactOwner, SalesforceConnection,
+    is_secure_base_url, AuthFlow, Authorship, CasePolicy, ContactOwner, SalesforceConnection,
     SalesforceSettings,
 };
 pub use witiop::{is_loopback_host, MediaHost, WitiopSecret};

@@ -88,15 +88,40 @@ impl PartialEq for SalesforceConnection {
     }
 }
 
+/// Who the comments are written as: decided once, when the settings are read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Authorship {
+    /// Everything as the API user at the time of writing; each comment's
+    /// header says who wrote it and when.
+    #[default]
+    ApiUser,
+    /// `CreatedById` and `CreatedDate` set through audit fields ("Set Audit
+    /// Fields upon Record Creation"): the agent's comments as the agent's
+    /// User, the customer's as this one.
+    AuditFields { customer_username: String },
+}
+
+impl Authorship {
+    pub fn audit_fields(&self) -> bool {
+        matches!(self, Self::AuditFields { .. })
+    }
+
+    /// The User the customer's comments are posted as, with audit fields.
+    pub fn customer_username(&self) -> Option<&str> {
+        match self {
+            Self::AuditFields { customer_username } => Some(customer_username),
+            Self::ApiUser => None,
+        }
+    }
+}
+
 /// What becomes of a conversation in the org: the choices an admin makes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CasePolicy {
-    /// Comments (and the Case) dated and authored through audit fields.
-    pub set_audit_fields: bool,
+    /// Who the comments are written as, and when.
+    pub authorship: Authorship,
     /// Files uploaded to the Case rather than linked.
     pub add_attachments: bool,
-    /// The User the customer's comments are posted as, with audit fields.
-    pub customer_comment_username: Option<String>,
     /// Case.Origin; `None` leaves the org's default.
     pub case_origin: Option<String>,
     /// Owner of Cases whose agent has no active User.
@@ -247,10 +272,14 @@ impl SalesforceSettings {
 
         let set_audit_fields = keys.optional_bool("set_audit_fields")?.unwrap_or(false);
         let add_attachments = keys.optional_bool("add_attachments")?.unwrap_or(false);
-        let customer_comment_username = if set_audit_fields {
-            Some(keys.required_str("customer_comment_username")?)
+        let authorship = if set_audit_fields {
+            Authorship::AuditFields {
+                customer_username: keys.required_str("customer_comment_username")?,
+            }
         } else {
-            keys.optional_str("customer_comment_username")?
+            // Checked for its type, but unused without audit fields.
+            keys.optional_str("customer_comment_username")?;
+            Authorship::ApiUser
         };
 
         let case_origin = if keys.is_explicit_null("case_origin") {
@@ -316,9 +345,8 @@ impl SalesforceSettings {
                 auth_flow,
             },
             policy: CasePolicy {
-                set_audit_fields,
+                authorship,
                 add_attachments,
-                customer_comment_username,
                 case_origin,
                 default_owner_username: keys.optional_str("default_owner_username")?,
                 case_external_id_field,

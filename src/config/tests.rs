@@ -16,7 +16,12 @@ fn full_secret_parses_with_defaults() {
     let s = SalesforceSettings::parse("sf", FULL).unwrap();
     assert_eq!(s.connection.login_url, "https://login.salesforce.com");
     assert_eq!(s.connection.api_version, "62.0");
-    assert!(s.policy.set_audit_fields);
+    assert_eq!(
+        s.policy.authorship,
+        Authorship::AuditFields {
+            customer_username: "witiop.customer@acme.example".into()
+        }
+    );
     assert!(!s.policy.add_attachments);
     assert_eq!(s.connection.auth_flow, AuthFlow::Password);
     assert_eq!(s.policy.case_origin.as_deref(), Some("WhatsApp"));

@@ -485,6 +485,18 @@ impl AttachmentUrl {
         &self.as_sent
     }
 
+    /// The link as everyone who can see the Case may read it: a user name
+    /// or password in it (never used to fetch) is left out.
+    pub fn shown(&self) -> String {
+        if self.url.username().is_empty() && self.url.password().is_none() {
+            return self.as_sent.clone();
+        }
+        let mut u = self.url.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.to_string()
+    }
+
     /// The last segment of the path, if any: a file's name when none is given.
     pub fn last_segment(&self) -> Option<&str> {
         self.url

@@ -244,3 +244,38 @@ fn the_profile_keeps_the_order_of_the_body() {
     // The sample's own keys are not in alphabetical order either.
     assert_eq!(&keys[3..], ["category", "outcome", "notes"]);
 }
+
+#[test]
+fn credentials_in_an_attachment_link_are_never_shown() {
+    for (url, shown) in [
+        (
+            "https://u:p@media.example/a.pdf",
+            "https://media.example/a.pdf",
+        ),
+        (
+            "https://u@media.example/a.pdf",
+            "https://media.example/a.pdf",
+        ),
+        (
+            "https://:p@media.example/a.pdf",
+            "https://media.example/a.pdf",
+        ),
+        // Without credentials the link is shown exactly as sent, so a
+        // re-delivery writes the very same comment.
+        (
+            "https://media.example/a%20b.pdf?x=1",
+            "https://media.example/a%20b.pdf?x=1",
+        ),
+        ("HTTPS://Media.Example/a.pdf", "HTTPS://Media.Example/a.pdf"),
+    ] {
+        assert_eq!(AttachmentUrl::parse(url).unwrap().shown(), shown, "{url}");
+    }
+    for refused in [
+        "not a url",
+        "ftp://media.example/a",
+        "mailto:a@b.example",
+        "",
+    ] {
+        assert!(AttachmentUrl::parse(refused).is_none(), "{refused}");
+    }
+}

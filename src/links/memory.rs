@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::case::CaseId;
+
 /// Entries kept per map before the stale ones, then all, are forgotten.
 const MEMORY: usize = 10_000;
 
@@ -38,7 +40,7 @@ struct Bucket {
 }
 
 pub(super) struct Memory {
-    found: Mutex<HashMap<String, String>>,
+    found: Mutex<HashMap<String, CaseId>>,
     missing: Mutex<HashMap<String, Instant>>,
     asked: Mutex<HashMap<String, Instant>>,
     bucket: Mutex<Bucket>,
@@ -58,7 +60,7 @@ impl Memory {
     }
 
     /// The Case found earlier for this conversation.
-    pub(super) fn found(&self, conversation_id: &str) -> Option<String> {
+    pub(super) fn found(&self, conversation_id: &str) -> Option<CaseId> {
         self.found
             .lock()
             .expect("found lock")
@@ -66,12 +68,12 @@ impl Memory {
             .cloned()
     }
 
-    pub(super) fn remember_found(&self, conversation_id: &str, case_id: &str) {
+    pub(super) fn remember_found(&self, conversation_id: &str, case_id: &CaseId) {
         let mut found = self.found.lock().expect("found lock");
         if found.len() >= MEMORY {
             found.clear();
         }
-        found.insert(conversation_id.to_owned(), case_id.to_owned());
+        found.insert(conversation_id.to_owned(), case_id.clone());
         self.missing
             .lock()
             .expect("missing lock")
@@ -198,7 +200,7 @@ mod tests {
         memory.remember_missing("1793", Duration::from_secs(60));
         assert!(memory.known_missing("1793"));
         assert!(!memory.known_missing("1794"));
-        memory.remember_found("1793", "500000000000001");
+        memory.remember_found("1793", &CaseId::from("500000000000001"));
         assert!(!memory.known_missing("1793"));
         assert_eq!(memory.found("1793").as_deref(), Some("500000000000001"));
         memory.remember_missing("1794", Duration::ZERO);

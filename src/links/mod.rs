@@ -30,6 +30,7 @@ use secrecy::SecretString;
 
 pub use memory::CallBudget;
 
+use crate::case::CaseId;
 use crate::phone::CustomerNumber;
 use crate::salesforce::client::count_calls;
 use crate::salesforce::records::{case_lookup_query, CaseKey, CaseRow};
@@ -121,7 +122,7 @@ impl Links {
 
     /// The Case of this conversation, from memory or (within the limits)
     /// from Salesforce; `None` when it is missing or was not asked for.
-    async fn case_id(&self, active: &Active, link: Link<'_>) -> Option<String> {
+    async fn case_id(&self, active: &Active, link: Link<'_>) -> Option<CaseId> {
         let conversation_id = link.conversation_id;
         if let Some(found) = self.memory.found(conversation_id) {
             return Some(found);
@@ -225,7 +226,7 @@ pub async fn handle_link(
                 links.memory.remember_found(&conversation_id, &case_id);
                 tracing::info!(
                     conversation_id,
-                    case_id,
+                    case_id = case_id.as_str(),
                     outcome = "redirect",
                     "case link opened"
                 );
@@ -259,7 +260,7 @@ async fn find_case(
     active: &Active,
     conversation_id: &str,
     digits: &str,
-) -> Result<Option<String>, SalesforceError> {
+) -> Result<Option<CaseId>, SalesforceError> {
     let subject;
     let key = match &active.case_external_id_field {
         Some(field) => CaseKey::ExternalId {
@@ -267,9 +268,8 @@ async fn find_case(
             value: conversation_id,
         },
         None => {
-            // The worker's Subject: the number in E.164, then the id.
-            let number = CustomerNumber::parse(&format!("+{digits}")).display();
-            subject = format!("{number} [{conversation_id}]");
+            let number = CustomerNumber::parse(&format!("+{digits}"));
+            subject = crate::case::fields::subject_of(&number, conversation_id);
             CaseKey::Subject(&subject)
         }
     };

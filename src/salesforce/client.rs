@@ -329,10 +329,12 @@ impl SalesforceClient {
 /// a metric of its own on the bill).
 fn metric_code(code: Option<&ErrorCode>) -> &'static str {
     match code {
-        Some(ErrorCode::InvalidSessionId) => "INVALID_SESSION_ID",
-        Some(ErrorCode::RequestLimitExceeded) => "REQUEST_LIMIT_EXCEEDED",
-        Some(ErrorCode::ServerUnavailable) => "SERVER_UNAVAILABLE",
-        Some(ErrorCode::UnableToLockRow) => "UNABLE_TO_LOCK_ROW",
+        Some(
+            c @ (ErrorCode::InvalidSessionId
+            | ErrorCode::RequestLimitExceeded
+            | ErrorCode::ServerUnavailable
+            | ErrorCode::UnableToLockRow),
+        ) => c.name().unwrap_or("other"),
         _ => "other",
     }
 }

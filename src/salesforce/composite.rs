@@ -1,5 +1,7 @@
 //! Composite's request and response shapes.
 
+use std::borrow::Cow;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -7,13 +9,62 @@ use serde_json::{json, Value};
 use super::error::{parse_errors, SalesforceError};
 use super::resources::encode_component;
 
+/// The methods this project sends inside a Composite. Whether a failed
+/// call may be sent again follows from it: a read any time, a write only
+/// when Salesforce said it did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SubMethod {
+    Get,
+    Post,
+}
+
+impl SubMethod {
+    pub fn is_read(self) -> bool {
+        matches!(self, Self::Get)
+    }
+}
+
+/// A subrequest's `referenceId`, and the way later subrequests of the same
+/// Composite name its answer (`@{ref.path}`, "Composite Request Body",
+/// requests_composite.htm).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RefId(Cow<'static, str>);
+
+impl RefId {
+    pub const fn named(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
+    }
+
+    /// `prefix` followed by `n`: one of several subrequests of one kind.
+    pub fn numbered(prefix: &str, n: usize) -> Self {
+        Self(Cow::Owned(format!("{prefix}{n}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `@{ref.path}`: a value of this subrequest's answer, for a later one.
+    pub fn at(&self, path: &str) -> String {
+        format!("@{{{}.{path}}}", self.0)
+    }
+}
+
+impl std::fmt::Display for RefId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One subrequest of a Composite call.
 #[derive(Debug, Clone, Serialize)]
 pub struct Subrequest {
-    pub method: &'static str,
+    pub method: SubMethod,
     pub url: String,
     #[serde(rename = "referenceId")]
-    pub reference_id: String,
+    pub reference_id: RefId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
     /// Headers for this subrequest alone. A subrequest inherits only
@@ -52,11 +103,11 @@ impl Subrequest {
         self
     }
 
-    pub fn query(data_path: &str, reference_id: &str, soql: &str) -> Self {
+    pub fn query(data_path: &str, reference_id: RefId, soql: &str) -> Self {
         Self {
-            method: "GET",
+            method: SubMethod::Get,
             url: format!("{data_path}/query?q={}", encode_component(soql)),
-            reference_id: reference_id.to_owned(),
+            reference_id,
             body: None,
             http_headers: Vec::new(),
         }
@@ -64,7 +115,7 @@ impl Subrequest {
 
     /// A query whose text holds composite references (`@{ref.records[0].Id}`):
     /// those must reach Salesforce unencoded to be substituted.
-    pub fn query_with_references(data_path: &str, reference_id: &str, soql: &str) -> Self {
+    pub fn query_with_references(data_path: &str, reference_id: RefId, soql: &str) -> Self {
         let mut url = format!("{data_path}/query?q=");
         let mut rest = soql;
         while let Some(start) = rest.find("@{") {
@@ -77,9 +128,9 @@ impl Subrequest {
         }
         url.push_str(&encode_component(rest));
         Self {
-            method: "GET",
+            method: SubMethod::Get,
             url,
-            reference_id: reference_id.to_owned(),
+            reference_id,
             body: None,
             http_headers: Vec::new(),
         }
@@ -90,22 +141,22 @@ impl Subrequest {
     /// result in creating or updating Accounts, Cases, or Leads" ("Assignment
     /// Rule Header", headers_autoassign.htm), so a comment whose trigger or
     /// flow touches its Case must carry it as much as the Case itself.
-    pub fn create(data_path: &str, reference_id: &str, object: &str, fields: Value) -> Self {
+    pub fn create(data_path: &str, reference_id: RefId, object: &str, fields: Value) -> Self {
         Self {
-            method: "POST",
+            method: SubMethod::Post,
             url: format!("{data_path}/sobjects/{object}"),
-            reference_id: reference_id.to_owned(),
+            reference_id,
             body: Some(fields),
             http_headers: vec![NO_AUTO_ASSIGN],
         }
     }
 
     /// An `allOrNone` sObject Collection insert; a write, like [`Self::create`].
-    pub fn collection(data_path: &str, reference_id: &str, records: Vec<Value>) -> Self {
+    pub fn collection(data_path: &str, reference_id: RefId, records: Vec<Value>) -> Self {
         Self {
-            method: "POST",
+            method: SubMethod::Post,
             url: format!("{data_path}/composite/sobjects"),
-            reference_id: reference_id.to_owned(),
+            reference_id,
             body: Some(json!({"allOrNone": true, "records": records})),
             http_headers: vec![NO_AUTO_ASSIGN],
         }
@@ -126,7 +177,7 @@ pub struct SubResponse {
     #[serde(rename = "httpStatusCode")]
     pub status: u16,
     #[serde(rename = "referenceId")]
-    pub reference_id: String,
+    pub reference_id: RefId,
 }
 
 impl SubResponse {
@@ -163,12 +214,11 @@ impl SubResponse {
         if let Some(e) = self.error() {
             return Err(e);
         }
-        let records = self
-            .body
-            .get("records")
-            .cloned()
-            .unwrap_or(Value::Array(vec![]));
-        serde_json::from_value(records).map_err(SalesforceError::Decode)
+        // Typed straight from the parsed answer: `&Value` is a deserializer.
+        match self.body.get("records") {
+            Some(records) => Vec::<T>::deserialize(records).map_err(SalesforceError::Decode),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// True when a query subrequest has more pages than it returned.
@@ -188,17 +238,30 @@ mod tests {
     fn every_write_says_not_to_run_assignment_rules() {
         let path = "/services/data/v62.0";
         let writes = [
-            Subrequest::create(path, "case", "Case", json!({"Subject": "s"})),
-            Subrequest::collection(path, "comments0", vec![json!({"CommentBody": "c"})]),
-            Subrequest::create(path, "contact", "Contact", json!({"LastName": "l"}))
-                .with_header(ALLOW_DUPLICATE_SAVE),
+            Subrequest::create(path, RefId::named("case"), "Case", json!({"Subject": "s"})),
+            Subrequest::collection(
+                path,
+                RefId::named("comments0"),
+                vec![json!({"CommentBody": "c"})],
+            ),
+            Subrequest::create(
+                path,
+                RefId::named("contact"),
+                "Contact",
+                json!({"LastName": "l"}),
+            )
+            .with_header(ALLOW_DUPLICATE_SAVE),
         ];
         for write in writes {
             let wire = serde_json::to_value(&write).unwrap();
             assert_eq!(wire["httpHeaders"]["Sforce-Auto-Assign"], "FALSE", "{wire}");
         }
-        let read =
-            serde_json::to_value(Subrequest::query(path, "q", "SELECT Id FROM Case")).unwrap();
+        let read = serde_json::to_value(Subrequest::query(
+            path,
+            RefId::named("q"),
+            "SELECT Id FROM Case",
+        ))
+        .unwrap();
         assert!(read.get("httpHeaders").is_none());
     }
 }

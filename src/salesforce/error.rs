@@ -44,6 +44,32 @@ pub enum ErrorCode {
     Other(String),
 }
 
+/// OAuth 2.0's error codes as Salesforce's token endpoint answers them
+/// (RFC 6749, section 5.2; Salesforce adds `invalid_client_id`), the ones
+/// whose advice differs named, every other one kept as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginCode {
+    /// Wrong user name, password or token, a blocked flow, or (JWT) a user
+    /// not pre-authorised for the app.
+    InvalidGrant,
+    /// The consumer key is unknown to the org.
+    InvalidClientId,
+    /// The consumer secret does not match.
+    InvalidClient,
+    Other(String),
+}
+
+impl LoginCode {
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "invalid_grant" => Self::InvalidGrant,
+            "invalid_client_id" => Self::InvalidClientId,
+            "invalid_client" => Self::InvalidClient,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
 impl ErrorCode {
     const NAMED: [(&'static str, ErrorCode); 12] = [
         ("INVALID_SESSION_ID", Self::InvalidSessionId),
@@ -74,6 +100,14 @@ impl ErrorCode {
             .iter()
             .find(|(name, _)| *name == code)
             .map_or_else(|| Self::Other(code.to_owned()), |(_, c)| c.clone())
+    }
+
+    /// The name of a code this type knows by name.
+    pub fn name(&self) -> Option<&'static str> {
+        Self::NAMED
+            .iter()
+            .find(|(_, c)| c == self)
+            .map(|(name, _)| *name)
     }
 
     /// As Salesforce spells it.
@@ -199,6 +233,14 @@ impl SalesforceError {
                 status,
                 snippet: snippet(body),
             },
+        }
+    }
+
+    /// The token endpoint's refusal, typed, when this is a refused login.
+    pub fn login_code(&self) -> Option<LoginCode> {
+        match self {
+            Self::Login { error, .. } => Some(LoginCode::parse(error)),
+            _ => None,
         }
     }
 

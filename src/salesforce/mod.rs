@@ -21,6 +21,6 @@ pub mod resources;
 
 pub use auth::Session;
 pub use client::{RetryPolicy, SalesforceClient};
-pub use composite::{SubResponse, Subrequest};
+pub use composite::{RefId, SubMethod, SubResponse, Subrequest};
 pub use error::{ApiError, ErrorClass, SalesforceError};
 pub use resources::SaveResult;

@@ -4,16 +4,16 @@
 
 use serde::Deserialize;
 
-use super::composite::Subrequest;
+use super::composite::{RefId, Subrequest};
 use super::escape::{soql_like_suffix, soql_literal};
 use crate::phone::CustomerNumber;
 
 /// Reference ids of the read Composite's subrequests.
-pub const USERS: &str = "users";
-pub const CONTACTS: &str = "contacts";
-pub const SIMILAR: &str = "similar";
-pub const EXISTING: &str = "existing";
-pub const COMMENTS: &str = "comments";
+pub const USERS: RefId = RefId::named("users");
+pub const CONTACTS: RefId = RefId::named("contacts");
+pub const SIMILAR: RefId = RefId::named("similar");
+pub const EXISTING: RefId = RefId::named("existing");
+pub const COMMENTS: RefId = RefId::named("comments");
 
 /// How the conversation's Case is recognised.
 #[derive(Debug, Clone, Copy)]
@@ -79,7 +79,10 @@ impl ConversationReads<'_> {
         reads.push(Subrequest::query_with_references(
             data_path,
             COMMENTS,
-            "SELECT CommentBody FROM CaseComment WHERE ParentId = '@{existing.records[0].Id}'",
+            &format!(
+                "SELECT CommentBody FROM CaseComment WHERE ParentId = '{}'",
+                EXISTING.at("records[0].Id")
+            ),
         ));
         reads
     }
@@ -103,18 +106,18 @@ pub fn case_files_query(case_id: &str) -> String {
 }
 
 /// Inside the write Composite: the new Case's number, through its reference.
-pub fn case_number_query(data_path: &str, reference_id: &str, case_reference: &str) -> Subrequest {
+pub fn case_number_query(data_path: &str, reference_id: RefId, case: &RefId) -> Subrequest {
     Subrequest::query_with_references(
         data_path,
         reference_id,
-        &format!("SELECT CaseNumber FROM Case WHERE Id = '@{{{case_reference}.id}}'"),
+        &format!("SELECT CaseNumber FROM Case WHERE Id = '{}'", case.at("id")),
     )
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UserRow {
-    pub id: String,
+    pub id: crate::case::UserId,
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
@@ -134,7 +137,7 @@ impl From<UserRow> for crate::case::OrgUser {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CaseRow {
-    pub id: String,
+    pub id: crate::case::CaseId,
     #[serde(default)]
     pub case_number: Option<String>,
 }

@@ -91,7 +91,7 @@ impl SalesforceClient {
     ) -> Result<Vec<SubResponse>, SalesforceError> {
         let path = format!("{}/composite", self.data_path());
         let body = json!({"allOrNone": all_or_none, "compositeRequest": requests});
-        let replay = if requests.iter().all(|r| r.method == "GET") {
+        let replay = if requests.iter().all(|r| r.method.is_read()) {
             Replay::Safe
         } else {
             Replay::OnlyIfRejected

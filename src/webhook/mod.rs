@@ -60,7 +60,7 @@ pub async fn handle_webhook(
     request: ApiGatewayV2httpRequest,
 ) -> ApiGatewayV2httpResponse {
     let started = Instant::now();
-    let (outcome, conversation_id, response) = route(webhook, request).await;
+    let ((outcome, conversation_id, response), message_id) = route(webhook, request).await;
     // The heartbeat alarm's metric: WitiOp calling us, that is a request
     // that passed authentication and carried a valid `conversation.closed`
     // event, queued or not (an SQS outage is not WitiOp's silence). Neither
@@ -76,19 +76,11 @@ pub async fn handle_webhook(
         Outcome::Ignored => metrics::counter!("events_ignored").increment(1),
         other => metrics::counter!("webhook_rejections", "reason" => other.as_str()).increment(1),
     }
-    // The SQS message id ties this line to the worker's for the same event.
-    let message_id = match (&outcome, &response.body) {
-        (Outcome::Queued, Some(Body::Text(text))) => {
-            serde_json::from_str::<serde_json::Value>(text)
-                .ok()
-                .and_then(|v| v["message_id"].as_str().map(str::to_owned))
-        }
-        _ => None,
-    };
     tracing::info!(
         outcome = outcome.as_str(),
         status = response.status_code,
         conversation_id = conversation_id.as_deref().unwrap_or(""),
+        // The SQS message id ties this line to the worker's for the same event.
         message_id = message_id.as_deref().unwrap_or(""),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "webhook request"
@@ -114,10 +106,11 @@ pub struct Prepared {
 /// and the response.
 type Answer = (Outcome, Option<String>, ApiGatewayV2httpResponse);
 
-async fn route(webhook: &Webhook, request: ApiGatewayV2httpRequest) -> Answer {
+/// The answer, and the SQS message id when the event was queued.
+async fn route(webhook: &Webhook, request: ApiGatewayV2httpRequest) -> (Answer, Option<String>) {
     match prepare(webhook, &request).await {
         Ok(prepared) => enqueue(webhook, prepared).await,
-        Err(answer) => answer,
+        Err(answer) => (answer, None),
     }
 }
 
@@ -247,7 +240,7 @@ pub async fn prepare(
     })
 }
 
-async fn enqueue(webhook: &Webhook, prepared: Prepared) -> Answer {
+async fn enqueue(webhook: &Webhook, prepared: Prepared) -> (Answer, Option<String>) {
     let conversation_id = prepared.conversation_id;
     let case_url = prepared.case_url;
     let mut request = webhook
@@ -273,11 +266,12 @@ async fn enqueue(webhook: &Webhook, prepared: Prepared) -> Answer {
             if let Some(url) = case_url {
                 body["case_url"] = json!(url);
             }
-            (
+            let answer = (
                 Outcome::Queued,
                 Some(conversation_id),
                 json_response(202, body),
-            )
+            );
+            (answer, Some(message_id))
         }
         Err(e) => {
             tracing::error!(
@@ -293,7 +287,7 @@ async fn enqueue(webhook: &Webhook, prepared: Prepared) -> Answer {
             );
             r.headers
                 .insert(RETRY_AFTER, HeaderValue::from_static("30"));
-            (Outcome::QueueUnavailable, Some(conversation_id), r)
+            ((Outcome::QueueUnavailable, Some(conversation_id), r), None)
         }
     }
 }

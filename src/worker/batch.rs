@@ -338,13 +338,7 @@ struct Cost {
     latency_ms: u64,
 }
 
-fn report_success(
-    exchange: &Exchange,
-    job: &Job,
-    message_id: &str,
-    o: &CaseOutcome,
-    cost: Cost,
-) {
+fn report_success(exchange: &Exchange, job: &Job, message_id: &str, o: &CaseOutcome, cost: Cost) {
     let Cost { calls, latency_ms } = cost;
     // The org's allowance as Salesforce last reported it (Sforce-Limit-Info).
     let usage = exchange
@@ -359,7 +353,7 @@ fn report_success(
         message_id,
         conversation_id = %job.event.conversation.id,
         outcome = if o.case_created { "case_created" } else { "case_updated" },
-        case_id = o.case_id,
+        case_id = o.case_id.as_str(),
         case_number = o.case_number.as_deref().unwrap_or(""),
         contact_created = o.contact_created,
         comments_created = o.comments_created,

@@ -6,7 +6,7 @@ use super::error::RecordError;
 use super::exchange::Exchange;
 use super::read::read_state;
 use super::write::{write_comments, write_new_case};
-use crate::case::{self, CasePlan, CommentDraft};
+use crate::case::{self, CaseId, CasePlan, CommentDraft};
 use crate::event::CloseEvent;
 use crate::phone::{CustomerKey, CustomerNumber};
 use crate::salesforce::error::ErrorCode;
@@ -23,6 +23,14 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    pub(crate) fn closing(&self) -> case::Closing<'_> {
+        case::Closing {
+            conversation: &self.event.conversation,
+            number: &self.number,
+            subject: &self.subject,
+        }
+    }
+
     pub(crate) fn new(event: CloseEvent) -> Self {
         let number = CustomerNumber::parse(&event.conversation.customer.number);
         let subject = case::subject(&event.conversation, &number);
@@ -38,7 +46,7 @@ impl Job {
 /// The result of one conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseOutcome {
-    pub case_id: String,
+    pub case_id: CaseId,
     pub case_number: Option<String>,
     pub case_created: bool,
     pub contact_created: bool,
@@ -75,16 +83,8 @@ pub(crate) async fn process_conversation(
         let fate = |m: usize, a: usize| {
             case::media::fate(&rules, &conversation.messages[m].attachments[a])
         };
-        let writes = case::plan_case_writes(conversation, &job.number, &found, policy, &fate)?;
+        let writes = case::plan_case_writes(job.closing(), &found, policy, &fate)?;
 
-        let mut outcome = CaseOutcome {
-            case_id: String::new(),
-            case_number: None,
-            case_created: false,
-            contact_created: false,
-            comments_created: 0,
-            attachments_uploaded: 0,
-        };
         if let CasePlan::Create(new_case) = &writes.case {
             for left in &new_case.left_out {
                 // The field and the reason only: the value may hold the
@@ -99,19 +99,26 @@ pub(crate) async fn process_conversation(
             }
         }
         let mut remaining: &[CommentDraft] = &writes.comments;
-        match &writes.case {
-            CasePlan::Existing(existing) => {
-                outcome.case_id = existing.id.clone();
-                outcome.case_number = existing.case_number.clone();
-            }
+        let mut outcome = match &writes.case {
+            CasePlan::Existing(existing) => CaseOutcome {
+                case_id: existing.id.clone(),
+                case_number: existing.case_number.clone(),
+                case_created: false,
+                contact_created: false,
+                comments_created: 0,
+                attachments_uploaded: 0,
+            },
             CasePlan::Create(new_case) => match write_new_case(sf, new_case, remaining).await {
                 Ok(first) => {
-                    outcome.case_id = first.case_id;
-                    outcome.case_number = first.case_number;
-                    outcome.case_created = true;
-                    outcome.contact_created = first.contact_created;
-                    outcome.comments_created = first.comments_written;
                     remaining = &remaining[first.comments_written..];
+                    CaseOutcome {
+                        case_id: first.case_id,
+                        case_number: first.case_number,
+                        case_created: true,
+                        contact_created: first.contact_created,
+                        comments_created: first.comments_written,
+                        attachments_uploaded: 0,
+                    }
                 }
                 // Another delivery inserted the Case between our read and our
                 // write: read again and write only what it lacks.
@@ -128,7 +135,7 @@ pub(crate) async fn process_conversation(
                 }
                 Err(e) => return Err(e),
             },
-        }
+        };
         while !remaining.is_empty() {
             let written = write_comments(sf, &outcome.case_id, remaining).await?;
             outcome.comments_created += written;

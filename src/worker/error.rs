@@ -2,7 +2,7 @@
 //! should do about it.
 
 use crate::case::PlanError;
-use crate::salesforce::error::{ErrorCode, Wait};
+use crate::salesforce::error::{ErrorCode, LoginCode, Wait};
 use crate::salesforce::{ErrorClass, SalesforceError};
 
 /// Why a record cannot be processed now.
@@ -96,17 +96,16 @@ impl RecordError {
         let Self::Salesforce(e) = self else {
             return self.to_string();
         };
-        if let SalesforceError::Login { error, flow, .. } = e {
+        if let (SalesforceError::Login { flow, .. }, Some(code)) = (e, e.login_code()) {
             if *flow == "jwt_bearer"
-                && matches!(error.as_str(), "invalid_grant" | "invalid_client_id")
+                && matches!(code, LoginCode::InvalidGrant | LoginCode::InvalidClientId)
             {
                 return format!("{self}. Check the certificate on the app against private_key, consumer_key, username and that the user is pre-authorised for the app (runbook 4.4), then redrive");
             }
-            // OAuth's own error codes (RFC 6749, 5.2), as the token endpoint answers.
-            return match error.as_str() {
-                "invalid_grant" => format!("{self}. Check username, password and security token in the Salesforce secret (or that the password flow is allowed), then redrive"),
-                "invalid_client_id" | "invalid_client" => format!("{self}. Check consumer_key/consumer_secret against the Connected App, then redrive"),
-                _ => self.to_string(),
+            return match code {
+                LoginCode::InvalidGrant => format!("{self}. Check username, password and security token in the Salesforce secret (or that the password flow is allowed), then redrive"),
+                LoginCode::InvalidClientId | LoginCode::InvalidClient => format!("{self}. Check consumer_key/consumer_secret against the Connected App, then redrive"),
+                LoginCode::Other(_) => self.to_string(),
             };
         }
         let code = e.codes().find(|c| !c.is_consequence());

@@ -6,10 +6,10 @@ use std::sync::Mutex;
 use super::conversation::Job;
 use super::error::RecordError;
 use crate::case::owner::{self, OrgUser};
-use crate::case::{choose_contact, ContactCandidate, ExistingCase, Found};
+use crate::case::{choose_contact, ContactCandidate, ExistingCase, Found, UserId};
 use crate::config::CasePolicy;
 use crate::salesforce::records::{self, CaseKey, CaseRow, CommentRow, ConversationReads, UserRow};
-use crate::salesforce::{SalesforceClient, SubResponse};
+use crate::salesforce::{RefId, SalesforceClient, SubResponse};
 
 /// Users, Contact candidates, the Case and its comments, in one call
 /// (more only for a Case with over 2,000 comments).
@@ -37,7 +37,7 @@ pub(crate) async fn read_state(
     let answers = sf
         .composite(&reads.subrequests(&sf.data_path()), false)
         .await?;
-    let by_ref = |r: &str| answers.iter().find(|a| a.reference_id == r);
+    let by_ref = |r: RefId| answers.iter().find(|a| a.reference_id == r);
 
     let users: Vec<OrgUser> = by_ref(records::USERS)
         .map(SubResponse::records::<UserRow>)
@@ -57,18 +57,20 @@ pub(crate) async fn read_state(
     }
     let agent_user = agent.chosen.map(|u| u.id.clone());
     users_seen.remember(&uncached, &users);
-    let default_owner = users_seen.cached(&policy.default_owner_username);
+    let default_owner = policy
+        .default_owner_username
+        .as_deref()
+        .and_then(|u| users_seen.cached(u));
     if policy.default_owner_username.is_some() && default_owner.is_none() {
         tracing::warn!(
                 username = policy.default_owner_username.as_deref().unwrap_or(""),
                 "default_owner_username is not an active user; Cases without an agent user go to the API user"
             );
     }
-    let customer_user = if policy.set_audit_fields {
-        users_seen.cached(&policy.customer_comment_username)
-    } else {
-        None
-    };
+    let customer_user = policy
+        .authorship
+        .customer_username()
+        .and_then(|u| users_seen.cached(u));
 
     let mut candidates: Vec<ContactCandidate> = by_ref(records::CONTACTS)
         .map(SubResponse::records)
@@ -125,7 +127,7 @@ pub(crate) async fn read_state(
 /// Usernames → active user id, per cold start. Only users found are kept:
 /// one created after a failure is found on the next attempt.
 #[derive(Default)]
-pub(crate) struct UserCache(Mutex<HashMap<String, String>>);
+pub(crate) struct UserCache(Mutex<HashMap<String, UserId>>);
 
 impl UserCache {
     /// Usernames whose ids do not change are cached per cold start.
@@ -134,10 +136,8 @@ impl UserCache {
         if let Some(u) = &policy.default_owner_username {
             wanted.push(u.to_lowercase());
         }
-        if policy.set_audit_fields {
-            if let Some(u) = &policy.customer_comment_username {
-                wanted.push(u.to_lowercase());
-            }
+        if let Some(u) = policy.authorship.customer_username() {
+            wanted.push(u.to_lowercase());
         }
         let cache = self.0.lock().expect("user cache");
         wanted.retain(|u| !cache.contains_key(u));
@@ -153,8 +153,8 @@ impl UserCache {
         }
     }
 
-    fn cached(&self, name: &Option<String>) -> Option<String> {
-        let name = name.as_ref()?.to_lowercase();
+    fn cached(&self, name: &str) -> Option<UserId> {
+        let name = name.to_lowercase();
         self.0.lock().expect("user cache").get(&name).cloned()
     }
 }

@@ -11,11 +11,13 @@
 use serde_json::{json, Value};
 
 use super::error::RecordError;
-use crate::case::{CommentDraft, ContactPlan, NewCase};
+use crate::case::{CaseId, CommentDraft, ContactId, ContactPlan, NewCase};
 use crate::salesforce::composite::ALLOW_DUPLICATE_SAVE;
 use crate::salesforce::error::ErrorCode;
 use crate::salesforce::records::{case_number_query, CaseNumberRow};
-use crate::salesforce::{SalesforceClient, SalesforceError, SaveResult, SubResponse, Subrequest};
+use crate::salesforce::{
+    RefId, SalesforceClient, SalesforceError, SaveResult, SubResponse, Subrequest,
+};
 
 /// Comments per sObject Collection, and collections per Composite.
 const COLLECTION_SIZE: usize = 200;
@@ -23,9 +25,14 @@ const COLLECTIONS_PER_COMPOSITE: usize = 5;
 /// What Salesforce would read as a Composite reference.
 const REFERENCE_MARK: &str = "@{";
 
+/// The write Composite's subrequests.
+const CONTACT: RefId = RefId::named("contact");
+const CASE: RefId = RefId::named("case");
+const NUMBER: RefId = RefId::named("number");
+
 /// What the first write did.
 pub(crate) struct FirstWrite {
-    pub case_id: String,
+    pub case_id: CaseId,
     pub case_number: Option<String>,
     pub contact_created: bool,
     pub comments_written: usize,
@@ -76,16 +83,16 @@ pub(crate) async fn write_new_case(
             // The worker has found no Contact with the number: an alert rule
             // matching on the name must not block the Case.
             requests.push(
-                Subrequest::create(&path, "contact", "Contact", contact.clone())
+                Subrequest::create(&path, CONTACT, "Contact", contact.clone())
                     .with_header(ALLOW_DUPLICATE_SAVE),
             );
-            fields.insert("ContactId".into(), json!("@{contact.id}"));
+            fields.insert("ContactId".into(), json!(CONTACT.at("id")));
             true
         }
     };
     requests.push(Subrequest::create(
         &path,
-        "case",
+        CASE,
         "Case",
         Value::Object(fields),
     ));
@@ -94,28 +101,28 @@ pub(crate) async fn write_new_case(
     // One slot of five goes to reading the CaseNumber when it is free.
     let collections = chunks.len().min(COLLECTIONS_PER_COMPOSITE);
     for (i, chunk) in chunks.iter().take(collections).enumerate() {
-        let records = chunk.iter().map(|c| c.record("@{case.id}")).collect();
+        let records = chunk.iter().map(|c| c.record(&CASE.at("id"))).collect();
         requests.push(Subrequest::collection(
             &path,
-            &format!("comments{i}"),
+            RefId::numbered("comments", i),
             records,
         ));
     }
     if collections < COLLECTIONS_PER_COMPOSITE {
-        requests.push(case_number_query(&path, "number", "case"));
+        requests.push(case_number_query(&path, NUMBER, &CASE));
     }
     let answers = sf.composite(&requests, true).await?;
     composite_failure(&answers)?;
     let case_id = answers
         .iter()
-        .find(|a| a.reference_id == "case")
+        .find(|a| a.reference_id == CASE)
         .and_then(|a| a.body.get("id"))
         .and_then(Value::as_str)
-        .ok_or_else(|| SalesforceError::Incomplete("the Case answer has no id".into()))?
-        .to_owned();
+        .map(CaseId::from)
+        .ok_or_else(|| SalesforceError::Incomplete("the Case answer has no id".into()))?;
     let case_number = answers
         .iter()
-        .find(|a| a.reference_id == "number")
+        .find(|a| a.reference_id == NUMBER)
         .and_then(|a| a.records::<CaseNumberRow>().ok())
         .and_then(|rows| rows.into_iter().next())
         .and_then(|row| row.case_number);
@@ -139,13 +146,13 @@ async fn write_new_case_directly(
         ContactPlan::Existing(id) => (id.clone(), false),
         ContactPlan::Create(contact) => {
             let id = create_one(sf, "Contact", contact, &[ALLOW_DUPLICATE_SAVE]).await?;
-            (id, true)
+            (ContactId::from(id), true)
         }
     };
     fields.insert("ContactId".into(), json!(contact_id));
     let case_id = create_one(sf, "Case", &Value::Object(fields), &[]).await?;
     Ok(FirstWrite {
-        case_id,
+        case_id: case_id.into(),
         case_number: None,
         contact_created,
         comments_written: 0,
@@ -196,7 +203,7 @@ pub(crate) async fn write_comments(
         .map(|(i, chunk)| {
             Subrequest::collection(
                 &path,
-                &format!("comments{i}"),
+                RefId::numbered("comments", i),
                 chunk.iter().map(|c| c.record(case_id)).collect(),
             )
         })

@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use witiop_salesforce::salesforce::error::{ErrorCode, Wait};
 use witiop_salesforce::salesforce::escape::{soql_like_suffix, soql_literal};
-use witiop_salesforce::salesforce::{ErrorClass, SalesforceClient, SalesforceError, Subrequest};
+use witiop_salesforce::salesforce::{
+    ErrorClass, RefId, SalesforceClient, SalesforceError, Subrequest,
+};
 
 async fn env() -> Org {
     crate::helpers::org(json!({})).await
@@ -253,10 +255,15 @@ async fn errors_say_field_and_code() {
 /// A Contact, then a Case for it by reference.
 fn contact_and_case(path: &str, last_name: &str, subject: &str) -> Vec<Subrequest> {
     vec![
-        Subrequest::create(path, "contact", "Contact", json!({ "LastName": last_name })),
         Subrequest::create(
             path,
-            "case",
+            RefId::named("contact"),
+            "Contact",
+            json!({ "LastName": last_name }),
+        ),
+        Subrequest::create(
+            path,
+            RefId::named("case"),
             "Case",
             json!({"Subject": subject, "ContactId": "@{contact.id}"}),
         ),
@@ -272,7 +279,7 @@ async fn composite_references_and_all_or_none() {
     ok.extend([
         Subrequest::collection(
             &p,
-            "comments",
+            RefId::named("comments"),
             vec![
                 json!({"attributes": {"type": "CaseComment"}, "ParentId": "@{case.id}", "CommentBody": "one"}),
                 json!({"attributes": {"type": "CaseComment"}, "ParentId": "@{case.id}", "CommentBody": "two"}),
@@ -282,7 +289,7 @@ async fn composite_references_and_all_or_none() {
         // travel unencoded.
         Subrequest::query_with_references(
             &p,
-            "number",
+            RefId::named("number"),
             "SELECT CaseNumber FROM Case WHERE Id = '@{case.id}'",
         ),
     ]);
