@@ -70,6 +70,8 @@ pub struct Moto {
     /// The credentials of this account, for a process started against it
     /// (empty on a server of its own: the default dummy credentials).
     account: Vec<(&'static str, String)>,
+    /// The 12-digit account the resources are made in.
+    account_id: String,
     _child: Option<Child>,
 }
 
@@ -130,6 +132,8 @@ impl Moto {
             endpoint,
             sdk,
             account: Vec::new(),
+            // moto's default account.
+            account_id: "123456789012".to_owned(),
             _child: Some(child),
         })
     }
@@ -146,7 +150,7 @@ impl Moto {
             .clone()
             .map_err(anyhow::Error::msg)?;
         ready(&endpoint).await?;
-        let account = NEXT_ACCOUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let account_number = NEXT_ACCOUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let answer = reqwest::Client::new()
             .post(format!("{endpoint}/"))
             .header(
@@ -157,7 +161,10 @@ impl Moto {
             .form(&[
                 ("Action", "AssumeRole"),
                 ("Version", "2011-06-15"),
-                ("RoleArn", &format!("arn:aws:iam::{account}:role/test")),
+                (
+                    "RoleArn",
+                    &format!("arn:aws:iam::{account_number}:role/test"),
+                ),
                 ("RoleSessionName", "test"),
             ])
             .send()
@@ -193,6 +200,7 @@ impl Moto {
             endpoint,
             sdk,
             account,
+            account_id: account_number.to_string(),
             _child: None,
         })
     }
@@ -200,6 +208,10 @@ impl Moto {
     /// Environment variables that put a process in this account.
     pub fn account_env(&self) -> &[(&'static str, String)] {
         &self.account
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.account_id
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {

@@ -26,7 +26,7 @@ pub struct Ops {
 impl Ops {
     /// moto with the stand-in stack: what the scripts read of the real one.
     pub async fn start() -> Self {
-        let moto = Moto::start()
+        let moto = Moto::isolated()
             .await
             .expect("moto_server must be installed (make test creates .venv with it)");
         let home = Scratch::new();
@@ -80,6 +80,7 @@ impl Ops {
     /// The AWS CLI against moto (test set-up and checks).
     pub async fn aws(&self, args: &[&str]) -> Run {
         let mut c = operator::command(&operator::aws_cli(), &self.moto.endpoint, &self.home.0);
+        c.envs(self.account());
         c.args([
             "--endpoint-url",
             &self.moto.endpoint,
@@ -92,9 +93,18 @@ impl Ops {
 
     /// `sh ops/<script> args…` on the stand-in stack, with `env` added.
     pub async fn ops(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut all = vec![("STACK", STACK)];
+        let mut all: Vec<(&str, &str)> = vec![("STACK", STACK)];
+        all.extend(self.account());
         all.extend_from_slice(env);
         operator::ops(&self.moto.endpoint, &self.home.0, script, args, &all).await
+    }
+
+    /// The environment that puts a process in this test's moto account.
+    pub fn account(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.moto
+            .account_env()
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
     }
 
     /// Queues no trigger reads, `conversations.fifo` and its DLQ, with

@@ -1,6 +1,6 @@
 //! The operator commands of `ops/` (`make outputs`, `smoke`, `status`,
 //! `pause`, `resume`, `check-salesforce`, `dlq`, `dlq-delete`, `redrive`,
-//! `reconcile`), run as an operator runs them (`proof::operator`): POSIX
+//! `reconcile`, `rollback`), run as an operator runs them (`proof::operator`): POSIX
 //! `sh`, the AWS CLI, curl and python3, against moto (a CloudFormation stack
 //! with FIFO queues, Lambda functions and the worker's SQS trigger; secrets;
 //! alarms; the webhook's log group), the local Salesforce and the real
@@ -13,5 +13,6 @@ mod dlq;
 mod harness;
 mod reconcile;
 mod redrive;
+mod rollback;
 mod salesforce;
 mod stack;

@@ -38,8 +38,9 @@ async fn the_scripts_are_posix_shell() {
 #[tokio::test]
 async fn outputs_lists_the_stack_and_the_complete_webhook_url() {
     let o = Ops::start().await;
+    let account = format!("AWS account {}", o.moto.account_id());
     o.ops("outputs", &[], &[]).await.succeeds().says(&[
-        "AWS account 123456789012",
+        &account,
         "CREATE_COMPLETE",
         "QueueUrl",
         "witiop-test-queue.fifo",
@@ -95,7 +96,7 @@ async fn serve_webhook(moto: &Moto, queue_url: &str) -> String {
 
 #[tokio::test]
 async fn smoke_proves_url_and_token_and_queues_nothing() {
-    let moto = Moto::start().await.unwrap();
+    let moto = Moto::isolated().await.unwrap();
     let (events, _) = fifo_pair(&moto.sqs(), "events").await;
     // The webhook's secret must exist before it starts; Ops creates the rest.
     moto.secret(
@@ -108,6 +109,7 @@ async fn smoke_proves_url_and_token_and_queues_nothing() {
     let home = Scratch::new();
     let smoke = |env: Vec<(&'static str, String)>| {
         let mut c = operator::command("sh", &moto.endpoint, &home.0);
+        c.envs(moto.account_env().iter().map(|(k, v)| (*k, v.as_str())));
         c.arg("ops/smoke").env("WEBHOOK_URL", &url);
         for (k, v) in env {
             c.env(k, v);
