@@ -4,6 +4,8 @@
 
 /// The heading of the soak's section.
 pub const SOAK_HEADING: &str = "## Long soak";
+/// The heading of CI's stage times, copied from what `.ci/run` prints.
+pub const CI_HEADING: &str = "## CI";
 
 /// The section that starts at the line `heading`, up to the next `## `
 /// heading or the end, when the document has one.

@@ -20,6 +20,7 @@
 //!
 //! To add a field to the Case, add it in [`case_fields`].
 
+pub mod batch;
 pub mod comments;
 pub mod contact;
 pub mod extra;

@@ -102,14 +102,6 @@ impl ErrorCode {
             .map_or_else(|| Self::Other(code.to_owned()), |(_, c)| c.clone())
     }
 
-    /// The name of a code this type knows by name.
-    pub fn name(&self) -> Option<&'static str> {
-        Self::NAMED
-            .iter()
-            .find(|(_, c)| c == self)
-            .map(|(name, _)| *name)
-    }
-
     /// As Salesforce spells it.
     pub fn as_str(&self) -> &str {
         match self {

@@ -88,6 +88,111 @@ impl ConversationReads<'_> {
     }
 }
 
+/// Rows one batch query may return and still be read whole: one page of a
+/// REST query (help article 000386264, "Maximum number of rows returned by
+/// SOQL queries over the REST API"). A batch read that fills it is not
+/// trusted to be complete: its conversations are read one by one instead.
+pub const BATCH_ROWS: usize = 2000;
+
+/// The longest URI a subrequest may carry: "In each REST call, the maximum
+/// length for the combined URI and headers is 16,384 bytes" (help article
+/// 000386264). Whether a Composite subrequest's URL is held to it is not
+/// said; it is, here, with room left for the headers.
+pub const MAX_QUERY_URI: usize = 12_000;
+
+/// What a whole batch reads in one Composite: the agents' users, Contacts
+/// by every customer's number, and the Cases the conversations may already
+/// have. The same queries as [`ConversationReads`] with `IN` lists.
+pub struct BatchReads<'a> {
+    pub agent_emails: Vec<&'a str>,
+    /// Lower-cased usernames whose ids are not cached yet.
+    pub usernames: &'a [String],
+    pub numbers: Vec<&'a CustomerNumber>,
+    /// Every conversation's Case key, all of one kind.
+    pub cases: Vec<CaseKey<'a>>,
+}
+
+impl BatchReads<'_> {
+    /// Up to four query subrequests (Composite allows five).
+    pub fn subrequests(&self, data_path: &str) -> Vec<Subrequest> {
+        let list = |values: &mut dyn Iterator<Item = String>| -> String {
+            let mut seen = std::collections::BTreeSet::new();
+            values
+                .filter(|v| seen.insert(v.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let emails = list(&mut self.agent_emails.iter().map(|e| soql_literal(e)));
+        let mut user_filter = format!("Email IN ({emails})");
+        if !self.usernames.is_empty() {
+            let names = list(&mut self.usernames.iter().map(|u| soql_literal(u)));
+            user_filter = format!("({user_filter} OR Username IN ({names}))");
+        }
+        let mut reads = vec![Subrequest::query(
+            data_path,
+            USERS,
+            &format!("SELECT Id, Email, Username FROM User WHERE IsActive = true AND UserType = 'Standard' AND {user_filter} ORDER BY CreatedDate, Id LIMIT {BATCH_ROWS}"),
+        )];
+        let variants = list(
+            &mut self
+                .numbers
+                .iter()
+                .flat_map(|n| n.typed_variants())
+                .map(|v| soql_literal(&v)),
+        );
+        reads.push(Subrequest::query(
+            data_path,
+            CONTACTS,
+            &format!("SELECT Id, Phone, MobilePhone FROM Contact WHERE Phone IN ({variants}) OR MobilePhone IN ({variants}) ORDER BY CreatedDate, Id LIMIT {BATCH_ROWS}"),
+        ));
+        let suffixes: Vec<String> = {
+            let mut seen = std::collections::BTreeSet::new();
+            self.numbers
+                .iter()
+                .filter_map(|n| n.last_digits())
+                .filter(|d| seen.insert(d.clone()))
+                .map(|d| {
+                    let like = soql_like_suffix(&d);
+                    format!("Phone LIKE {like} OR MobilePhone LIKE {like}")
+                })
+                .collect()
+        };
+        if !suffixes.is_empty() {
+            reads.push(Subrequest::query(
+                data_path,
+                SIMILAR,
+                &format!("SELECT Id, Phone, MobilePhone FROM Contact WHERE {} ORDER BY CreatedDate, Id LIMIT {BATCH_ROWS}", suffixes.join(" OR ")),
+            ));
+        }
+        reads.push(Subrequest::query(
+            data_path,
+            EXISTING,
+            &cases_lookup_query(&self.cases),
+        ));
+        reads
+    }
+}
+
+/// The Cases of several conversations, oldest first, with the value each
+/// is keyed by.
+fn cases_lookup_query(keys: &[CaseKey<'_>]) -> String {
+    let field = match keys.first() {
+        Some(CaseKey::ExternalId { field, .. }) => *field,
+        _ => "Subject",
+    };
+    let values: Vec<String> = keys
+        .iter()
+        .map(|k| match k {
+            CaseKey::ExternalId { value, .. } => soql_literal(value),
+            CaseKey::Subject(subject) => soql_literal(subject),
+        })
+        .collect();
+    format!(
+        "SELECT Id, CaseNumber, {field} FROM Case WHERE {field} IN ({}) ORDER BY CreatedDate, Id LIMIT {BATCH_ROWS}",
+        values.join(", ")
+    )
+}
+
 /// The conversation's Case, the oldest if several.
 pub fn case_lookup_query(key: CaseKey<'_>) -> String {
     let filter = match key {

@@ -10,7 +10,8 @@ use futures::StreamExt;
 use tracing::Instrument;
 
 use super::backoff::RetrySchedule;
-use super::conversation::{process_conversation, CaseOutcome, Job};
+use super::bulk::{self, Entry, Prewritten};
+use super::conversation::{complete_prewritten, process_conversation, CaseOutcome, Job};
 use super::error::RecordError;
 use super::exchange::Exchange;
 use super::health::BatchOutcome;
@@ -107,7 +108,11 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -
 /// the worker is broken ([`BatchOutcome::into_result`]).
 pub async fn process_batch(worker: &Worker, event: SqsEvent, deadline: Instant) -> BatchOutcome {
     let limit_hit = Stop::default();
-    let results: Vec<Vec<(String, Disposition)>> = futures::stream::iter(group_by_customer(event))
+    let groups = group_by_customer(event);
+    // Boxed: re-reading the settings is a large future, and the batch's own
+    // is moved about on its caller's stack.
+    let prewritten = &Box::pin(write_together(worker, &groups, deadline, &limit_hit)).await;
+    let results: Vec<Vec<(String, Disposition)>> = futures::stream::iter(groups)
         .map(|group| {
             let limit_hit = &limit_hit;
             async move {
@@ -128,7 +133,8 @@ pub async fn process_batch(worker: &Worker, event: SqsEvent, deadline: Instant) 
                         message_id = id.as_str(),
                         conversation_id = tracing::field::Empty
                     );
-                    let disposition = process_record(worker, record, deadline, limit_hit)
+                    let done = prewritten.get(&id);
+                    let disposition = process_record(worker, record, deadline, limit_hit, done)
                         .instrument(span)
                         .await;
                     blocked = !disposition.leaves_the_queue();
@@ -210,13 +216,75 @@ fn group_by_customer(event: SqsEvent) -> Vec<Vec<Record>> {
     groups
 }
 
+/// The batch's new Cases written together ([`super::bulk`]), within the
+/// same deadline as the records.
+async fn write_together(
+    worker: &Worker,
+    groups: &[Vec<Record>],
+    deadline: Instant,
+    limit_hit: &Stop,
+) -> Prewritten {
+    let entries: Vec<Entry> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(group, records)| {
+            records.iter().filter_map(move |r| match &r.parsed {
+                Ok(Parsed::Closed(job)) => Some(Entry {
+                    message_id: r.message.message_id.as_deref().unwrap_or(""),
+                    group,
+                    job,
+                }),
+                _ => None,
+            })
+        })
+        .collect();
+    if entries.len() < 2 {
+        return Prewritten::new();
+    }
+    worker.salesforce.reload_settings().await;
+    let work_deadline = deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline);
+    let left = work_deadline.saturating_duration_since(Instant::now());
+    // Boxed: the batch's future would otherwise nest too deep to lay out.
+    let run = Box::pin(crate::deadline::scope(
+        work_deadline,
+        bulk::write_batch(worker, &entries),
+    ));
+    let (written, calls) = count_calls(async {
+        tokio::time::timeout(left, run)
+            .await
+            .unwrap_or(Err(RecordError::OutOfTime))
+    })
+    .await;
+    let written = written.unwrap_or_else(|e| {
+        // As after a record's failure: the allowance spent, the
+        // credentials refused or a Salesforce too slow to answer stop the
+        // batch; anything else leaves each record to its own path, where a
+        // failure that should not happen is met and counted
+        // (`super::health`).
+        let stops = matches!(e.class(), ErrorClass::RetryLater(_)) || e.is_timeout();
+        if stops && e.is_expected_wait() {
+            limit_hit.stop(e.wait());
+        }
+        Prewritten::new()
+    });
+    tracing::info!(
+        conversations = entries.len(),
+        written_together = written.len(),
+        salesforce_calls = calls,
+        "batch read and written"
+    );
+    written
+}
+
 /// Processes one record to its disposition, with one log line and the
-/// metrics of its outcome.
+/// metrics of its outcome. `prewritten`: its Case, when the batch's shared
+/// write created it; only its files are left to do.
 async fn process_record(
     worker: &Worker,
     record: Record,
     deadline: Instant,
     limit_hit: &Stop,
+    prewritten: Option<&CaseOutcome>,
 ) -> Disposition {
     let message = &record.message;
     let message_id = message.message_id.as_deref().unwrap_or("");
@@ -258,12 +326,8 @@ async fn process_record(
     let run = async {
         let attempt = || async {
             let left = work_deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(
-                left,
-                process_conversation(&worker.salesforce, &worker.files, &job),
-            )
-            .await
-            {
+            let work = conversation_work(worker, &job, prewritten);
+            match tokio::time::timeout(left, work).await {
                 Ok(r) => r,
                 Err(_) => Err(RecordError::OutOfTime),
             }
@@ -328,6 +392,25 @@ async fn process_record(
                 }
             }
         },
+    }
+}
+
+/// A record's Salesforce work, built outside the batch's own future and
+/// boxed: a conversation's future is large, and polling it inline would
+/// put it on the stack of the batch's caller.
+fn conversation_work<'a>(
+    worker: &'a Worker,
+    job: &'a Job,
+    prewritten: Option<&'a CaseOutcome>,
+) -> futures::future::BoxFuture<'a, Result<CaseOutcome, RecordError>> {
+    match prewritten {
+        Some(outcome) => Box::pin(complete_prewritten(
+            &worker.salesforce,
+            &worker.files,
+            job,
+            outcome,
+        )),
+        None => Box::pin(process_conversation(&worker.salesforce, &worker.files, job)),
     }
 }
 

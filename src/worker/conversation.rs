@@ -155,6 +155,29 @@ pub(crate) async fn process_conversation(
     }
 }
 
+/// A conversation whose Case and comments the batch's shared write created:
+/// its files, if it has any to copy, are all that is left.
+pub(crate) async fn complete_prewritten(
+    exchange: &Exchange,
+    files: &Files,
+    job: &Job,
+    written: &CaseOutcome,
+) -> Result<CaseOutcome, RecordError> {
+    let active = exchange.active();
+    let mut outcome = written.clone();
+    outcome.attachments_uploaded = files
+        .upload(&Upload {
+            sf: &active.client,
+            policy: &active.policy,
+            media: &active.media,
+            event: &job.event,
+            case_id: &outcome.case_id,
+            case_is_new: true,
+        })
+        .await?;
+    Ok(outcome)
+}
+
 /// `DUPLICATE_VALUE` on the External ID field: the Case exists already
 /// (the field is Unique; docs/configuration.md). A real org names the field
 /// and the other record only in the message, with `fields` empty:

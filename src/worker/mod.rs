@@ -4,6 +4,8 @@
 //! talk to Salesforce by [`crate::salesforce`]. One job per file:
 //!
 //! - [`batch`]: a batch's records, grouped by customer, each to a [`Disposition`].
+//! - [`bulk`]: one Composite of reads for the whole batch, one atomic
+//!   Composite writing every new Case that fits.
 //! - [`conversation`]: one conversation: read → plan → write → files.
 //! - [`read`]: the one Composite of reads (users, Contact, Case, comments).
 //! - [`write`]: the atomic Composite that creates the Case, and further comments.
@@ -61,6 +63,7 @@
 mod attachments;
 mod backoff;
 mod batch;
+mod bulk;
 mod conversation;
 mod dead_letter;
 mod error;

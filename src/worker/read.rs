@@ -131,7 +131,7 @@ pub(crate) struct UserCache(Mutex<HashMap<String, UserId>>);
 
 impl UserCache {
     /// Usernames whose ids do not change are cached per cold start.
-    fn uncached_usernames(&self, policy: &CasePolicy) -> Vec<String> {
+    pub(super) fn uncached_usernames(&self, policy: &CasePolicy) -> Vec<String> {
         let mut wanted: Vec<String> = Vec::new();
         if let Some(u) = &policy.default_owner_username {
             wanted.push(u.to_lowercase());
@@ -144,7 +144,7 @@ impl UserCache {
         wanted
     }
 
-    fn remember(&self, wanted: &[String], users: &[OrgUser]) {
+    pub(super) fn remember(&self, wanted: &[String], users: &[OrgUser]) {
         let mut cache = self.0.lock().expect("user cache");
         for name in wanted {
             if let Some(user) = owner::user_named(users, name) {
@@ -153,7 +153,7 @@ impl UserCache {
         }
     }
 
-    fn cached(&self, name: &str) -> Option<UserId> {
+    pub(super) fn cached(&self, name: &str) -> Option<UserId> {
         let name = name.to_lowercase();
         self.0.lock().expect("user cache").get(&name).cloned()
     }

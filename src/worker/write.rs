@@ -215,7 +215,7 @@ pub(crate) async fn write_comments(
 
 /// The error of an `allOrNone` Composite: the subrequest that really failed,
 /// not those Salesforce halted or rolled back because of it.
-fn composite_failure(answers: &[SubResponse]) -> Result<(), RecordError> {
+pub(super) fn composite_failure(answers: &[SubResponse]) -> Result<(), RecordError> {
     let errors: Vec<SalesforceError> = answers.iter().filter_map(SubResponse::error).collect();
     first_cause(errors)
 }

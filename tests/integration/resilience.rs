@@ -137,8 +137,10 @@ async fn a_failing_conversation_backs_off_and_holds_back_its_customer_only() {
         .await;
     s.send_in_group(&conversation(3, "+447700900123"), "447700900123")
         .await;
-    // Salesforce down for every attempt of the first conversation's first call.
-    s.sf.inject(Fault::Unavailable, 4);
+    // Salesforce down for every attempt of the batch's shared read (after
+    // which each conversation goes its own way), then of the first
+    // conversation's first call.
+    s.sf.inject(Fault::Unavailable, 8);
     let (received, failed) = s.poll().await;
     assert_eq!(received, 3);
     assert_eq!(failed.len(), 2, "Maria's two conversations: {failed:?}");

@@ -83,10 +83,13 @@ async fn main() -> anyhow::Result<()> {
         goals,
     })?;
     let path = root().join("docs/benchmarks.md");
-    // The long soak's section is written by the soak: carried over as it is.
+    // Sections other commands write are carried over as they are: the long
+    // soak's, and CI's stage times (printed by `.ci/run`).
     let before = std::fs::read_to_string(&path).unwrap_or_default();
-    if let Some(soak) = proof::report::section(&before, proof::report::SOAK_HEADING) {
-        out = proof::report::replace_section(&out, proof::report::SOAK_HEADING, soak);
+    for heading in [proof::report::SOAK_HEADING, proof::report::CI_HEADING] {
+        if let Some(kept) = proof::report::section(&before, heading) {
+            out = proof::report::replace_section(&out, heading, kept);
+        }
     }
     std::fs::write(&path, &out)?;
     println!("{out}");
