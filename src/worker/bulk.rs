@@ -337,6 +337,6 @@ impl BatchRead {
 
     fn case_exists(&self, key: &str) -> bool {
         let key = key.to_lowercase();
-        self.existing.iter().any(|k| *k == key)
+        self.existing.contains(&key)
     }
 }

@@ -13,6 +13,7 @@
 //! - [`salesforce`]: the REST client against the local Salesforce.
 //! - [`properties`]: property tests (`PROPTEST_CASES` raises the count).
 
+mod batch;
 mod browser;
 mod edges;
 mod health;

@@ -12,7 +12,7 @@ use witiop_salesforce::worker::handle_batch;
 
 const CUSTOMER_USER: &str = "witiop.customer@acme.example";
 
-async fn stack(settings: Value) -> Stack {
+pub(crate) async fn stack(settings: Value) -> Stack {
     crate::helpers::stack().settings(settings).start().await
 }
 
@@ -34,7 +34,7 @@ fn batch(bodies: &[String]) -> SqsEvent {
 
 impl Stack {
     /// Runs one batch; returns the message ids reported as failed.
-    async fn run(&self, bodies: &[String]) -> Vec<String> {
+    pub(crate) async fn run(&self, bodies: &[String]) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         handle_batch(&self.worker, batch(bodies), deadline)
             .await
@@ -45,7 +45,7 @@ impl Stack {
     }
 
     /// Logs in and resets the counters, so a test sees only warm-token calls.
-    async fn warm(&self) {
+    pub(crate) async fn warm(&self) {
         let _ = self
             .worker
             .salesforce()
@@ -55,11 +55,11 @@ impl Stack {
         self.sf.reset_counters();
     }
 
-    fn cases(&self) -> Vec<Map<String, Value>> {
+    pub(crate) fn cases(&self) -> Vec<Map<String, Value>> {
         self.sf.records("Case")
     }
 
-    fn comments(&self) -> Vec<Map<String, Value>> {
+    pub(crate) fn comments(&self) -> Vec<Map<String, Value>> {
         self.sf.records("CaseComment")
     }
 
@@ -354,7 +354,7 @@ async fn duplicates_in_one_batch_make_one_case() {
 
 /// `n` conversations from `first` on, each of another customer, so that
 /// their records run concurrently.
-fn of_customers(first: u64, n: u64) -> Vec<String> {
+pub(crate) fn of_customers(first: u64, n: u64) -> Vec<String> {
     (0..n)
         .map(|i| {
             let mut e = sample();
