@@ -73,9 +73,13 @@ soak-long:
 ## bench: measure and write docs/benchmarks.md (builds release binaries, and arm64 with cargo lambda).
 ## It also builds and measures the opt-levels in BENCH_OPT_LEVELS (default "3 s z", empty for none),
 ## each in its own folder under the target folder: many minutes the first time, incremental afterwards.
-bench: $(VENV)/.ready build
+## BENCH_ONLY=calls: only the Salesforce API-call sections (per conversation, per batch, a 10,000-
+## conversation backlog), in a few minutes and without the arm64 build; the rest of the page is kept.
+BENCH_ONLY ?=
+bench: $(VENV)/.ready $(if $(BENCH_ONLY),,build)
+	@echo "Building the bench (release)..."
 	cargo build --quiet --release --bin bench -p proof
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LOCAL_AWS) $${CARGO_TARGET_DIR:-target}/release/bench
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LOCAL_AWS) BENCH_ONLY=$(BENCH_ONLY) $${CARGO_TARGET_DIR:-target}/release/bench
 
 ## fuzz: the property tests with many more cases (CI runs the default 256 per property).
 fuzz:

@@ -151,7 +151,11 @@ async fn shared_write(
         let fate = |m: usize, a: usize| {
             case::media::fate(&rules, &conversation.messages[m].attachments[a])
         };
-        planned.push(case::plan_case_writes(job.closing(), &found, policy, &fate).ok());
+        let writes = case::plan_case_writes(job.closing(), &found, policy, &fate).ok();
+        if writes.is_some() {
+            super::conversation::report_found(job, &found);
+        }
+        planned.push(writes);
     }
     let items: Vec<BatchItem> = entries[..n]
         .iter()
@@ -245,6 +249,9 @@ async fn shared_write(
             .map(CaseId::from)
             .ok_or_else(|| SalesforceError::Incomplete("a Case answer has no id".into()))?;
         let writes = planned[member.item].as_ref().expect("members were planned");
+        if let CasePlan::Create(new_case) = &writes.case {
+            super::conversation::report_left_out(entries[member.item].job, new_case);
+        }
         done.insert(
             entries[member.item].message_id.to_owned(),
             CaseOutcome {

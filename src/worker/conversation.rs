@@ -69,13 +69,7 @@ pub(crate) async fn process_conversation(
     loop {
         let mut found = read_state(sf, policy, &exchange.users, job).await?;
         found.case_field_rules = case_field_rules.clone();
-        if found.agent_user.is_none() {
-            tracing::warn!(
-                conversation_id = %conversation.id,
-                agent = crate::telemetry::pseudonym(&conversation.agent.email),
-                "no active Salesforce user has the agent's e-mail: the Case goes to the default owner"
-            );
-        }
+        report_found(job, &found);
 
         // What each comment says of its files is decided before anything is
         // written or downloaded; files are copied after the comments.
@@ -86,17 +80,7 @@ pub(crate) async fn process_conversation(
         let writes = case::plan_case_writes(job.closing(), &found, policy, &fate)?;
 
         if let CasePlan::Create(new_case) = &writes.case {
-            for left in &new_case.left_out {
-                // The field and the reason only: the value may hold the
-                // customer's data.
-                tracing::warn!(
-                    conversation_id = %conversation.id,
-                    field = left.field,
-                    reason = left.reason,
-                    "a case_fields entry is left out of the Case: Salesforce would refuse its value"
-                );
-                metrics::counter!("case_fields_left_out").increment(1);
-            }
+            report_left_out(job, new_case);
         }
         let mut remaining: &[CommentDraft] = &writes.comments;
         let mut outcome = match &writes.case {
@@ -152,6 +136,33 @@ pub(crate) async fn process_conversation(
             })
             .await?;
         return Ok(outcome);
+    }
+}
+
+/// What an admin should hear of the reads: a Case without its agent.
+pub(crate) fn report_found(job: &Job, found: &case::Found) {
+    if found.agent_user.is_none() {
+        let conversation = &job.event.conversation;
+        tracing::warn!(
+            conversation_id = %conversation.id,
+            agent = crate::telemetry::pseudonym(&conversation.agent.email),
+            "no active Salesforce user has the agent's e-mail: the Case goes to the default owner"
+        );
+    }
+}
+
+/// Configured Case fields the org would refuse, left out of a new Case.
+pub(crate) fn report_left_out(job: &Job, new_case: &case::NewCase) {
+    for left in &new_case.left_out {
+        // The field and the reason only: the value may hold the
+        // customer's data.
+        tracing::warn!(
+            conversation_id = %job.event.conversation.id,
+            field = left.field,
+            reason = left.reason,
+            "a case_fields entry is left out of the Case: Salesforce would refuse its value"
+        );
+        metrics::counter!("case_fields_left_out").increment(1);
     }
 }
 

@@ -59,6 +59,16 @@
 //! 6. **A Contact is created only with its Case**, inside the same atomic
 //!    write, so a repeat finds the Case (and its ContactId) rather than
 //!    creating a second Contact.
+//! 7. **A batch's shared write keeps all of the above** ([`bulk`]). The
+//!    batch's one Composite of reads comes before its one write (2); the
+//!    write is `allOrNone`, so every Contact, Case and comment in it exists
+//!    afterwards or none does (3, 6); only conversations whose Case the
+//!    reads did not find join it, a conversation at most once per batch
+//!    (4); and a customer joins with a prefix of their conversations in
+//!    delivery order, sharing one new Contact, the rest of theirs following
+//!    on their own path after the write (1). Whatever the shared write does
+//!    not do, each conversation's own path does in the same invocation,
+//!    starting from its own reads.
 
 mod attachments;
 mod backoff;

@@ -11,6 +11,7 @@
 use serde_json::{json, Value};
 
 use super::error::RecordError;
+use crate::case::batch::{has_reference_text, COLLECTION_SIZE, MAX_COLLECTIONS, REFERENCE_MARK};
 use crate::case::{CaseId, CommentDraft, ContactId, ContactPlan, NewCase};
 use crate::salesforce::composite::ALLOW_DUPLICATE_SAVE;
 use crate::salesforce::error::ErrorCode;
@@ -19,11 +20,8 @@ use crate::salesforce::{
     RefId, SalesforceClient, SalesforceError, SaveResult, SubResponse, Subrequest,
 };
 
-/// Comments per sObject Collection, and collections per Composite.
-const COLLECTION_SIZE: usize = 200;
-const COLLECTIONS_PER_COMPOSITE: usize = 5;
-/// What Salesforce would read as a Composite reference.
-const REFERENCE_MARK: &str = "@{";
+/// Collections per Composite.
+const COLLECTIONS_PER_COMPOSITE: usize = MAX_COLLECTIONS;
 
 /// The write Composite's subrequests.
 const CONTACT: RefId = RefId::named("contact");
@@ -36,16 +34,6 @@ pub(crate) struct FirstWrite {
     pub case_number: Option<String>,
     pub contact_created: bool,
     pub comments_written: usize,
-}
-
-/// True when a string anywhere in `value` would be read as a reference.
-fn has_reference_text(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains(REFERENCE_MARK),
-        Value::Array(items) => items.iter().any(has_reference_text),
-        Value::Object(map) => map.values().any(has_reference_text),
-        _ => false,
-    }
 }
 
 /// The leading comments that may travel in a Composite: those before the

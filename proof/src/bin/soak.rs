@@ -52,6 +52,9 @@ const INVOCATION: Duration = Duration::from_secs(15);
 const MAX_RECEIVE_COUNT: u32 = 30;
 const OUTAGE: Duration = Duration::from_secs(105);
 const WRONG_PASSWORD_FOR: Duration = Duration::from_secs(12);
+/// What the soak may spend per conversation, faults and redeliveries
+/// included (a full batch of new conversations costs 0.2).
+const MAX_CALLS_PER_CONVERSATION: f64 = 0.5;
 /// How long Salesforce hangs, and how long it holds each call meanwhile.
 const HANG: Duration = Duration::from_secs(30);
 const HANG_STALL: Duration = Duration::from_secs(60);
@@ -604,6 +607,15 @@ async fn main() -> anyhow::Result<()> {
             VISIBILITY_SECONDS
         ),
         OUTAGE.as_secs() > 5 * u64::from(VISIBILITY_SECONDS),
+    ));
+    // The batch is the unit of Salesforce I/O: two calls for a batch of new
+    // conversations, whatever the faults add on top.
+    let per_conversation = counters.api_calls as f64 / n.max(1) as f64;
+    checks.push((
+        format!(
+            "{per_conversation:.2} Salesforce API calls per conversation, at most {MAX_CALLS_PER_CONVERSATION}"
+        ),
+        per_conversation <= MAX_CALLS_PER_CONVERSATION,
     ));
 
     let figures = Figures {

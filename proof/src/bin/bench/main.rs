@@ -53,6 +53,9 @@ async fn main() -> anyhow::Result<()> {
         Some(other) => anyhow::bail!("unknown argument {other}"),
         None => {}
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("calls") {
+        return calls_only().await;
+    }
     let configured = opt_levels::configured_opt_level();
     progress(&format!(
         "release build of webhook, worker and echo into {} (opt-level {configured})",
@@ -61,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
     proof::build_release(&["webhook", "worker", "echo"]).context("release build")?;
 
     let calls = economy::calls_per_conversation().await?;
+    let batches = economy::calls_per_batch().await?;
+    let backlog = economy::backlog().await?;
     let speed = speed().await?;
     let throttled = throughput::throttled_rate().await?;
     let whole_ms = latency::webhook_whole().await?;
@@ -74,6 +79,8 @@ async fn main() -> anyhow::Result<()> {
         machine: proof::report::machine(),
         configured,
         calls,
+        batches,
+        backlog,
         throttled,
         whole_ms,
         speed,
@@ -94,5 +101,44 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&path, &out)?;
     println!("{out}");
     progress(&format!("wrote {}", path.display()));
+    Ok(())
+}
+
+/// `BENCH_ONLY=calls`: the API-call sections alone (minutes, not the
+/// release and arm64 builds of the whole bench), written over their
+/// predecessors; every other section of the page is kept as it was.
+async fn calls_only() -> anyhow::Result<()> {
+    use proof::report::{replace_section, section};
+    use render::{BATCH_HEADING, CALLS_HEADING};
+    let calls = economy::calls_per_conversation().await?;
+    let batches = economy::calls_per_batch().await?;
+    let backlog = economy::backlog().await?;
+    let (mut per_conversation, mut per_batch) = (String::new(), String::new());
+    render::calls(&mut per_conversation, &calls)?;
+    render::batch_calls(&mut per_batch, &batches, &backlog)?;
+    per_batch.push_str(&format!(
+        "These two sections: `make bench BENCH_ONLY=calls` on {} ({}).\n",
+        chrono::Utc::now().format("%Y-%m-%d"),
+        proof::report::machine()
+    ));
+    let path = root().join("docs/benchmarks.md");
+    let before = std::fs::read_to_string(&path).unwrap_or_default();
+    let out = if section(&before, BATCH_HEADING).is_some() {
+        let doc = replace_section(&before, BATCH_HEADING, &per_batch);
+        replace_section(&doc, CALLS_HEADING, &per_conversation)
+    } else {
+        // The batch section goes right after the per-conversation one.
+        replace_section(
+            &before,
+            CALLS_HEADING,
+            &format!("{per_conversation}\n{per_batch}"),
+        )
+    };
+    std::fs::write(&path, &out)?;
+    println!("{per_conversation}\n{per_batch}");
+    progress(&format!(
+        "wrote the API-call sections of {}",
+        path.display()
+    ));
     Ok(())
 }

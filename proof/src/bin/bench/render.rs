@@ -5,7 +5,7 @@
 use std::fmt::{Result, Write as _};
 
 use crate::cold_start::{ColdStart, COLD_RUNS};
-use crate::economy::Calls;
+use crate::economy::{Backlog, BatchCalls, Calls};
 use crate::fixtures::CONCURRENCY;
 use crate::goals::{under_size_goal, Goals, COLD_GOAL, SIZE_GOAL_TEXT};
 use crate::latency::Spread;
@@ -22,6 +22,8 @@ pub struct Report {
     /// The release profile's `opt-level`.
     pub configured: String,
     pub calls: Vec<Calls>,
+    pub batches: Vec<BatchCalls>,
+    pub backlog: Backlog,
     /// Worker conversations/s with [`ADDED_LATENCY_MS`] per Salesforce call.
     pub throttled: f64,
     /// The whole webhook handler, ms.
@@ -40,6 +42,7 @@ pub fn document(r: &Report) -> std::result::Result<String, std::fmt::Error> {
     writeln!(out, "Written by `make bench` on {} ({}). Everything runs on loopback: moto for SQS and Secrets Manager, the local Salesforce for the REST API.\n", r.date, r.machine)?;
     goals(&mut out, &r.goals, &r.speed.cold, &r.configured)?;
     calls(&mut out, &r.calls)?;
+    batch_calls(&mut out, &r.batches, &r.backlog)?;
     throughput(&mut out, r.speed.worker_rate, r.throttled)?;
     latency(&mut out, &r.speed.own_us, &r.whole_ms)?;
     cold_start(&mut out, &r.speed.cold)?;
@@ -81,8 +84,11 @@ fn goals(out: &mut String, g: &Goals, cold: &ColdStart, configured: &str) -> Res
     writeln!(out)
 }
 
-fn calls(out: &mut String, rows: &[Calls]) -> Result {
-    table(out, "Salesforce API calls per conversation", "A new conversation, warm token, against the local Salesforce's call counter (a Composite counts as one call, as in Salesforce). \"Naive\" is the 5 + N calls of one request per record. With attachments, every tenth message carries one file.", &["messages", "calls", "with attachments (files)", "naive"], "rrrr")?;
+/// The heading of the per-conversation economy's section.
+pub const CALLS_HEADING: &str = "## Salesforce API calls per conversation";
+
+pub fn calls(out: &mut String, rows: &[Calls]) -> Result {
+    table(out, &CALLS_HEADING[3..], "A new conversation, warm token, against the local Salesforce's call counter (a Composite counts as one call, as in Salesforce). \"Naive\" is the 5 + N calls of one request per record. With attachments, every tenth message carries one file.", &["messages", "calls", "with attachments (files)", "naive"], "rrrr")?;
     for c in rows {
         let (n, plain, with_files, files) = (c.messages, c.plain, c.with_files, c.files);
         writeln!(
@@ -94,8 +100,58 @@ fn calls(out: &mut String, rows: &[Calls]) -> Result {
     writeln!(out)
 }
 
+/// The heading of the batch economy's section.
+pub const BATCH_HEADING: &str = "## Salesforce API calls per batch";
+/// The goals of issue "Two API calls per batch": a full batch of ten
+/// seed-sized conversations, without and with an assignment rule, and the
+/// calls to drain a 10,000-conversation backlog.
+const BATCH_GOAL: u64 = 2;
+const BATCH_GOAL_WITH_RULE: u64 = 5;
+const BACKLOG_GOAL: u64 = 2_500;
+
+pub fn batch_calls(out: &mut String, rows: &[BatchCalls], backlog: &Backlog) -> Result {
+    table(out, &BATCH_HEADING[3..], "New conversations of distinct customers in one SQS batch, warm token, against the local Salesforce's call counter. \"With a rule\": an active Case assignment rule routing to a queue, a CaseComment trigger that touches its Case, and the standard Contact duplicate rule; no Case was re-owned. The batch is read in one Composite and its new Cases written in one atomic Composite (`src/worker/bulk.rs`); a lone conversation takes its own path, at the same two calls.", &["conversations", "messages each", "calls", "with a rule", "per conversation"], "rrrrr")?;
+    for r in rows {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} |",
+            r.conversations,
+            r.messages,
+            r.calls,
+            r.calls_with_rule,
+            r.calls_with_rule as f64 / r.conversations as f64
+        )?;
+    }
+    writeln!(out)?;
+    let full = rows
+        .iter()
+        .find(|r| r.conversations == 10 && r.messages == 3);
+    let verdict = |met: bool| if met { "**met**" } else { "**not met**" };
+    if let Some(full) = full {
+        writeln!(
+            out,
+            "- A full batch of 10 seed-sized conversations: {} calls without a rule (goal ≤ {BATCH_GOAL}) {}, {} with one (goal ≤ {BATCH_GOAL_WITH_RULE}) {}.",
+            full.calls,
+            verdict(full.calls <= BATCH_GOAL),
+            full.calls_with_rule,
+            verdict(full.calls_with_rule <= BATCH_GOAL_WITH_RULE)
+        )?;
+    }
+    writeln!(
+        out,
+        "- A backlog of {} conversations (8,800 customers, an assignment rule active) drained in {} batches with {} calls ({:.2} per conversation, goal ≤ {BACKLOG_GOAL} calls) {}, every Case, Contact and comment exactly once, in {:.0} s.",
+        backlog.conversations,
+        backlog.batches,
+        backlog.calls,
+        backlog.calls as f64 / backlog.conversations as f64,
+        verdict(backlog.calls <= BACKLOG_GOAL),
+        backlog.seconds
+    )?;
+    writeln!(out)
+}
+
 fn throughput(out: &mut String, unthrottled: f64, throttled: f64) -> Result {
-    table(out, "Worker throughput (one instance)", &format!("Batches of 10 conversations (5 messages each, distinct customers), processed one batch after another as one Lambda instance does, `RECORD_CONCURRENCY` = {CONCURRENCY}. Each conversation needs 2 sequential calls, so with latency L per call the bound is {CONCURRENCY} / (2 × L). The local Salesforce runs in the same process, so the unthrottled figure includes its work too."), &["added latency per call", "conversations/s", "bound", "share of bound"], "rrrr")?;
+    table(out, "Worker throughput (one instance)", &format!("Batches of 10 conversations (5 messages each, distinct customers), processed one batch after another as one Lambda instance does, `RECORD_CONCURRENCY` = {CONCURRENCY}. A batch of 10 new conversations is one read and one write, 2 sequential calls, so with latency L per call the bound is 10 / (2 × L). The local Salesforce runs in the same process, so the unthrottled figure includes its work too."), &["added latency per call", "conversations/s", "bound", "share of bound"], "rrrr")?;
     writeln!(out, "| 0 ms | {unthrottled:.0} | n/a | n/a |")?;
     let bound = bound(ADDED_LATENCY_MS);
     writeln!(

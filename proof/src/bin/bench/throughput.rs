@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use witiop_salesforce::worker::handle_batch;
 
-use crate::fixtures::{batch, conversation, stack, CONCURRENCY};
+use crate::fixtures::{batch, conversation, stack};
 use crate::progress;
 
 /// Batches of the unthrottled run.
@@ -52,8 +52,10 @@ pub async fn throttled_rate() -> anyhow::Result<f64> {
     Ok(throttled)
 }
 
-/// The most conversations per second with `latency_ms` per call: each needs
-/// 2 sequential calls, [`CONCURRENCY`] at a time.
+/// A batch of 10 is written in 2 sequential calls (one read, one write).
 pub fn bound(latency_ms: u64) -> f64 {
-    CONCURRENCY as f64 / (2.0 * latency_ms as f64 / 1000.0)
+    BATCH as f64 / (2.0 * latency_ms as f64 / 1000.0)
 }
+
+/// Conversations per batch.
+const BATCH: u64 = 10;
