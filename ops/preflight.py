@@ -509,6 +509,12 @@ def check_rules(c, org):
               " keep the agent as owner; Cases edited by people or other tools are reassigned by it")
     else:
         c.add(PASS, "Case assignment rule", "none active: Cases keep the owner the worker sets")
+    # The worker's write path does not depend on the rule: a batch's new Cases
+    # go in one Composite whose every subrequest carries the header, where
+    # Salesforce documents it (not a Composite Graph, whose node headers it
+    # does not document).
+    c.add(PASS, "Batch writes", "one Composite per batch, Sforce-Auto-Assign: FALSE on each Contact, Case"
+          " and comment subrequest, with or without an active assignment rule")
     rules = org.query(
         "SELECT Id, DeveloperName FROM DuplicateRule WHERE SobjectType = 'Contact' AND IsActive = true")
     if rules:
@@ -544,7 +550,7 @@ def check_usage(c, org):
 SESSION_CHECKS = ["api_version", "audit fields", "access Case", "access CaseComment", "access Contact",
                   "customer_comment_username", "default_owner_username", "case_origin",
                   "case_external_id_field", "contact_account_id", "case_fields",
-                  "Case assignment rule", "Contact duplicate rules", "API usage"]
+                  "Case assignment rule", "Batch writes", "Contact duplicate rules", "API usage"]
 
 
 def run(secret):

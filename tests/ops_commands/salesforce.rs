@@ -74,6 +74,7 @@ async fn check_salesforce_passes_an_org_set_up_as_the_readme_asks() {
             "✓ case_fields.Priority: createable picklist, value accepted",
             "✓ case_fields.Status: createable picklist, value accepted",
             "✓ Case assignment rule: none active",
+            "✓ Batch writes: one Composite per batch, Sforce-Auto-Assign: FALSE on each",
             "✓ Contact duplicate rules: none active",
             "✓ API usage: DailyApiRequests: 14,9",
             "0 to fix, 0 to read. Nothing was written.",
