@@ -6,7 +6,7 @@ use local_salesforce::Fault;
 use serde_json::{json, Value};
 
 use crate::helpers::sample_event as sample;
-use crate::worker::{of_customers, stack};
+use crate::worker::{assignment_rule_and_trigger, of_customers, stack};
 
 /// `n` conversations of one customer, from conversation `first` on.
 fn of_one_customer(first: u64, n: u64, number: &str) -> Vec<String> {
@@ -48,21 +48,14 @@ async fn ten_new_conversations_cost_two_calls() {
 #[tokio::test]
 async fn the_shared_write_keeps_every_case_with_its_agent() {
     let s = stack(json!({})).await;
-    let queue_owner = s.sf.add_user(
-        "support.queue@acme.example",
-        "support.queue@acme.example",
-        "Support",
-        "Queue",
-        true,
-    );
-    s.sf.set_case_assignment_rule(Some(queue_owner));
-    s.sf.set_case_comment_trigger(true);
+    let queue = assignment_rule_and_trigger(&s);
     s.sf.set_contact_duplicate_rule(true);
     s.warm().await;
     assert!(s.run(&of_customers(7100, 10)).await.is_empty());
     assert_eq!(s.sf.counters().api_calls, 2);
     for case in s.cases() {
         assert_eq!(case["OwnerId"], json!(s.users.agent), "{case:?}");
+        assert_ne!(case["OwnerId"], json!(queue));
     }
 }
 

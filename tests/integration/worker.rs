@@ -354,6 +354,22 @@ async fn duplicates_in_one_batch_make_one_case() {
 
 /// `n` conversations from `first` on, each of another customer, so that
 /// their records run concurrently.
+/// An active Case assignment rule routing to a queue user, and a
+/// CaseComment trigger that updates the comment's Case (which runs the rule
+/// again unless the comment's own request says not to); the queue's id.
+pub(crate) fn assignment_rule_and_trigger(s: &Stack) -> String {
+    let queue_owner = s.sf.add_user(
+        "support.queue@acme.example",
+        "support.queue@acme.example",
+        "Support",
+        "Queue",
+        true,
+    );
+    s.sf.set_case_assignment_rule(Some(queue_owner.clone()));
+    s.sf.set_case_comment_trigger(true);
+    queue_owner
+}
+
 pub(crate) fn of_customers(first: u64, n: u64) -> Vec<String> {
     (0..n)
         .map(|i| {
@@ -475,15 +491,7 @@ async fn external_id_with_audit_fields_inserts_and_a_racing_twin_continues_with_
 #[tokio::test]
 async fn an_assignment_rule_does_not_take_the_case_from_the_agent() {
     let s = stack(json!({})).await;
-    let queue_owner = s.sf.add_user(
-        "support.queue@acme.example",
-        "support.queue@acme.example",
-        "Support",
-        "Queue",
-        true,
-    );
-    s.sf.set_case_assignment_rule(Some(queue_owner));
-    s.sf.set_case_comment_trigger(true);
+    assignment_rule_and_trigger(&s);
     let mut long = sample();
     long["conversation"]["id"] = json!(1801);
     let message = long["conversation"]["messages"][0].clone();
