@@ -238,6 +238,12 @@ async fn write_together(
             })
         })
         .collect();
+    // What the shared write did is found again by message id: a batch with
+    // a record that has none (never one SQS delivered) takes the records'
+    // own paths.
+    if entries.iter().any(|e| e.message_id.is_empty()) {
+        return Prewritten::new();
+    }
     if entries.len() < 2 {
         return Prewritten::new();
     }

@@ -6,7 +6,7 @@ use local_salesforce::Fault;
 use serde_json::{json, Value};
 
 use crate::helpers::sample_event as sample;
-use crate::worker::{assignment_rule_and_trigger, of_customers, stack};
+use crate::worker::{assignment_rule_and_trigger, batch, of_customers, stack};
 
 /// `n` conversations of one customer, from conversation `first` on.
 fn of_one_customer(first: u64, n: u64, number: &str) -> Vec<String> {
@@ -204,4 +204,31 @@ async fn a_spent_allowance_at_the_shared_read_stops_the_batch() {
         "no call after the refusal"
     );
     assert!(s.cases().is_empty());
+}
+
+/// Two instances hand the same batch to their shared writes at the same
+/// moment (a standard queue, or a redrive racing a late delivery): both
+/// read "no Case", the first write wins, the second is refused on the
+/// Unique External ID as a whole, and its conversations then find the
+/// winner's Cases on their own paths. Nothing twice.
+#[tokio::test]
+async fn two_instances_racing_on_one_batch_write_everything_once() {
+    let s = stack(json!({"case_external_id_field": "WitiOp_Conversation_Id__c"})).await;
+    s.sf.add_external_id("Case", "WitiOp_Conversation_Id__c");
+    let twin = crate::helpers::worker(&s.moto, &s.secret, &s.dlq, 4);
+    s.sf.set_latency(std::time::Duration::from_millis(100));
+    let bodies = of_customers(7900, 4);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (a, b) = tokio::join!(
+        witiop_salesforce::worker::handle_batch(&s.worker, batch(&bodies), deadline),
+        witiop_salesforce::worker::handle_batch(&twin, batch(&bodies), deadline)
+    );
+    assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty());
+    assert_eq!(s.cases().len(), 4);
+    assert_eq!(s.comments().len(), 12);
+    assert_eq!(
+        s.sf.records("Contact").len(),
+        4,
+        "the loser's Contacts rolled back"
+    );
 }

@@ -18,7 +18,7 @@ pub(crate) async fn stack(settings: Value) -> Stack {
 
 /// The batch Lambda hands the worker for messages `msg-0`, `msg-1`, …
 /// with these bodies.
-fn batch(bodies: &[String]) -> SqsEvent {
+pub(crate) fn batch(bodies: &[String]) -> SqsEvent {
     let messages: Vec<Message> = bodies
         .iter()
         .enumerate()
