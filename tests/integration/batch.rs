@@ -232,3 +232,68 @@ async fn two_instances_racing_on_one_batch_write_everything_once() {
         "the loser's Contacts rolled back"
     );
 }
+
+/// Hostile values in one batch: quotes and backslashes in ids that land in
+/// the shared read's `IN` lists, `@{` in an id (so in a Subject) and in a
+/// customer's name, a 64-character id of four-byte characters, a bell and
+/// quotes in a message. Each becomes its Case, byte for byte, and a
+/// redelivery of the batch finds every one of them again.
+#[tokio::test]
+async fn hostile_values_in_a_batch_are_written_as_sent_and_found_again() {
+    let s = stack(json!({})).await;
+    let long_id: String = "𝄞".repeat(64);
+    let ids = [
+        "it's \"quoted\"".to_owned(),
+        "back\\slash %_*".to_owned(),
+        "code @{case0.id}".to_owned(),
+        long_id.clone(),
+    ];
+    let bodies: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut e = sample();
+            e["conversation"]["id"] = json!(id);
+            e["conversation"]["customer"]["number"] = json!(format!("+39333123460{i}"));
+            if i == 0 {
+                e["conversation"]["customer"]["name"] = json!("O'Brien \"@{contact0.id}\"");
+                e["conversation"]["messages"][0]["text"] = json!("ring \u{7} \"twice\" 'now'");
+            }
+            e.to_string()
+        })
+        .collect();
+    assert!(s.run(&bodies).await.is_empty());
+    let subjects: Vec<String> = s
+        .cases()
+        .iter()
+        .map(|c| c["Subject"].as_str().unwrap().to_owned())
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let subject = format!("+39333123460{i} [{id}]");
+        assert!(subjects.contains(&subject), "{subject} in {subjects:?}");
+    }
+    assert!(s.comments().iter().any(|c| c["CommentBody"]
+        .as_str()
+        .unwrap()
+        .ends_with("\nring \u{7} \"twice\" 'now'")));
+    assert!(s.sf.records("Contact").iter().any(|c| c["LastName"]
+        .as_str()
+        .unwrap_or("")
+        .contains("@{contact0.id}")));
+    let before = (
+        s.cases().len(),
+        s.comments().len(),
+        s.sf.records("Contact").len(),
+    );
+    assert_eq!(before, (4, 12, 4));
+    assert!(s.run(&bodies).await.is_empty());
+    assert_eq!(
+        (
+            s.cases().len(),
+            s.comments().len(),
+            s.sf.records("Contact").len()
+        ),
+        before,
+        "the redelivery found every Case"
+    );
+}
