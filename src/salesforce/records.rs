@@ -24,6 +24,24 @@ pub enum CaseKey<'a> {
     Subject(&'a str),
 }
 
+impl<'a> CaseKey<'a> {
+    /// The field the Case is found by.
+    pub fn field(&self) -> &'a str {
+        match self {
+            Self::ExternalId { field, .. } => field,
+            Self::Subject(_) => "Subject",
+        }
+    }
+
+    /// The value it must hold.
+    pub fn value(&self) -> &'a str {
+        match self {
+            Self::ExternalId { value, .. } => value,
+            Self::Subject(subject) => subject,
+        }
+    }
+}
+
 /// What to look for.
 pub struct ConversationReads<'a> {
     pub agent_email: &'a str,
@@ -176,17 +194,8 @@ impl BatchReads<'_> {
 /// The Cases of several conversations, oldest first, with the value each
 /// is keyed by.
 fn cases_lookup_query(keys: &[CaseKey<'_>]) -> String {
-    let field = match keys.first() {
-        Some(CaseKey::ExternalId { field, .. }) => *field,
-        _ => "Subject",
-    };
-    let values: Vec<String> = keys
-        .iter()
-        .map(|k| match k {
-            CaseKey::ExternalId { value, .. } => soql_literal(value),
-            CaseKey::Subject(subject) => soql_literal(subject),
-        })
-        .collect();
+    let field = keys.first().map_or("Subject", CaseKey::field);
+    let values: Vec<String> = keys.iter().map(|k| soql_literal(k.value())).collect();
     format!(
         "SELECT Id, CaseNumber, {field} FROM Case WHERE {field} IN ({}) ORDER BY CreatedDate, Id LIMIT {BATCH_ROWS}",
         values.join(", ")

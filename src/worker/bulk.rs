@@ -58,10 +58,6 @@ pub(crate) async fn write_batch(
     worker: &Worker,
     entries: &[Entry<'_>],
 ) -> Result<Prewritten, RecordError> {
-    // A lone conversation costs the same two calls on its own path.
-    if entries.len() < 2 {
-        return Ok(Prewritten::new());
-    }
     // Boxed, as every large future of the batch: it runs on the caller's stack.
     Box::pin(shared_write(&worker.salesforce, &worker.files, entries))
         .await
@@ -89,10 +85,7 @@ async fn shared_write(
     let uncached = exchange.users.uncached_usernames(policy);
 
     // The reads, for as many conversations as their queries can name.
-    let keys: Vec<String> = entries
-        .iter()
-        .map(|e| case_key_value(policy, e.job))
-        .collect();
+    let keys: Vec<CaseKey> = entries.iter().map(|e| e.job.case_key(policy)).collect();
     let mut n = entries.len();
     let reads = loop {
         let reads = BatchReads {
@@ -102,7 +95,7 @@ async fn shared_write(
                 .collect(),
             usernames: &uncached,
             numbers: entries[..n].iter().map(|e| &e.job.number).collect(),
-            cases: keys[..n].iter().map(|k| case_key(policy, k)).collect(),
+            cases: keys[..n].to_vec(),
         }
         .subrequests(&sf.data_path());
         if reads.iter().all(|r| r.url.len() <= MAX_QUERY_URI) {
@@ -114,19 +107,28 @@ async fn shared_write(
         }
     };
     let answers = Box::pin(sf.composite(&reads, false)).await?;
-    let Some(read) = BatchRead::from_answers(&answers)? else {
+    let Some(read) =
+        BatchRead::from_answers(&answers, keys.first().map_or("Subject", CaseKey::field))?
+    else {
         tracing::info!("the batch's reads filled a page; its conversations are read one by one");
         return Ok(Prewritten::new());
     };
+    let keys = &keys[..n];
+    if !read.every_case_is_one_of(keys) {
+        // Salesforce matched a Case to a key this comparison does not:
+        // which conversation it belongs to is for each one's own read.
+        tracing::info!("a Case the batch's read found matches none of its keys here; its conversations are read one by one");
+        return Ok(Prewritten::new());
+    }
     exchange.users.remember(&uncached, &read.users);
 
     // Each conversation planned by the pure core, as on its own path.
     let rules = super::attachments::media_policy(policy, media, files.max_file_bytes);
-    let mut planned: Vec<Option<CaseWrites>> = Vec::with_capacity(n);
-    for (entry, key) in entries[..n].iter().zip(&keys) {
+    let mut planned: Vec<Option<(CaseWrites, Found)>> = Vec::with_capacity(n);
+    for (entry, key) in entries[..n].iter().zip(keys) {
         let job = entry.job;
         let conversation = &job.event.conversation;
-        if read.case_exists(key) {
+        if read.case_exists(key.value()) {
             // A redelivery: its own path reads its comments and completes it.
             planned.push(None);
             continue;
@@ -152,19 +154,16 @@ async fn shared_write(
             case::media::fate(&rules, &conversation.messages[m].attachments[a])
         };
         let writes = case::plan_case_writes(job.closing(), &found, policy, &fate).ok();
-        if writes.is_some() {
-            super::conversation::report_found(job, &found);
-        }
-        planned.push(writes);
+        planned.push(writes.map(|w| (w, found)));
     }
     let items: Vec<BatchItem> = entries[..n]
         .iter()
-        .zip(&keys)
+        .zip(keys)
         .zip(&planned)
-        .map(|((e, key), writes)| BatchItem {
+        .map(|((e, key), p)| BatchItem {
             group: e.group,
-            key,
-            writes: writes.as_ref(),
+            key: key.value(),
+            writes: p.as_ref().map(|(writes, _)| writes),
         })
         .collect();
     let plan = plan_batch_write(&items);
@@ -180,7 +179,7 @@ async fn shared_write(
     let mut cases = Vec::with_capacity(plan.members.len());
     let mut comments: Vec<Value> = Vec::with_capacity(plan.comments);
     for (j, member) in plan.members.iter().enumerate() {
-        let writes = planned[member.item].as_ref().expect("members were planned");
+        let (writes, _) = planned[member.item].as_ref().expect("members were planned");
         let CasePlan::Create(new_case) = &writes.case else {
             unreachable!("members create their Case")
         };
@@ -248,9 +247,12 @@ async fn shared_write(
             .and_then(Value::as_str)
             .map(CaseId::from)
             .ok_or_else(|| SalesforceError::Incomplete("a Case answer has no id".into()))?;
-        let writes = planned[member.item].as_ref().expect("members were planned");
+        let (writes, found) = planned[member.item].as_ref().expect("members were planned");
+        // What its own path would have said; the others say it there.
+        let job = entries[member.item].job;
+        super::conversation::report_found(job, found);
         if let CasePlan::Create(new_case) = &writes.case {
-            super::conversation::report_left_out(entries[member.item].job, new_case);
+            super::conversation::report_left_out(job, new_case);
         }
         done.insert(
             entries[member.item].message_id.to_owned(),
@@ -274,33 +276,25 @@ async fn shared_write(
     Ok(done)
 }
 
-/// The value a conversation's Case is keyed by.
-fn case_key_value(policy: &crate::config::CasePolicy, job: &Job) -> String {
-    match &policy.case_external_id_field {
-        Some(_) => job.event.conversation.id.as_str().to_owned(),
-        None => job.subject.clone(),
-    }
-}
-
-fn case_key<'a>(policy: &'a crate::config::CasePolicy, value: &'a str) -> CaseKey<'a> {
-    match &policy.case_external_id_field {
-        Some(field) => CaseKey::ExternalId { field, value },
-        None => CaseKey::Subject(value),
-    }
-}
-
 /// What the batch's reads found.
 struct BatchRead {
     users: Vec<OrgUser>,
     contacts: Vec<ContactCandidate>,
-    /// The key values of the Cases that exist, lower-cased (SOQL compares
-    /// text without regard to case).
+    /// The key values of the Cases that exist, lower-cased: SOQL compares
+    /// text without regard to case (in the user's locale), except on a
+    /// unique case-sensitive field ("Comparison Operators", SOQL and SOSL
+    /// Reference, sforce_api_calls_soql_select_comparisonoperators.htm).
+    /// Lower-casing can only find more Cases than a case-sensitive field
+    /// holds, which sends a conversation to its own, exact, read.
     existing: Vec<String>,
 }
 
 impl BatchRead {
     /// `None` when a query filled its page: what it left out is unknown.
-    fn from_answers(answers: &[SubResponse]) -> Result<Option<Self>, SalesforceError> {
+    fn from_answers(
+        answers: &[SubResponse],
+        key_field: &str,
+    ) -> Result<Option<Self>, SalesforceError> {
         let by_ref = |r: RefId| answers.iter().find(|a| a.reference_id == r);
         let missing = || SalesforceError::Incomplete("a batch read is missing".into());
         let users: Vec<UserRow> = by_ref(records::USERS).ok_or_else(missing)?.records()?;
@@ -327,12 +321,15 @@ impl BatchRead {
         if full {
             return Ok(None);
         }
+        // Salesforce names the field as it is defined, whatever its case in
+        // the query.
         let existing = cases
             .iter()
-            .flat_map(|row| {
+            .filter_map(|row| {
                 row.iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "attributes" | "Id" | "CaseNumber"))
-                    .filter_map(|(_, v)| v.as_str().map(str::to_lowercase))
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key_field))
+                    .and_then(|(_, v)| v.as_str())
+                    .map(str::to_lowercase)
             })
             .collect();
         Ok(Some(Self {
@@ -342,8 +339,42 @@ impl BatchRead {
         }))
     }
 
+    /// Every Case found is the Case of one of `keys` by this comparison.
+    /// A Case Salesforce matched by its locale's casing rules (a Turkish
+    /// dotted capital I, say) may not be; then the batch is not trusted.
+    fn every_case_is_one_of(&self, keys: &[CaseKey<'_>]) -> bool {
+        let keys: Vec<String> = keys.iter().map(|k| k.value().to_lowercase()).collect();
+        self.existing.iter().all(|e| keys.contains(e))
+    }
+
     fn case_exists(&self, key: &str) -> bool {
         let key = key.to_lowercase();
         self.existing.contains(&key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(values: &[&str]) -> BatchRead {
+        BatchRead {
+            users: Vec::new(),
+            contacts: Vec::new(),
+            existing: values.iter().map(|v| v.to_lowercase()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_case_found_by_other_casing_rules_makes_the_batch_untrusted() {
+        let keys = [
+            CaseKey::Subject("+39 [Service]"),
+            CaseKey::Subject("+39 [2]"),
+        ];
+        assert!(found(&["+39 [SERVICE]"]).every_case_is_one_of(&keys));
+        assert!(found(&["+39 [SERVICE]"]).case_exists("+39 [Service]"));
+        assert!(!found(&["+39 [SERVICE]"]).case_exists("+39 [2]"));
+        // Matched by a Turkish user's casing rules, not by lower-casing.
+        assert!(!found(&["+39 [SERVİCE]"]).every_case_is_one_of(&keys));
     }
 }

@@ -10,6 +10,7 @@ use crate::case::{self, CaseId, CasePlan, CommentDraft};
 use crate::event::CloseEvent;
 use crate::phone::{CustomerKey, CustomerNumber};
 use crate::salesforce::error::ErrorCode;
+use crate::salesforce::records::CaseKey;
 use crate::salesforce::SalesforceError;
 
 /// A close event as the worker handles it: the customer's number parsed once.
@@ -23,6 +24,18 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    /// How this conversation's Case is found: by the External ID field when
+    /// one is configured, else by its Subject.
+    pub(crate) fn case_key<'a>(&'a self, policy: &'a crate::config::CasePolicy) -> CaseKey<'a> {
+        match &policy.case_external_id_field {
+            Some(field) => CaseKey::ExternalId {
+                field,
+                value: self.event.conversation.id.as_str(),
+            },
+            None => CaseKey::Subject(&self.subject),
+        }
+    }
+
     pub(crate) fn closing(&self) -> case::Closing<'_> {
         case::Closing {
             conversation: &self.event.conversation,

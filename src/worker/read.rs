@@ -8,7 +8,7 @@ use super::error::RecordError;
 use crate::case::owner::{self, OrgUser};
 use crate::case::{choose_contact, ContactCandidate, ExistingCase, Found, UserId};
 use crate::config::CasePolicy;
-use crate::salesforce::records::{self, CaseKey, CaseRow, CommentRow, ConversationReads, UserRow};
+use crate::salesforce::records::{self, CaseRow, CommentRow, ConversationReads, UserRow};
 use crate::salesforce::{RefId, SalesforceClient, SubResponse};
 
 /// Users, Contact candidates, the Case and its comments, in one call
@@ -21,13 +21,7 @@ pub(crate) async fn read_state(
 ) -> Result<Found, RecordError> {
     let conversation = &job.event.conversation;
     let uncached = users_seen.uncached_usernames(policy);
-    let case = match &policy.case_external_id_field {
-        Some(field) => CaseKey::ExternalId {
-            field,
-            value: conversation.id.as_str(),
-        },
-        None => CaseKey::Subject(&job.subject),
-    };
+    let case = job.case_key(policy);
     let reads = ConversationReads {
         agent_email: &conversation.agent.email,
         usernames: &uncached,

@@ -20,9 +20,6 @@ use crate::salesforce::{
     RefId, SalesforceClient, SalesforceError, SaveResult, SubResponse, Subrequest,
 };
 
-/// Collections per Composite.
-const COLLECTIONS_PER_COMPOSITE: usize = MAX_COLLECTIONS;
-
 /// The write Composite's subrequests.
 const CONTACT: RefId = RefId::named("contact");
 const CASE: RefId = RefId::named("case");
@@ -87,7 +84,7 @@ pub(crate) async fn write_new_case(
     let safe = &comments[..composite_safe_prefix(comments)];
     let chunks: Vec<&[CommentDraft]> = safe.chunks(COLLECTION_SIZE).collect();
     // One slot of five goes to reading the CaseNumber when it is free.
-    let collections = chunks.len().min(COLLECTIONS_PER_COMPOSITE);
+    let collections = chunks.len().min(MAX_COLLECTIONS);
     for (i, chunk) in chunks.iter().take(collections).enumerate() {
         let records = chunk.iter().map(|c| c.record(&CASE.at("id"))).collect();
         requests.push(Subrequest::collection(
@@ -96,7 +93,7 @@ pub(crate) async fn write_new_case(
             records,
         ));
     }
-    if collections < COLLECTIONS_PER_COMPOSITE {
+    if collections < MAX_COLLECTIONS {
         requests.push(case_number_query(&path, NUMBER, &CASE));
     }
     let answers = sf.composite(&requests, true).await?;
@@ -183,7 +180,7 @@ pub(crate) async fn write_comments(
     let path = sf.data_path();
     let chunks: Vec<&[CommentDraft]> = comments[..safe]
         .chunks(COLLECTION_SIZE)
-        .take(COLLECTIONS_PER_COMPOSITE)
+        .take(MAX_COLLECTIONS)
         .collect();
     let requests: Vec<Subrequest> = chunks
         .iter()
